@@ -1,0 +1,36 @@
+"""Solver backends behind one registry; `auto` picks the fastest available by measurement."""
+
+from __future__ import annotations
+
+from allocator.backends.base import Backend, SolveResult, Status
+from allocator.backends.highs import HighsBackend
+
+REGISTRY: dict[str, Backend] = {b.name: b for b in (HighsBackend(),)}
+
+#: preference order for `auto`, fastest first (see benchmarks/results.md)
+AUTO_ORDER = ("highs", "cpsat", "cbc")
+
+
+class UnknownSolver(ValueError):
+    """A solver name that is not in the registry (a usage error, exit 2)."""
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called name, or for 'auto' the fastest available one."""
+    if name == "auto":
+        for candidate in AUTO_ORDER:
+            backend = REGISTRY.get(candidate)
+            if backend is not None and backend.available():
+                return backend
+        raise UnknownSolver("no solver backend is available; install highspy")
+    if name not in REGISTRY:
+        raise UnknownSolver(f"unknown solver '{name}'; valid names: auto, "
+                            + ", ".join(sorted(REGISTRY)))
+    backend = REGISTRY[name]
+    if not backend.available():
+        raise UnknownSolver(f"solver '{name}' is not installed on this machine")
+    return backend
+
+
+__all__ = ["AUTO_ORDER", "REGISTRY", "Backend", "SolveResult", "Status", "UnknownSolver",
+           "get_backend"]

@@ -1,0 +1,161 @@
+"""The `allocator` command line (spec section 6). Exit codes: 0 ok, 1 infeasible or no
+solution, 2 bad input or usage. A user's mistake never shows a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from allocator.backends import REGISTRY, UnknownSolver, get_backend
+from allocator.problems import InputError, Problem
+
+EXIT_OK, EXIT_NO_PLAN, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class Phases:
+    """Progress per phase on stderr, with the seconds since the start."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.t0 = time.perf_counter()
+        self.quiet = quiet
+
+    def __call__(self, msg: str) -> None:
+        if not self.quiet:
+            echo_err(f"[{time.perf_counter() - self.t0:7.2f}s] {msg}")
+
+
+def report_problems(problems: list[Problem]) -> None:
+    """Print every input problem, errors first, then warnings."""
+    errors = [p for p in problems if p.severity == "error"]
+    echo_err(f"The instance has {len(errors)} problem(s); nothing was written.")
+    for p in errors:
+        echo_err(f"  error: {p}")
+    for p in problems:
+        if p.severity != "error":
+            echo_err(f"  warning: {p}")
+
+
+def load_or_exit(instance: Path, budget: float | None = None, overrides: dict | None = None):
+    """Load and validate an instance, or print every problem and exit 2."""
+    from allocator.validation import load_instance
+
+    try:
+        return load_instance(instance, overrides=overrides, budget=budget)
+    except InputError as exc:
+        report_problems(exc.problems)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def check_solver_name(name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        get_backend(name)
+    except UnknownSolver as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="allocator")
+def main() -> None:
+    """allocator: optimal allocation of work-safety technical services to enterprises."""
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Results folder (written atomically).")
+@click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds for the whole lexicographic solve (default: policy).")
+@click.option("--budget", type=click.FloatRange(min=0), default=None,
+              help="Override budget.total for a what-if run.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def solve(instance: Path, out: Path, solver: str | None, time_limit: float | None,
+          budget: float | None, quiet: bool) -> None:
+    """Solve INSTANCE and write the results folder."""
+    from allocator.results import write_results
+    from allocator.solve import solve_instance
+    from allocator.summary import print_run_summary
+
+    check_solver_name(solver)
+    say = Phases(quiet)
+    say(f"read: {instance}")
+    inst = load_or_exit(instance, budget=budget)
+    say(f"validate: OK ({len(inst.demands):,} demands, {len(inst.agencies):,} agencies, "
+        f"{len(inst.warnings)} warning(s))")
+    result = solve_instance(inst, solver=solver, time_limit=time_limit, progress=say)
+    say(f"write: {out}")
+    write_results(result, out)
+    print_run_summary(inst, result)
+    sys.exit(EXIT_OK if result.status.has_solution else EXIT_NO_PLAN)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+def validate(instance: Path) -> None:
+    """Check INSTANCE and print a one-screen summary, or every problem found."""
+    from allocator.eligibility import compute_eligibility
+    from allocator.summary import print_instance_summary
+
+    inst = load_or_exit(instance)
+    elig = compute_eligibility(inst)
+    click.echo("OK")
+    print_instance_summary(inst, elig)
+
+
+@main.command()
+@click.option("--enterprises", type=click.IntRange(min=1), required=True)
+@click.option("--agencies", type=click.IntRange(min=1), required=True)
+@click.option("--districts", type=click.IntRange(min=1), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.argument("out", type=click.Path(path_type=Path))
+def generate(enterprises: int, agencies: int, districts: int, seed: int, out: Path) -> None:
+    """Write a realistic synthetic instance (deterministic by seed) to OUT."""
+    from allocator.generate import generate_instance, write_instance
+
+    t0 = time.perf_counter()
+    data = generate_instance(enterprises, agencies, districts, seed)
+    write_instance(data, out)
+    click.echo(f"wrote {out}: {len(data['enterprises']):,} enterprises, "
+               f"{len(data['demands']):,} demands, {len(data['agencies']):,} agencies, "
+               f"{len(data['districts']):,} districts in {time.perf_counter() - t0:.1f} s")
+
+
+@main.command()
+def solvers() -> None:
+    """List the solver backends, whether each is available, and its version."""
+    auto = None
+    try:
+        auto = get_backend("auto").name
+    except UnknownSolver:
+        pass
+    for name, backend in sorted(REGISTRY.items()):
+        ok = backend.available()
+        tag = " (auto)" if name == auto else ""
+        click.echo(f"{name:6s} {'available' if ok else 'missing  '} "
+                   f"{backend.version() if ok else ''}{tag}")
+
+
+@main.command(name="policy")
+@click.argument("instance", type=click.Path(path_type=Path))
+def show_policy(instance: Path) -> None:
+    """Print the policy in force (policy.yaml with every default applied) as JSON."""
+    inst = load_or_exit(instance)
+    click.echo(json.dumps(inst.policy.as_dict(), indent=2))
+
+
+def run() -> None:  # pragma: no cover - console entry for python -m
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

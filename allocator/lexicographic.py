@@ -1,0 +1,122 @@
+"""The lexicographic solve: each level optimised with the earlier ones held at their values.
+
+A level is held by a row `objective >= value - tol` (max) or `<= value + tol` (min) where
+value is the level's objective recomputed from the rounded incumbent, so the row never cuts
+off the incumbent nor any better plan: it cannot cut off the level's optimum.
+The time limit covers all levels; each level gets a share of what is left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from allocator.backends import Backend, Status
+from allocator.model import AllocationModel
+
+#: share of the remaining time a level may use (the last level takes all that is left)
+TIME_SHARE = (0.6, 0.6, 1.0)
+
+
+@dataclass
+class LevelReport:
+    """What one level achieved: its status, proven bound and value of the plan it kept."""
+
+    name: str
+    sense: str
+    status: Status
+    value: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    solver_status: str = ""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "sense": self.sense, "status": self.status.value,
+                "value": self.value, "bound": self.bound, "gap": self.gap,
+                "seconds": round(self.seconds, 3), "solver_status": self.solver_status}
+
+
+@dataclass
+class LexResult:
+    """Outcome of all levels: overall status, the kept plan (column values) and per level."""
+
+    status: Status
+    x: np.ndarray | None
+    levels: list[LevelReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def hold_tolerance(value: float) -> float:
+    """Slack given to a held level: far below any real improvement, above solver noise."""
+    return 1e-6 * max(1.0, abs(value))
+
+
+def round_plan(model: AllocationModel, x: np.ndarray) -> np.ndarray:
+    """Round integer columns of a solver point (solvers return 0.9999999 for 1)."""
+    out = np.asarray(x, dtype=float).copy()
+    ints = model.lp.integer
+    out[ints] = np.round(out[ints])
+    return out
+
+
+def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: float,
+                        mip_gap: float, threads: int, seed: int,
+                        progress: Callable[[str], None] | None = None) -> LexResult:
+    """Solve the levels in order; stop at the first level without a solution."""
+    say = progress or (lambda _msg: None)
+    t_start = time.perf_counter()
+    session = backend.open(model.lp, threads, seed)
+    reports: list[LevelReport] = []
+    plan: np.ndarray | None = None
+    overall = Status.OPTIMAL
+    for k, level in enumerate(model.levels):
+        left = time_limit - (time.perf_counter() - t_start)
+        budget = max(left * TIME_SHARE[min(k, len(TIME_SHARE) - 1)], 0.05)
+        say(f"level {k + 1} ({level.name}): solving, up to {budget:.1f} s")
+        session.set_objective(level.coefs, level.sense)
+        res = session.solve(budget, mip_gap, plan if backend.accepts_start else None)
+        if not res.status.has_solution:
+            if plan is None:  # nothing at all: infeasible, out of time, or an error
+                reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,
+                                           None, res.seconds, res.solver_status))
+                return LexResult(res.status, None, reports, time.perf_counter() - t_start)
+            # a later level found nothing better in time: keep the earlier plan, unproven
+            value = float(level.coefs @ plan)
+            reports.append(LevelReport(level.name, level.sense, Status.FEASIBLE, value, res.bound,
+                                       None, res.seconds, res.solver_status))
+            overall = Status.FEASIBLE
+        else:
+            candidate = round_plan(model, res.x)
+            if plan is not None and _worse(level, candidate, plan):
+                candidate = plan  # never report a level value worse than one already held
+            plan = candidate
+            value = float(level.coefs @ plan)
+            bound = res.bound if res.bound is not None else None
+            if bound is not None:  # the proven bound can never be on the wrong side of a plan
+                bound = max(bound, value) if level.sense == "max" else min(bound, value)
+            gap = None if bound is None else abs(bound - value) / max(1.0, abs(value))
+            status = res.status
+            if status is Status.OPTIMAL and gap is not None and gap > mip_gap + 1e-9:
+                status = Status.FEASIBLE
+            if status is not Status.OPTIMAL:
+                overall = Status.FEASIBLE
+            reports.append(LevelReport(level.name, level.sense, status, value, bound, gap,
+                                       res.seconds, res.solver_status))
+        say(f"level {k + 1} ({level.name}): {reports[-1].status.value}, value "
+            f"{reports[-1].value:,.2f}")
+        if k + 1 < len(model.levels):
+            nz = np.flatnonzero(level.coefs)
+            value = float(level.coefs @ plan)
+            tol = hold_tolerance(value)
+            lo, hi = (value - tol, np.inf) if level.sense == "max" else (-np.inf, value + tol)
+            session.add_row(f"hold_{level.name}", nz, level.coefs[nz], lo, hi)
+    return LexResult(overall, plan, reports, time.perf_counter() - t_start)
+
+
+def _worse(level, candidate: np.ndarray, plan: np.ndarray) -> bool:
+    a, b = float(level.coefs @ candidate), float(level.coefs @ plan)
+    return a < b - 1e-9 * max(1, abs(b)) if level.sense == "max" else a > b + 1e-9 * max(1, abs(b))

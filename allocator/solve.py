@@ -1,0 +1,132 @@
+"""One run end to end: eligibility, model, lexicographic solve, result tables, summary."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from allocator import __version__
+from allocator.backends import Status, get_backend
+from allocator.diagnose import diagnose
+from allocator.eligibility import Eligibility, compute_eligibility
+from allocator.instance import Instance
+from allocator.lexicographic import LevelReport, LexResult, solve_lexicographic
+from allocator.model import build_model
+from allocator.results import RunResult, plan_tables
+
+Progress = Callable[[str], None]
+
+
+def default_threads() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def solve_instance(instance: Instance, solver: str | None = None,
+                   time_limit: float | None = None, progress: Progress | None = None,
+                   elig: Eligibility | None = None) -> RunResult:
+    """Solve the instance under its policy; never raises for an infeasible or timed-out run."""
+    say = progress or (lambda _m: None)
+    pol = instance.policy
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    backend = get_backend(solver or pol.solver_name)
+    limit = float(time_limit if time_limit is not None else pol.time_limit)
+    threads = pol.threads or default_threads()
+
+    if elig is None:
+        say("eligibility: matching offers to demands")
+        t = time.perf_counter()
+        elig = compute_eligibility(instance)
+        timings["eligibility"] = time.perf_counter() - t
+    say(f"eligibility: {len(elig.triples):,} eligible triples, {len(elig.excluded):,} kept out")
+
+    t = time.perf_counter()
+    model = build_model(instance, elig)
+    timings["build"] = time.perf_counter() - t
+    lp = model.lp
+    say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
+
+    if model.unservable_mandatory is not None and len(model.unservable_mandatory):
+        lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
+        say("infeasible before solving: a mandatory demand has no eligible agency")
+    elif lp.n_vars == 0:
+        lex = LexResult(Status.OPTIMAL, np.zeros(0), [
+            LevelReport(lv.name, lv.sense, Status.OPTIMAL, 0.0, 0.0, 0.0, 0.0, "empty model")
+            for lv in model.levels])
+    else:
+        remaining = max(limit - (time.perf_counter() - t0), 0.1)
+        lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
+                                  progress=say)
+    timings["solve"] = lex.seconds
+
+    t = time.perf_counter()
+    if lex.status.has_solution and lex.x is not None:
+        chosen = np.flatnonzero(lex.x[model.x] > 0.5)
+        a, unserved, agencies, districts = plan_tables(instance, elig, chosen)
+        diagnosis = None
+    else:
+        a = unserved = agencies = districts = pd.DataFrame()
+        diagnosis = diagnose(instance, elig) if lex.status is Status.INFEASIBLE else None
+    timings["results"] = time.perf_counter() - t
+    summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
+                           timings, time.perf_counter() - t0)
+    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
+
+
+def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads, a, districts,
+                 timings, seconds) -> dict:
+    """summary.json: the spec's fields, the policy in force, per-level figures and counts."""
+    pol, dem = instance.policy, instance.demands
+    mand = dem["risk_level"].isin(pol.mandatory_levels)
+    served = not a.empty
+    levels = {r.name: r for r in lex.levels}
+    gaps = [r.gap for r in lex.levels if r.gap is not None]
+    cov = levels.get("coverage")
+    summary = {
+        "status": lex.status.value,
+        "coverage": float(a["weight"].sum()) if served else None,
+        "quality": float((a["weight"] * a["quality"]).sum()) if served else None,
+        "cost": round(float(a["cost"].sum()), 2) if served else None,
+        "gap": max(gaps) if gaps else None,
+        "bound": cov.bound if cov is not None else None,
+        "solver": backend.name,
+        "seconds": round(seconds, 3),
+        "instance": instance.name,
+        "instance_path": str(instance.path),
+        "instance_sha256": instance.sha256,
+        "allocator_version": __version__,
+        "solver_version": backend.version(),
+        "time_limit": limit,
+        "mip_gap": pol.mip_gap,
+        "threads": threads,
+        "seed": pol.seed,
+        "budget": pol.budget_total,
+        "weight_total": float(dem["weight"].sum()),
+        "coverage_ratio": (float(a["weight"].sum()) / float(dem["weight"].sum())
+                           if served and dem["weight"].sum() > 0 else (0.0 if lex.x is not None
+                                                                       else None)),
+        "mandatory_total": int(mand.sum()),
+        "mandatory_served": int(a["risk_level"].isin(pol.mandatory_levels).sum()) if served
+        else (0 if lex.x is not None else None),
+        "agencies_used": int(a["agency_id"].nunique()) if served else 0,
+        "max_district_share": float(districts["max_agency_share"].max()) if served else None,
+        "levels": [r.as_dict() for r in lex.levels],
+        "counts": {
+            "districts": len(instance.districts), "enterprises": len(instance.enterprises),
+            "demands": len(dem), "demands_served": len(a), "agencies": len(instance.agencies),
+            "eligible_triples": len(elig.triples), "excluded_offers": len(elig.excluded),
+            "variables": model.lp.n_vars, "constraints": model.lp.n_rows,
+            "nonzeros": model.lp.n_nonzeros,
+        },
+        "phase_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "policy": pol.as_dict(),
+    }
+    return summary
