@@ -153,6 +153,79 @@ def show_policy(instance: Path) -> None:
     click.echo(json.dumps(inst.policy.as_dict(), indent=2))
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.argument("results", type=click.Path(path_type=Path))
+def check(instance: Path, results: Path) -> None:
+    """Audit RESULTS against INSTANCE from the files alone; exit 0 only if no rule is broken."""
+    from allocator.check import run_check
+
+    sys.exit(run_check(instance, results))
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Also write diagnosis.csv and summary.json to this folder.")
+@click.option("--solver", default=None, help="Backend for the elastic re-solve.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--budget", type=click.FloatRange(min=0), default=None,
+              help="Override budget.total.")
+def diagnose(instance: Path, out: Path | None, solver: str | None, time_limit: float | None,
+             budget: float | None) -> None:
+    """Explain why INSTANCE has no plan: each rule, subject and shortfall."""
+    from allocator.diagnose import run_diagnose
+
+    check_solver_name(solver)
+    inst = load_or_exit(instance, budget=budget)
+    sys.exit(run_diagnose(inst, out=out, solver=solver, time_limit=time_limit))
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--budgets", required=True,
+              help="Comma list (1e6,2e6) or START:STOP:N (N evenly spaced points).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel processes.")
+@click.option("--solver", default=None)
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per budget point.")
+def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
+          time_limit: float | None) -> None:
+    """One solve per budget: frontier.csv, frontier.png and each point's results."""
+    from allocator.sweep import parse_budgets, run_sweep
+
+    check_solver_name(solver)
+    try:
+        values = parse_budgets(budgets)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--budgets") from None
+    inst = load_or_exit(instance)
+    sys.exit(run_sweep(inst, values, out, jobs=jobs, solver=solver, time_limit=time_limit))
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--scenarios", required=True, type=click.Path(path_type=Path),
+              help="YAML of named scenarios overriding policy keys and/or the budget.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+@click.option("--price-of-rules", is_flag=True,
+              help="Also switch each anti-monopoly and quality rule off in turn.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--solver", default=None)
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
+def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jobs: int,
+            solver: str | None, time_limit: float | None) -> None:
+    """Solve named policy scenarios side by side: comparison.csv and a chart."""
+    from allocator.compare import run_compare
+
+    check_solver_name(solver)
+    inst = load_or_exit(instance)
+    sys.exit(run_compare(inst, scenarios, out, price_of_rules=price_of_rules, jobs=jobs,
+                         solver=solver, time_limit=time_limit))
+
+
 def run() -> None:  # pragma: no cover - console entry for python -m
     main()
 

@@ -65,8 +65,13 @@ def round_plan(model: AllocationModel, x: np.ndarray) -> np.ndarray:
 
 def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: float,
                         mip_gap: float, threads: int, seed: int,
-                        progress: Callable[[str], None] | None = None) -> LexResult:
-    """Solve the levels in order; stop at the first level without a solution."""
+                        progress: Callable[[str], None] | None = None,
+                        start: np.ndarray | None = None) -> LexResult:
+    """Solve the levels in order; stop at the first level without a solution.
+
+    `start` is a full column vector of a plan believed feasible (e.g. the plan at a smaller
+    budget); it is offered to the first level as a warm start where the backend accepts one.
+    """
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
     session = backend.open(model.lp, threads, seed)
@@ -78,7 +83,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
         budget = max(left * TIME_SHARE[min(k, len(TIME_SHARE) - 1)], 0.05)
         say(f"level {k + 1} ({level.name}): solving, up to {budget:.1f} s")
         session.set_objective(level.coefs, level.sense)
-        res = session.solve(budget, mip_gap, plan if backend.accepts_start else None)
+        hint = plan if plan is not None else start
+        res = session.solve(budget, mip_gap, hint if backend.accepts_start else None)
         if not res.status.has_solution:
             if plan is None:  # nothing at all: infeasible, out of time, or an error
                 reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,

@@ -304,3 +304,24 @@ def build_model(instance: Instance, elig: Eligibility) -> AllocationModel:
     add_districts_per_agency_caps(m)
     add_objectives(m)
     return m
+
+
+def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
+    """A full column vector for a plan given as chosen triple numbers (for warm starts).
+
+    Derived columns (district spend, agency activity, open districts) follow from x.
+    """
+    point = np.zeros(m.lp.n_vars)
+    point[m.x[chosen]] = 1.0
+    t = m.triples.iloc[chosen]
+    if m.district_cost is not None:
+        spend = t.groupby("district_id")["cost"].sum()
+        point[m.district_cost.to_numpy()] = spend.reindex(m.district_cost.index).fillna(
+            0.0).to_numpy()
+    if m.active is not None:
+        used = pd.MultiIndex.from_frame(t[["agency_id", "district_id"]])
+        on = pd.MultiIndex.from_frame(m.active[["agency_id", "district_id"]]).isin(used)
+        point[m.active["col"].to_numpy()] = on.astype(float)
+    if m.open is not None:
+        point[m.open.to_numpy()] = m.open.index.isin(t["district_id"]).astype(float)
+    return point

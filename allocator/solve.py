@@ -15,7 +15,7 @@ from allocator.diagnose import diagnose
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.instance import Instance
 from allocator.lexicographic import LevelReport, LexResult, solve_lexicographic
-from allocator.model import build_model
+from allocator.model import AllocationModel, build_model, point_from_triples
 from allocator.results import RunResult, plan_tables
 
 Progress = Callable[[str], None]
@@ -31,8 +31,13 @@ def default_threads() -> int:
 
 def solve_instance(instance: Instance, solver: str | None = None,
                    time_limit: float | None = None, progress: Progress | None = None,
-                   elig: Eligibility | None = None) -> RunResult:
-    """Solve the instance under its policy; never raises for an infeasible or timed-out run."""
+                   elig: Eligibility | None = None,
+                   start: pd.DataFrame | None = None) -> RunResult:
+    """Solve the instance under its policy; never raises for an infeasible or timed-out run.
+
+    `start` (enterprise_id, service_id, agency_id rows, e.g. an earlier assignments.csv) is
+    offered to the solver as a warm start; rows that are not eligible here are ignored.
+    """
     say = progress or (lambda _m: None)
     pol = instance.policy
     t0 = time.perf_counter()
@@ -64,7 +69,7 @@ def solve_instance(instance: Instance, solver: str | None = None,
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
-                                  progress=say)
+                                  progress=say, start=start_point(model, start))
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
@@ -79,6 +84,16 @@ def solve_instance(instance: Instance, solver: str | None = None,
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
     return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
+
+
+def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:
+    """Column vector of a warm-start plan given as assignment rows, or None."""
+    if start is None or start.empty:
+        return None
+    keys = ["enterprise_id", "service_id", "agency_id"]
+    t = model.triples[keys].reset_index()
+    chosen = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["triple"].to_numpy()
+    return point_from_triples(model, chosen)
 
 
 def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads, a, districts,
