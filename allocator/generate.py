@@ -120,8 +120,9 @@ _NAME_B = [
     "yang", "kang", "cheng", "lian", "hai",
 ]
 _AGENCY_KIND = [
-    "Safety Technology Services", "Safety Consulting", "Risk Engineering", "Safety Assessment Centre",
-    "Emergency Management Consulting", "Occupational Safety Institute", "Safety Training Centre",
+    "Safety Technology Services", "Safety Consulting", "Risk Engineering",
+    "Safety Assessment Centre", "Emergency Management Consulting",
+    "Occupational Safety Institute", "Safety Training Centre",
 ]
 _STATUSES = np.array(["active", "probation", "suspended", "blacklisted"])
 
@@ -364,7 +365,7 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     # ---- capacities ------------------------------------------------------------------------
     total_days = float(d_days.sum())
     cap_share = rng.lognormal(0.0, 0.6, n_a) * np.where(core, 1.6, 1.0)
-    capacity = np.ceil(0.95 * total_days * cap_share / cap_share.sum() / 10) * 10
+    capacity = np.ceil(1.4 * total_days * cap_share / cap_share.sum() / 10) * 10
     capacity = np.maximum(capacity, 20)
     capacity = np.maximum(capacity, np.ceil((1.25 * w_load + 10) / 10) * 10)
     capacity = capacity.astype(np.int64)
