@@ -34,6 +34,15 @@ class LevelReport:
     seconds: float
     solver_status: str = ""
 
+    def scaled(self, unit: float) -> LevelReport:
+        """The same report with value and bound in reporting units (currency for cost)."""
+        if unit == 1.0:
+            return self
+        return LevelReport(self.name, self.sense, self.status,
+                           None if self.value is None else self.value * unit,
+                           None if self.bound is None else self.bound * unit,
+                           self.gap, self.seconds, self.solver_status)
+
     def as_dict(self) -> dict:
         return {"name": self.name, "sense": self.sense, "status": self.status.value,
                 "value": self.value, "bound": self.bound, "gap": self.gap,
@@ -89,6 +98,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             if plan is None:  # nothing at all: infeasible, out of time, or an error
                 reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,
                                            None, res.seconds, res.solver_status))
+                reports = [r.scaled(lv.unit) for r, lv in zip(reports, model.levels,
+                                                              strict=False)]
                 return LexResult(res.status, None, reports, time.perf_counter() - t_start)
             # a later level found nothing better in time: keep the earlier plan, unproven
             value = float(level.coefs @ plan)
@@ -113,13 +124,14 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             reports.append(LevelReport(level.name, level.sense, status, value, bound, gap,
                                        res.seconds, res.solver_status))
         say(f"level {k + 1} ({level.name}): {reports[-1].status.value}, value "
-            f"{reports[-1].value:,.2f}")
+            f"{reports[-1].value * level.unit:,.2f}")
         if k + 1 < len(model.levels):
             nz = np.flatnonzero(level.coefs)
             value = float(level.coefs @ plan)
             tol = hold_tolerance(value)
             lo, hi = (value - tol, np.inf) if level.sense == "max" else (-np.inf, value + tol)
             session.add_row(f"hold_{level.name}", nz, level.coefs[nz], lo, hi)
+    reports = [r.scaled(lv.unit) for r, lv in zip(reports, model.levels, strict=False)]
     return LexResult(overall, plan, reports, time.perf_counter() - t_start)
 
 

@@ -36,6 +36,7 @@ class Level:
     name: str
     coefs: np.ndarray
     sense: str  # "max" or "min"
+    unit: float = 1.0  # multiply model values by this to report them (cost: currency)
 
 
 @dataclass
@@ -51,6 +52,14 @@ class AllocationModel:
     open: pd.Series | None = None  # column per district
     levels: list[Level] = field(default_factory=list)
     unservable_mandatory: pd.DataFrame | None = None  # mandatory demands with no triple
+    served: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    demand_of_triple: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    demands_served: pd.DataFrame | None = None  # per served column: demand, district, weight
+    cost_scale: float = 1.0  # currency per model cost unit (keeps coefficients near 1)
+
+    def scaled_cost(self) -> np.ndarray:
+        """Triple costs in model units: currency / cost_scale."""
+        return self.triples["cost"].to_numpy(dtype=float) / self.cost_scale
 
 
 def _codes(values: pd.Series | pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -78,7 +87,7 @@ def add_district_cost_definitions(m: AllocationModel) -> None:
     m.district_cost = pd.Series(cols, index=labels["district_id"])
     rows = np.concatenate([codes, np.arange(len(labels))])
     vars_ = np.concatenate([m.x, cols])
-    vals = np.concatenate([t["cost"].to_numpy(), -np.ones(len(labels))])
+    vals = np.concatenate([m.scaled_cost(), -np.ones(len(labels))])
     m.lp.add_constraints("district_cost", labels, rows, vars_, vals, 0.0, 0.0)
 
 
@@ -92,37 +101,64 @@ def add_district_open_variables(m: AllocationModel) -> None:
     m.open = pd.Series(cols, index=labels["district_id"])
 
 
-def add_serve_at_most_once(m: AllocationModel) -> None:
-    """Each demand is served by at most one agency, never split; mandatory ones exactly once."""
-    t, pol = m.triples, m.instance.policy
+def add_served_variables(m: AllocationModel) -> None:
+    """served[e,s] in {0,1}: the demand is served (by whichever agency).
+
+    Coverage is counted on these, and branching on "served or not" avoids the symmetry of
+    the many agencies that could serve a demand equally well for coverage.
+    """
+    t = m.triples
     if t.empty:
         return
     codes, labels = _codes(t[["enterprise_id", "service_id"]])
     _, first_rows = np.unique(codes, return_index=True)
-    first = t.iloc[first_rows]
-    mandatory = first["risk_level"].isin(pol.mandatory_levels).to_numpy()
-    rows, cols, vals = codes, m.x, np.ones(len(t))
-    hi = np.ones(len(labels))
-    if m.open is not None:
-        opened = m.open.loc[first["district_id"]].to_numpy()
-        rows = np.concatenate([rows, np.arange(len(labels))])
-        cols = np.concatenate([cols, opened])
-        vals = np.concatenate([vals, -np.ones(len(labels))])
-        hi = np.zeros(len(labels))
-    # mandatory: sum_a x >= 1 here, or in serve_mandatory when open[d] is on the row
-    lo = np.where(mandatory & (m.open is None), 1.0, -INF)
-    m.lp.add_constraints("serve_once", labels, rows, cols, vals, lo, hi)
-    if m.open is not None and mandatory.any():
-        add_mandatory_service(m, codes, labels, mandatory)
+    m.demand_of_triple = codes
+    m.demands_served = t.iloc[first_rows][["demand", "district_id", "risk_level",
+                                           "weight"]].reset_index(drop=True)
+    m.served = m.lp.add_variables("served", labels, 0, 1, True)
 
 
-def add_mandatory_service(m: AllocationModel, codes: np.ndarray, labels: pd.DataFrame,
-                          mandatory: np.ndarray) -> None:
-    """Demands at mandatory risk levels are served (sum_a x = 1), when open[d] is in play."""
-    keep = mandatory[codes]
-    local = np.cumsum(mandatory) - 1
-    m.lp.add_constraints("serve_mandatory", labels[mandatory], local[codes[keep]], m.x[keep],
-                         np.ones(int(keep.sum())), 1.0, 1.0)
+def add_serve_at_most_once(m: AllocationModel) -> None:
+    """Each demand is served by at most one agency and never split: sum_a x = served."""
+    t = m.triples
+    if t.empty:
+        return
+    n = len(m.served)
+    labels = _served_labels(m)
+    rows = np.concatenate([m.demand_of_triple, np.arange(n)])
+    cols = np.concatenate([m.x, m.served])
+    vals = np.concatenate([np.ones(len(t)), -np.ones(n)])
+    m.lp.add_constraints("serve_once", labels, rows, cols, vals, 0.0, 0.0)
+
+
+def add_mandatory_service(m: AllocationModel) -> None:
+    """Demands at mandatory risk levels are served: served[e,s] >= 1."""
+    if m.served.size == 0:
+        return
+    mandatory = m.demands_served["risk_level"].isin(m.instance.policy.mandatory_levels)
+    mandatory = mandatory.to_numpy()
+    if not mandatory.any():
+        return
+    k = int(mandatory.sum())
+    m.lp.add_constraints("serve_mandatory", _served_labels(m)[mandatory], np.arange(k),
+                         m.served[mandatory], np.ones(k), 1.0, INF)
+
+
+def add_open_district_links(m: AllocationModel) -> None:
+    """served[e,s] <= open[d]: a district with a served demand counts as open."""
+    if m.open is None or m.served.size == 0:
+        return
+    n = len(m.served)
+    opened = m.open.loc[m.demands_served["district_id"]].to_numpy()
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    m.lp.add_constraints("open_if_served", _served_labels(m), rows,
+                         np.concatenate([m.served, opened]),
+                         np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+
+
+def _served_labels(m: AllocationModel) -> pd.DataFrame:
+    block = next(b for b in m.lp.var_blocks if b.name == "served")
+    return block.labels
 
 
 def record_unservable_mandatory(m: AllocationModel) -> None:
@@ -139,7 +175,8 @@ def add_total_budget(m: AllocationModel) -> None:
         return
     cols = m.district_cost.to_numpy()
     m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(cols)), cols,
-                         np.ones(len(cols)), -INF, m.instance.policy.budget_total)
+                         np.ones(len(cols)), -INF,
+                         m.instance.policy.budget_total / m.cost_scale)
 
 
 def add_district_budget_caps(m: AllocationModel) -> None:
@@ -152,7 +189,8 @@ def add_district_budget_caps(m: AllocationModel) -> None:
         return
     cols = m.district_cost.loc[caps.index].to_numpy()
     m.lp.add_constraints("district_budget_cap", caps.index.to_frame(index=False),
-                         np.arange(len(cols)), cols, np.ones(len(cols)), -INF, caps.to_numpy())
+                         np.arange(len(cols)), cols, np.ones(len(cols)), -INF,
+                         caps.to_numpy() / m.cost_scale)
 
 
 def add_capacity_limits(m: AllocationModel) -> None:
@@ -176,17 +214,19 @@ def add_district_min_coverage(m: AllocationModel) -> None:
     ratio = m.instance.policy.min_district_ratio
     if ratio <= 0:
         return
-    dem, t = m.instance.demands, m.triples
+    dem = m.instance.demands
     need = dem.groupby("district_id", sort=False)["weight"].sum() * ratio
     need = need[need > 0]
     if need.empty:
         return
-    sel = t["district_id"].isin(need.index).to_numpy()
+    ds = m.demands_served
+    sel = ds["district_id"].isin(need.index).to_numpy() if ds is not None else np.zeros(0, bool)
     labels = need.index.to_frame(index=False)
     pos = pd.Series(np.arange(len(need)), index=need.index)
-    rows = pos.loc[t.loc[sel, "district_id"]].to_numpy()
-    m.lp.add_constraints("district_min_coverage", labels, rows, m.x[sel],
-                         t.loc[sel, "weight"].to_numpy(), need.to_numpy(), INF)
+    rows = pos.loc[ds.loc[sel, "district_id"]].to_numpy() if sel.any() else np.zeros(0, int)
+    m.lp.add_constraints("district_min_coverage", labels, rows, m.served[sel],
+                         ds.loc[sel, "weight"].to_numpy() if sel.any() else np.zeros(0),
+                         need.to_numpy(), INF)
 
 
 def add_activity_variables(m: AllocationModel) -> None:
@@ -197,16 +237,27 @@ def add_activity_variables(m: AllocationModel) -> None:
     codes, labels = _codes(t[["agency_id", "district_id"]])
     cols = m.lp.add_variables("active", labels, 0, 1, True)
     m.active = labels.assign(col=cols)
-    n = len(t)
-    # x[e,s,a] - active[a,d] <= 0, one row per triple: the tight direction
-    link = t[["enterprise_id", "service_id", "agency_id"]]
-    rows = np.concatenate([np.arange(n), np.arange(n)])
-    m.lp.add_constraints("active_if_serving", link, rows, np.concatenate([m.x, cols[codes]]),
-                         np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+    n, k = len(t), len(labels)
     # active[a,d] - sum x over (a,d) <= 0: no credit for an agency that serves nothing there
-    rows = np.concatenate([codes, np.arange(len(labels))])
+    rows = np.concatenate([codes, np.arange(k)])
     m.lp.add_constraints("active_only_if_serving", labels, rows, np.concatenate([m.x, cols]),
-                         np.concatenate([-np.ones(n), np.ones(len(labels))]), -INF, 0.0)
+                         np.concatenate([-np.ones(n), np.ones(k)]), -INF, 0.0)
+    if pol.max_districts_per_agency is not None:
+        # x[e,s,a] - active[a,d] <= 0 per triple: the tight form, because a cap on the number
+        # of districts an agency works in must see every district it really serves
+        link = t[["enterprise_id", "service_id", "agency_id"]]
+        rows = np.concatenate([np.arange(n), np.arange(n)])
+        m.lp.add_constraints("active_if_serving", link, rows,
+                             np.concatenate([m.x, cols[codes]]),
+                             np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+    else:
+        # Only lower bounds on activity are in force (min agencies), and raising active[a,d]
+        # never hurts them, so this direction can never bind: one aggregated row per (a,d)
+        # states it without the per-triple rows that would double the LP.
+        size = np.bincount(codes, minlength=k).astype(float)
+        rows = np.concatenate([codes, np.arange(k)])
+        m.lp.add_constraints("active_if_serving", labels, rows, np.concatenate([m.x, cols]),
+                             np.concatenate([np.ones(n), -size]), -INF, 0.0)
 
 
 def add_min_agencies_per_district(m: AllocationModel) -> None:
@@ -234,7 +285,7 @@ def add_district_share_caps(m: AllocationModel) -> None:
     dcols = m.district_cost.loc[labels["district_id"]].to_numpy()
     rows = np.concatenate([codes, np.arange(len(labels))])
     cols = np.concatenate([m.x, dcols])
-    vals = np.concatenate([t["cost"].to_numpy(), -share * np.ones(len(labels))])
+    vals = np.concatenate([m.scaled_cost(), -share * np.ones(len(labels))])
     m.lp.add_constraints("district_share", labels, rows, cols, vals, -INF, 0.0)
 
 
@@ -249,7 +300,7 @@ def add_city_share_caps(m: AllocationModel) -> None:
     nd, na = len(dcols), len(labels)
     rows = np.concatenate([codes, np.repeat(np.arange(na), nd)])
     cols = np.concatenate([m.x, np.tile(dcols, na)])
-    vals = np.concatenate([t["cost"].to_numpy(), -share * np.ones(na * nd)])
+    vals = np.concatenate([m.scaled_cost(), -share * np.ones(na * nd)])
     m.lp.add_constraints("city_share", labels, rows, cols, vals, -INF, 0.0)
 
 
@@ -278,21 +329,39 @@ def add_objectives(m: AllocationModel) -> None:
         return c
 
     w = t["weight"].to_numpy(dtype=float)
+    coverage = np.zeros(n)
+    if m.served.size:
+        coverage[m.served] = m.demands_served["weight"].to_numpy(dtype=float)
     m.levels = [
-        Level(COVERAGE, over_x(w), "max"),
+        Level(COVERAGE, coverage, "max"),
         Level(QUALITY, over_x(w * t["quality"].to_numpy(dtype=float)), "max"),
-        Level(COST, over_x(t["cost"].to_numpy(dtype=float)), "min"),
+        Level(COST, over_x(m.scaled_cost()), "min", unit=m.cost_scale),
     ]
+
+
+def cost_scale(triples: pd.DataFrame) -> float:
+    """A power of ten near the typical triple cost, so money rows are O(1) like the others.
+
+    Badly scaled rows (costs ~1e5 beside 0/1 links) slow the LP down many times over.
+    """
+    if triples.empty:
+        return 1.0
+    typical = float(np.median(triples["cost"].to_numpy(dtype=float)))
+    return float(10 ** np.floor(np.log10(typical))) if typical >= 10 else 1.0
 
 
 def build_model(instance: Instance, elig: Eligibility) -> AllocationModel:
     """Spec section 4 as a MIP: variables, then one rule family per call, then objectives."""
-    m = AllocationModel(instance=instance, triples=elig.triples)
+    m = AllocationModel(instance=instance, triples=elig.triples,
+                        cost_scale=cost_scale(elig.triples))
     add_assignment_variables(m)
     add_district_cost_definitions(m)
     add_district_open_variables(m)
     record_unservable_mandatory(m)
+    add_served_variables(m)
     add_serve_at_most_once(m)
+    add_mandatory_service(m)
+    add_open_district_links(m)
     add_total_budget(m)
     add_district_budget_caps(m)
     add_capacity_limits(m)
@@ -313,11 +382,13 @@ def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
     """
     point = np.zeros(m.lp.n_vars)
     point[m.x[chosen]] = 1.0
+    if m.served.size:
+        point[m.served[np.unique(m.demand_of_triple[chosen])]] = 1.0
     t = m.triples.iloc[chosen]
     if m.district_cost is not None:
         spend = t.groupby("district_id")["cost"].sum()
         point[m.district_cost.to_numpy()] = spend.reindex(m.district_cost.index).fillna(
-            0.0).to_numpy()
+            0.0).to_numpy() / m.cost_scale
     if m.active is not None:
         used = pd.MultiIndex.from_frame(t[["agency_id", "district_id"]])
         on = pd.MultiIndex.from_frame(m.active[["agency_id", "district_id"]]).isin(used)

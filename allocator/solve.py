@@ -16,7 +16,14 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.instance import Instance
 from allocator.lexicographic import LevelReport, LexResult, solve_lexicographic
 from allocator.model import AllocationModel, build_model, point_from_triples
-from allocator.results import RunResult, plan_tables
+from allocator.results import (
+    AGENCY_COLUMNS,
+    ASSIGNMENT_COLUMNS,
+    DISTRICT_COLUMNS,
+    UNSERVED_COLUMNS,
+    RunResult,
+    plan_tables,
+)
 
 Progress = Callable[[str], None]
 
@@ -78,7 +85,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
         a, unserved, agencies, districts = plan_tables(instance, elig, chosen)
         diagnosis = None
     else:
-        a = unserved = agencies = districts = pd.DataFrame()
+        a, unserved, agencies, districts = (pd.DataFrame(columns=cols) for cols in (
+            ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
         diagnosis = diagnose(instance, elig) if lex.status is Status.INFEASIBLE else None
     timings["results"] = time.perf_counter() - t
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
@@ -101,7 +109,7 @@ def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads,
     """summary.json: the spec's fields, the policy in force, per-level figures and counts."""
     pol, dem = instance.policy, instance.demands
     mand = dem["risk_level"].isin(pol.mandatory_levels)
-    served = not a.empty
+    served = lex.x is not None  # a plan exists (it may serve nothing)
     levels = {r.name: r for r in lex.levels}
     gaps = [r.gap for r in lex.levels if r.gap is not None]
     cov = levels.get("coverage")
@@ -126,13 +134,13 @@ def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads,
         "budget": pol.budget_total,
         "weight_total": float(dem["weight"].sum()),
         "coverage_ratio": (float(a["weight"].sum()) / float(dem["weight"].sum())
-                           if served and dem["weight"].sum() > 0 else (0.0 if lex.x is not None
-                                                                       else None)),
+                           if dem["weight"].sum() > 0 else 0.0) if served else None,
         "mandatory_total": int(mand.sum()),
         "mandatory_served": int(a["risk_level"].isin(pol.mandatory_levels).sum()) if served
-        else (0 if lex.x is not None else None),
+        else None,
         "agencies_used": int(a["agency_id"].nunique()) if served else 0,
-        "max_district_share": float(districts["max_agency_share"].max()) if served else None,
+        "max_district_share": float(districts["max_agency_share"].max()) if served and len(
+            districts) else None,
         "levels": [r.as_dict() for r in lex.levels],
         "counts": {
             "districts": len(instance.districts), "enterprises": len(instance.enterprises),

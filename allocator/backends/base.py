@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from allocator.linear import LinearModel
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How one solve ended. Unknown solver states map to ERROR or NO_SOLUTION, never OPTIMAL."""
 
     OPTIMAL = "optimal"  # proven within the gap asked

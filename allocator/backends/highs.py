@@ -18,7 +18,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 class HighsSession:
     """A HiGHS instance holding the model; objectives and fixing rows change between levels."""
 
-    def __init__(self, model: LinearModel, threads: int, seed: int, log: bool = False):
+    def __init__(self, model: LinearModel, threads: int, seed: int, log: bool = False,
+                 lp_guided: bool = True):
         h = highspy.Highs()
         h.setOptionValue("output_flag", bool(log))
         h.setOptionValue("random_seed", int(seed))
@@ -42,11 +43,28 @@ class HighsSession:
         h.passModel(lp)
         self.h = h
         self.n = model.n_vars
+        self.idx = np.arange(self.n, dtype=np.int32)
+        self.lb, self.ub, self.integer = model.lb, model.ub, model.integer
+        self.costs = np.zeros(self.n)
         self.sense = "min"
+        self.lp_guided = lp_guided
+        self.fixed_last = 0
+        self.mip_active = bool(self.integer.any())
+        # HiGHS checks its time_limit only now and then (root cuts, probing and heuristics can
+        # run far past it, several times over on a loaded machine); an interrupt callback
+        # holds the deadline we promise the user.
+        self.deadline = float("inf")
+        for hook in ("cbMipInterrupt", "cbSimplexInterrupt", "cbIpmInterrupt"):
+            getattr(h, hook).subscribe(self._interrupt_if_late)
+
+    def _interrupt_if_late(self, event) -> None:
+        if time.perf_counter() > self.deadline:
+            event.interrupt()
 
     def set_objective(self, coefs: np.ndarray, sense: str) -> None:
         idx = np.arange(self.n, dtype=np.int32)
-        self.h.changeColsCost(self.n, idx, np.asarray(coefs, dtype=float))
+        self.costs = np.asarray(coefs, dtype=float)
+        self.h.changeColsCost(self.n, idx, self.costs)
         self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if sense == "max"
                                     else highspy.ObjSense.kMinimize)
         self.sense = sense
@@ -57,8 +75,8 @@ class HighsSession:
         self.h.addRow(max(lo, -inf), min(hi, inf), len(cols), np.asarray(cols, dtype=np.int32),
                       np.asarray(vals, dtype=float))
 
-    def solve(self, time_limit: float, mip_gap: float,
-              start: np.ndarray | None) -> SolveResult:
+    def _run(self, time_limit: float, mip_gap: float, start: np.ndarray | None) -> SolveResult:
+        """One plain HiGHS run of the current model (MIP or, with integrality off, LP)."""
         h = self.h
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
@@ -68,6 +86,10 @@ class HighsSession:
             sol.value_valid = True
             h.setSolution(sol)
         t0 = time.perf_counter()
+        # HiGHS keeps one global thread scheduler per process; when anything in this process
+        # ran HiGHS before with another thread count (PuLP's HiGHS in the baseline, an earlier
+        # run with policy threads) every run here fails with 'Not Set'. Start a fresh one.
+        highspy.Highs.resetGlobalScheduler(True)
         h.run()
         seconds = time.perf_counter() - t0
         ms = h.getModelStatus()
@@ -77,6 +99,8 @@ class HighsSession:
         x = np.array(h.getSolution().col_value) if has_point else None
         obj = info.objective_function_value if has_point else None
         bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
+        if not self.mip_active:  # an LP: the optimum is its own bound
+            bound = obj if ms == highspy.HighsModelStatus.kOptimal else None
         S = highspy.HighsModelStatus
         if ms == S.kOptimal:
             status = Status.OPTIMAL if has_point else Status.ERROR
@@ -93,6 +117,93 @@ class HighsSession:
         if status is Status.OPTIMAL and gap is not None and gap > mip_gap + 1e-9:
             status = Status.FEASIBLE  # HiGHS uses its own gap formula; ours must hold too
         return SolveResult(status, x, obj, bound, gap, seconds, text)
+
+    def _set_integrality(self, on: bool) -> None:
+        self.mip_active = bool(on and self.integer.any())
+        kinds = np.where(self.integer & on, highspy.HighsVarType.kInteger,
+                         highspy.HighsVarType.kContinuous)
+        self.h.changeColsIntegrality(self.n, self.idx, kinds)
+
+    def _set_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
+        self.h.changeColsBounds(self.n, self.idx, lb, ub)
+
+    def _relaxation(self, time_limit: float) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """LP optimum value, point and reduced costs; None if the LP did not solve."""
+        self._set_integrality(False)
+        try:
+            res = self._run(time_limit, 0.0, None)
+            if res.status is not Status.OPTIMAL or res.objective is None:
+                return None
+            return res.objective, res.x, np.array(self.h.getSolution().col_dual)
+        finally:
+            self._set_integrality(True)
+
+    def solve(self, time_limit: float, mip_gap: float,
+              start: np.ndarray | None) -> SolveResult:
+        """LP-guided MIP solve of the current objective, exact within mip_gap.
+
+        1. LP relaxation: bound U and reduced costs d.
+        2. A sub-MIP on the LP's support (columns at 0 in the LP stay 0) gives an incumbent L
+           fast; the better of it and `start` is kept.
+        3. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
+           any plan at least as good as L, so it is fixed there. This is exact, not a heuristic.
+        4. The full MIP on what is left, started from L. Bounds are restored afterwards.
+        """
+        t0 = time.perf_counter()
+        if not self.lp_guided or not self.integer.any():
+            return self._run(time_limit, mip_gap, start)
+        relax = self._relaxation(time_limit)
+        if relax is None:  # infeasible LP or trouble: let the plain MIP say what it is
+            left = time_limit - (time.perf_counter() - t0)
+            return self._run(max(left, 0.05), mip_gap, start)
+        upper, x_lp, dual = relax
+        sign = 1.0 if self.sense == "max" else -1.0
+        best, best_obj = None, None
+        if start is not None:
+            best, best_obj = start, float(self.costs @ start)
+        support_ub = self.ub.copy()
+        support_ub[self.integer & (np.abs(x_lp - self.lb) < 1e-9)] = self.lb[
+            self.integer & (np.abs(x_lp - self.lb) < 1e-9)]
+        self._set_bounds(self.lb, support_ub)
+        left = time_limit - (time.perf_counter() - t0)
+        try:
+            sub = self._run(max(0.3 * left, 0.05), mip_gap, None)
+        finally:
+            self._set_bounds(self.lb, self.ub)
+        if sub.status.has_solution and (best_obj is None or
+                                        sign * (sub.objective - best_obj) > 0):
+            best, best_obj = sub.x, sub.objective
+        lb, ub = self.lb.copy(), self.ub.copy()
+        if best_obj is not None:
+            room = sign * (upper - best_obj) + 1e-6 * max(1.0, abs(upper))
+            at_lb = np.abs(x_lp - self.lb) < 1e-9
+            at_ub = np.abs(x_lp - self.ub) < 1e-9
+            fix = self.integer & (np.abs(dual) > room) & (at_lb | at_ub)
+            ub[fix & at_lb] = self.lb[fix & at_lb]
+            lb[fix & at_ub] = self.ub[fix & at_ub]
+            self.fixed_last = int(fix.sum())
+        self._set_bounds(lb, ub)
+        left = time_limit - (time.perf_counter() - t0)
+        try:
+            res = self._run(max(left, 0.05), mip_gap, best)
+        finally:
+            self._set_bounds(self.lb, self.ub)
+        res.seconds = time.perf_counter() - t0
+        if not res.status.has_solution and best is not None:
+            res = SolveResult(Status.FEASIBLE, best, best_obj, None, None, res.seconds,
+                              res.solver_status)
+        if res.objective is not None:
+            # the LP bound holds for the whole problem; the fixed problem's bound only for
+            # plans at least as good as L, so the global bound is the weaker of the two
+            bound = upper if res.bound is None else (
+                min(res.bound, upper) if sign > 0 else max(res.bound, upper))
+            if best_obj is not None and res.bound is not None:
+                bound = max(bound, best_obj) if sign > 0 else min(bound, best_obj)
+            res.bound = bound
+            res.gap = relative_gap(res.objective, bound)
+            if res.status is Status.OPTIMAL and res.gap is not None and res.gap > mip_gap + 1e-9:
+                res.status = Status.FEASIBLE
+        return res
 
 
 class HighsBackend:
