@@ -33,18 +33,22 @@ class Phases:
 
 
 def report_problems(problems: list[Problem]) -> None:
-    """Print every input problem, errors first, then warnings."""
+    """Print every input problem on stderr, errors first, then warnings."""
     errors = [p for p in problems if p.severity == "error"]
-    echo_err(f"The instance has {len(errors)} problem(s); nothing was written.")
+    warnings = [p for p in problems if p.severity != "error"]
+    files = sorted({p.file for p in errors})
+    echo_err(f"The instance has {len(errors)} error(s)"
+             + (f" and {len(warnings)} warning(s)" if warnings else "")
+             + (f" in {', '.join(files)}" if files else "") + "; nothing was written.")
     for p in errors:
         echo_err(f"  error: {p}")
-    for p in problems:
-        if p.severity != "error":
-            echo_err(f"  warning: {p}")
+    for p in warnings:
+        echo_err(f"  warning: {p}")
 
 
 def load_or_exit(instance: Path, budget: float | None = None, overrides: dict | None = None):
-    """Load and validate an instance, or print every problem and exit 2."""
+    """Load and validate an instance, or print every problem and exit 2 (before any command
+    has written anything)."""
     from allocator.validation import load_instance
 
     try:

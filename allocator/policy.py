@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,41 +130,99 @@ def unknown_keys(raw: Any, file: str, template: dict[str, Any] = DEFAULTS) -> li
                 if isinstance(value, dict):
                     walk(value, tmpl[key], full)
                 elif value is not None:
+                    inner = ", ".join(map(str, tmpl[key]))
+                    example = (f"write 'budget:' and under it '  total: {value}'"
+                               if full == "budget" else
+                               f"write '{key}:' and under it indented keys ({inner})")
                     problems.append(
-                        Problem(file, None, full, value, "must be a section of keys",
-                                f"write it as '{key}:' followed by indented keys")
+                        Problem(file, None, full, value, "must be a section of keys, "
+                                "not a single value", example)
                     )
 
     walk(raw, template, "")
     return problems
 
 
-def _num(problems, file, key, value, *, lo=None, hi=None, integer=False, allow_none=False,
-         lo_open=False):
+#: An example value per key, shown in a fix when the value has the wrong type.
+EXAMPLES: dict[str, str] = {
+    "budget.total": "12000000",
+    "coverage.min_district_ratio": "0.2",
+    "anti_monopoly.max_share_in_district": "0.4",
+    "anti_monopoly.min_agencies_per_district": "3",
+    "anti_monopoly.max_share_in_city": "0.2",
+    "anti_monopoly.max_districts_per_agency": "5",
+    "quality.min_score": "60",
+    "coverage.weights": "4",
+    "quality.min_score_by_risk": "70",
+    "price.floor_ratio": "0.8",
+    "price.ceiling_ratio": "1.5",
+    "solver.time_limit": "60",
+    "solver.mip_gap": "0.0001",
+    "solver.seed": "0",
+    "solver.threads": "4",
+}
+
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}([,' ]\d{3})+(\.\d+)?")
+
+
+def type_fix(key: str, value: Any, integer: bool = False) -> str:
+    """How to write a number that was given as something else (text, yes/no, a list...)."""
+    example = EXAMPLES.get(key) or next(
+        (v for k, v in EXAMPLES.items() if key.startswith(k + ".")), "3" if integer else "0.4")
+    if isinstance(value, bool):
+        return f"write a number, not true/false or yes/no, e.g. {key.split('.')[-1]}: {example}"
+    if isinstance(value, str):
+        text = value.strip()
+        if _THOUSANDS.fullmatch(text):
+            plain = re.sub(r"[,' ]", "", text)
+            return f"write it without thousands separators: {plain}"
+        if text.endswith("%"):
+            return "write a share as a decimal number, e.g. 40% as 0.4"
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return f"remove the quotes so it reads as a number: {text}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"write a finite number, e.g. {example}"
+    return f"write a plain number, e.g. {key.split('.')[-1]}: {example}"
+
+
+def _range_text(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"<= {hi:g}"
+
+
+def _num(problems: list[Problem], file: str, key: str, value: Any, *, lo: float | None = None,
+         hi: float | None = None, integer: bool = False, allow_none: bool = False,
+         lo_open: bool = False) -> Any:
     """Check one number; record a problem and return None if it is wrong."""
     if value is None:
         if allow_none:
             return None
         problems.append(Problem(file, None, key, value, "a value is required",
-                                "give a number"))
+                                type_fix(key, value, integer)))
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or (
         isinstance(value, float) and not math.isfinite(value)
     ):
-        problems.append(Problem(file, None, key, value, "must be a number",
-                                "write a plain number, e.g. 0.4" if not integer else
-                                "write a whole number, e.g. 3"))
+        problems.append(Problem(file, None, key, value,
+                                f"must be a {'whole ' if integer else ''}number, "
+                                f"not {type(value).__name__}", type_fix(key, value, integer)))
         return None
     if integer and float(value) != int(value):
         problems.append(Problem(file, None, key, value, "must be a whole number",
-                                "write a whole number, e.g. 3"))
+                                f"write a whole number, e.g. {EXAMPLES.get(key, '3')}"))
         return None
     bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
     if bad_lo or (hi is not None and value > hi):
-        rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
-              f"{hi if hi is not None else 'inf'}]"
-        problems.append(Problem(file, None, key, value, f"out of range {rng}",
-                                f"use a value in {rng}"))
+        rng = _range_text(lo, hi, lo_open)
+        problems.append(Problem(file, None, key, value, f"out of range (must be {rng})",
+                                f"use a value {rng}"))
         return None
     return int(value) if integer else float(value)
 
@@ -198,13 +257,17 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
     Returns (policy, problems); policy is None when any problem was found.
     """
     problems: list[Problem] = []
-    if raw is None:
+    empty = raw is None
+    if empty:
         raw = {}
     if not isinstance(raw, dict):
         return None, [Problem(file, None, "(top)", type(raw).__name__,
-                              "policy.yaml must be a mapping of sections",
-                              "start with e.g. 'budget:' and indented 'total: 1000000'")]
+                              f"{file} must be a mapping of sections, not a "
+                              f"{'list' if isinstance(raw, list) else type(raw).__name__}",
+                              "write 'budget:' on one line and '  total: 12000000' under it, "
+                              "then the other sections the same way (no leading '-')")]
     problems += unknown_keys(raw, file)
+    budget_scalar = raw.get("budget") is not None and not isinstance(raw.get("budget"), dict)
     if overrides:
         problems += unknown_keys(overrides, "overrides")
         raw = deep_merge(raw, overrides)
@@ -218,20 +281,30 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
                                             ("budget", "coverage", "anti_monopoly", "quality",
                                              "price", "solver"))
     total = budget.get("total")
-    if total is None:
-        problems.append(Problem(file, None, "budget.total", None,
-                                "budget.total is required",
-                                "add 'budget:' with 'total: <currency for the year>'"))
+    if total is None and not (budget_scalar and not isinstance(merged.get("budget"), dict)):
+        problems.append(Problem(
+            file, None, "budget.total", None,
+            f"{file} is empty; budget.total is required" if empty
+            else "budget.total is required (it has no default)",
+            "add a 'budget:' line and under it '  total: <currency for the year>', "
+            "e.g. total: 12000000"))
     total = _num(problems, file, "budget.total", total, lo=0) if total is not None else None
 
     weights_raw = cov.get("weights")
+    if weights_raw is None:
+        problems.append(Problem(file, None, "coverage.weights", None,
+                                "weights cannot be empty: every demand needs a default weight",
+                                "write e.g. weights: {1: 1, 2: 2, 3: 4, 4: 8}, or remove the key "
+                                "for these defaults"))
     weights = _level_map(problems, file, "coverage.weights", weights_raw, lo=0, hi=None)
     if isinstance(weights_raw, dict):
         missing = [lvl for lvl in RISK_LEVELS if lvl not in weights]
         if missing and not any(p.column.startswith("coverage.weights") for p in problems):
             problems.append(Problem(file, None, "coverage.weights", weights_raw,
-                                    f"no weight for risk level(s) {missing}",
-                                    "give a weight for each of the levels 1, 2, 3, 4"))
+                                    f"no weight for risk level(s) "
+                                    f"{', '.join(map(str, missing))}",
+                                    "give a weight for each of the levels 1, 2, 3, 4, e.g. "
+                                    "{1: 1, 2: 2, 3: 4, 4: 8}"))
     mandatory = cov.get("mandatory_levels")
     levels: list[int] = []
     if mandatory is None:
@@ -268,8 +341,10 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
                                 f"floor_ratio is above ceiling_ratio ({ceiling})",
                                 "make floor_ratio <= ceiling_ratio"))
     name = solver.get("name")
+    if isinstance(name, str) and name.strip().lower() in SOLVER_NAMES:
+        name = name.strip().lower()
     if name not in SOLVER_NAMES:
-        close = difflib.get_close_matches(str(name), SOLVER_NAMES, n=1)
+        close = difflib.get_close_matches(str(name).lower(), SOLVER_NAMES, n=1)
         problems.append(Problem(file, None, "solver.name", name, "unknown solver",
                                 f"use one of {', '.join(SOLVER_NAMES)}"
                                 + (f" (did you mean '{close[0]}'?)" if close else "")))

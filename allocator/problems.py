@@ -26,7 +26,8 @@ class Problem:
         where = self.file + (f", row {self.row}" if self.row is not None else "")
         where += f", column {self.column}" if self.column else ""
         shown = "" if self.value is None or self.value == "" else f" (value: {self.value!r})"
-        return f"{where}: {self.message}{shown}. Fix: {self.fix}."
+        end = "" if self.fix.endswith((".", "?", "!", ")")) else "."
+        return f"{where}: {self.message}{shown}. Fix: {self.fix}{end}"
 
 
 class InputError(Exception):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from allocator.eligibility import Eligibility
+from allocator.eligibility import Eligibility, candidate_reasons
 from allocator.instance import Instance
+from allocator.problems import Problem
 from allocator.results import RunResult
 
 RISK_NAMES = {1: "low/blue", 2: "general/yellow", 3: "high/orange", 4: "major/red"}
@@ -14,6 +15,40 @@ RISK_NAMES = {1: "low/blue", 2: "general/yellow", 3: "high/orange", 4: "major/re
 
 def _money(x: float) -> str:
     return f"{x:,.0f}"
+
+
+def mandatory_warnings(inst: Instance, elig: Eligibility, limit: int = 50) -> list[Problem]:
+    """Demands at a mandatory level that no agency can take, with why (warnings, since the
+    data is legal; the solve will answer infeasible and name them)."""
+    dem = inst.demands
+    mand = dem["risk_level"].isin(inst.policy.mandatory_levels).to_numpy()
+    stuck = dem.index[mand & ~dem.index.isin(elig.triples["demand"])]
+    if not len(stuck):
+        return []
+    shown = dem.loc[stuck[:limit]]
+    offered = (shown.merge(inst.bids[["service_id", "sector"]].drop_duplicates()).shape[0]
+               + shown.merge(inst.quotes[["enterprise_id", "service_id"]]).shape[0])
+    why = pd.Series(dtype=object)
+    if offered:  # candidate_reasons needs at least one offer to classify
+        cand = candidate_reasons(inst, stuck[:limit])
+        why = (cand.groupby("demand")["reason"]
+               .agg(lambda r: ", ".join(f"{k} {n}" for k, n in r.value_counts().items())))
+    out = []
+    for d in stuck[:limit]:
+        e, s, lvl = dem.at[d, "enterprise_id"], dem.at[d, "service_id"], dem.at[d, "risk_level"]
+        reason = (f"offers kept out by rule: {why[d]}" if d in why.index else
+                  f"no agency bids for service {s} in sector {dem.at[d, 'sector']}")
+        out.append(Problem("demands.csv", None, "enterprise_id", e,
+                           f"mandatory demand (risk level {lvl}, service {s}) that no agency "
+                           f"can take: {reason}",
+                           "add a bid or quote from an eligible agency, or review the policy's "
+                           "quality and price thresholds; otherwise the plan is infeasible",
+                           "warning"))
+    if len(stuck) > limit:
+        out.append(Problem("demands.csv", None, "enterprise_id", None,
+                           f"{len(stuck) - limit} more mandatory demands no agency can take",
+                           "see `allocator diagnose`", "warning"))
+    return out
 
 
 def print_instance_summary(inst: Instance, elig: Eligibility | None = None) -> None:
@@ -49,7 +84,8 @@ def print_instance_summary(inst: Instance, elig: Eligibility | None = None) -> N
                    f"{int((~served).sum()):,} ({int((~served & mand).sum())} mandatory)")
         if len(reasons):
             click.echo("kept out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
-    warnings = inst.warnings
+    warnings = list(inst.warnings) + (mandatory_warnings(inst, elig) if elig is not None
+                                      else [])
     if warnings:
         click.echo(f"warnings: {len(warnings)}")
         for w in warnings[:20]:
