@@ -38,7 +38,42 @@ class Eligibility:
 
 
 def _fmt(x: pd.Series) -> pd.Series:
-    return x.map(lambda v: f"{v:g}")
+    return x.map(lambda v: f"{v:g}", na_action="ignore").astype(object)
+
+
+def _first_failure(tests: list[tuple[str, pd.Series]], index: pd.Index) -> pd.Series:
+    """The code of the first failing test per row ('' where all pass)."""
+    reason = pd.Series("", index=index, dtype=object)
+    for code, mask in reversed(tests):  # earlier tests overwrite later ones
+        reason = reason.mask(np.asarray(mask, dtype=bool), code)
+    return reason
+
+
+def _details(frame: pd.DataFrame, texts: dict[str, callable]) -> pd.Series:
+    """Human detail for the rows already given a reason, built only for those rows."""
+    detail = pd.Series("", index=frame.index, dtype=object)
+    for code, make in texts.items():
+        rows = frame.index[frame["reason"] == code]
+        if len(rows):
+            detail.loc[rows] = make(frame.loc[rows]).astype(object).to_numpy()
+    return detail
+
+
+def pair_in(a: pd.Series, b: pd.Series, ref_a: pd.Series, ref_b: pd.Series) -> np.ndarray:
+    """Whether each (a, b) pair occurs among the (ref_a, ref_b) pairs; integer keys, fast."""
+    if len(a) == 0 or len(ref_a) == 0:
+        return np.zeros(len(a), dtype=bool)
+    cats_a = pd.Index(ref_a.unique())
+    cats_b = pd.Index(ref_b.unique())
+    ka, kb = cats_a.get_indexer(a), cats_b.get_indexer(b)
+    known = (ka >= 0) & (kb >= 0)
+    keys = ka.astype(np.int64) * len(cats_b) + kb
+    ref = cats_a.get_indexer(ref_a).astype(np.int64) * len(cats_b) + cats_b.get_indexer(ref_b)
+    return known & np.isin(keys, ref)
+
+
+def _ratio(sub: pd.DataFrame, num: str, den: str) -> pd.Series:
+    return (sub[num] / sub[den]).map(lambda v: f"{v:.3f}")
 
 
 def classify(instance: Instance, cand: pd.DataFrame) -> pd.DataFrame:
@@ -48,43 +83,39 @@ def classify(instance: Instance, cand: pd.DataFrame) -> pd.DataFrame:
     """
     pol = instance.policy
     ag = instance.agencies
-    status = cand["agency_id"].map(ag["status"])
-    quality = cand["agency_id"].map(ag["quality"]).astype(float)
-    risk = cand["risk_level"].astype(int)
-    needed = risk.map(pol.min_score_by_risk).fillna(pol.min_score).clip(lower=pol.min_score)
-    bad_status = ~(status.eq("active") | (status.eq("probation") & (risk <= 2)))
-    bad_quality = quality < needed
-    served = pd.MultiIndex.from_frame(instance.agency_districts[["agency_id", "district_id"]])
-    bad_area = ~pd.MultiIndex.from_frame(cand[["agency_id", "district_id"]]).isin(served)
-    conflicts = pd.MultiIndex.from_frame(instance.conflicts[["agency_id", "enterprise_id"]])
-    bad_conflict = pd.MultiIndex.from_frame(cand[["agency_id", "enterprise_id"]]).isin(conflicts)
-    ratio = cand["cost"] / cand["reference_cost"]
-    low = cand["cost"] < pol.floor_ratio * cand["reference_cost"] * (1 - PRICE_RTOL)
-    high = cand["cost"] > pol.ceiling_ratio * cand["reference_cost"] * (1 + PRICE_RTOL)
-    tests = [
-        (STATUS, bad_status, "status " + status.astype(str) + " may not serve risk level "
-         + risk.astype(str)),
-        (QUALITY, bad_quality, "quality " + _fmt(quality) + " below the " + _fmt(needed)
-         + " required"),
-        (AREA, pd.Series(bad_area, index=cand.index),
-         "agency does not serve district " + cand["district_id"].astype(str)),
-        (CONFLICT, pd.Series(bad_conflict, index=cand.index), pd.Series(
-            "conflict of interest listed in conflicts.csv", index=cand.index)),
-        (LOW, low, "cost is " + ratio.map(lambda v: f"{v:.3f}") + " x reference, below floor "
-         + f"{pol.floor_ratio:g}"),
-        (HIGH, high, "cost is " + ratio.map(lambda v: f"{v:.3f}") + " x reference, above "
-         + f"ceiling {pol.ceiling_ratio:g}"),
-    ]
-    reason = pd.Series("", index=cand.index, dtype=object)
-    detail = pd.Series("", index=cand.index, dtype=object)
-    for code, mask, text in reversed(tests):  # earlier tests overwrite later ones
-        reason = reason.mask(mask, code)
-        detail = detail.mask(mask, text)
     out = cand.copy()
-    out["quality"] = quality
-    out["reason"] = reason
-    out["detail"] = detail
-    return out
+    status = cand["agency_id"].map(ag["status"])
+    out["quality"] = cand["agency_id"].map(ag["quality"]).astype(float)
+    risk = cand["risk_level"].astype(int)
+    out["needed"] = risk.map(pol.min_score_by_risk).astype(float).fillna(pol.min_score).clip(
+        lower=pol.min_score)
+    area, conf = instance.agency_districts, instance.conflicts
+    tests = [
+        (STATUS, ~(status.eq("active") | (status.eq("probation") & (risk <= 2)))),
+        (QUALITY, out["quality"] < out["needed"]),
+        (AREA, ~pair_in(cand["agency_id"], cand["district_id"], area["agency_id"],
+                        area["district_id"])),
+        (CONFLICT, pair_in(cand["agency_id"], cand["enterprise_id"], conf["agency_id"],
+                           conf["enterprise_id"])),
+        (LOW, cand["cost"] < pol.floor_ratio * cand["reference_cost"] * (1 - PRICE_RTOL)),
+        (HIGH, cand["cost"] > pol.ceiling_ratio * cand["reference_cost"] * (1 + PRICE_RTOL)),
+    ]
+    out["reason"] = _first_failure(tests, cand.index)
+    out["status"] = status
+    out["detail"] = _details(out, {
+        STATUS: lambda f: "status " + f["status"].astype(str) + " may not serve risk level "
+        + f["risk_level"].astype(str),
+        QUALITY: lambda f: "quality " + _fmt(f["quality"]) + " below the " + _fmt(f["needed"])
+        + " required",
+        AREA: lambda f: "agency does not serve district " + f["district_id"].astype(str),
+        CONFLICT: lambda f: pd.Series("conflict of interest listed in conflicts.csv",
+                                      index=f.index),
+        LOW: lambda f: "cost is " + _ratio(f, "cost", "reference_cost")
+        + f" x reference, below floor {pol.floor_ratio:g}",
+        HIGH: lambda f: "cost is " + _ratio(f, "cost", "reference_cost")
+        + f" x reference, above ceiling {pol.ceiling_ratio:g}",
+    })
+    return out.drop(columns=["needed", "status"])
 
 
 def _demands(instance: Instance) -> pd.DataFrame:
@@ -113,26 +144,24 @@ def offer_exclusions(instance: Instance, dem: pd.DataFrame) -> tuple[pd.DataFram
     bids = instance.bids.copy()
     bids["status"] = bids["agency_id"].map(ag["status"])
     bids["quality"] = bids["agency_id"].map(ag["quality"]).astype(float)
-    ref = bids["service_id"].map(instance.services["reference_rate"])
-    ratio = bids["day_rate"] / ref
+    bids["reference_rate"] = bids["service_id"].map(instance.services["reference_rate"])
+    ref = bids["reference_rate"]
     # a probation agency may still serve risk <= 2, so only suspended/blacklisted fail here
-    tests = [
-        (STATUS, ~bids["status"].isin(["active", "probation"]),
-         "status " + bids["status"].astype(str)),
-        (QUALITY, bids["quality"] < pol.min_score,
-         "quality " + _fmt(bids["quality"]) + f" below min_score {pol.min_score:g}"),
-        (LOW, bids["day_rate"] < pol.floor_ratio * ref * (1 - PRICE_RTOL),
-         "day rate is " + ratio.map(lambda v: f"{v:.3f}") + " x reference rate, below floor "
-         + f"{pol.floor_ratio:g}"),
-        (HIGH, bids["day_rate"] > pol.ceiling_ratio * ref * (1 + PRICE_RTOL),
-         "day rate is " + ratio.map(lambda v: f"{v:.3f}") + " x reference rate, above ceiling "
-         + f"{pol.ceiling_ratio:g}"),
-    ]
-    bids["reason"] = ""
-    bids["detail"] = ""
-    for code, mask, text in reversed(tests):
-        bids["reason"] = bids["reason"].mask(mask, code)
-        bids["detail"] = bids["detail"].mask(mask, text)
+    bids["reason"] = _first_failure([
+        (STATUS, ~bids["status"].isin(["active", "probation"])),
+        (QUALITY, bids["quality"] < pol.min_score),
+        (LOW, bids["day_rate"] < pol.floor_ratio * ref * (1 - PRICE_RTOL)),
+        (HIGH, bids["day_rate"] > pol.ceiling_ratio * ref * (1 + PRICE_RTOL)),
+    ], bids.index)
+    bids["detail"] = _details(bids, {
+        STATUS: lambda f: "status " + f["status"].astype(str),
+        QUALITY: lambda f: "quality " + _fmt(f["quality"])
+        + f" below min_score {pol.min_score:g}",
+        LOW: lambda f: "day rate is " + _ratio(f, "day_rate", "reference_rate")
+        + f" x reference rate, below floor {pol.floor_ratio:g}",
+        HIGH: lambda f: "day rate is " + _ratio(f, "day_rate", "reference_rate")
+        + f" x reference rate, above ceiling {pol.ceiling_ratio:g}",
+    })
     # only offers that meet some demand are worth reporting
     wanted = dem[["service_id", "sector", "district_id"]].drop_duplicates()
     bad = bids[bids["reason"] != ""]
@@ -141,11 +170,12 @@ def offer_exclusions(instance: Instance, dem: pd.DataFrame) -> tuple[pd.DataFram
     excluded = [bad.assign(enterprise_id="", district_id="", scope="offer")]
     good = bids[bids["reason"] == ""].drop(columns=["reason", "detail"])
     reach = good.merge(wanted, on=["service_id", "sector"])
-    served = pd.MultiIndex.from_frame(instance.agency_districts[["agency_id", "district_id"]])
-    in_area = pd.MultiIndex.from_frame(reach[["agency_id", "district_id"]]).isin(served)
-    out_area = reach[~in_area].assign(
-        enterprise_id="", scope="offer", reason=AREA,
-        detail="agency does not serve district " + reach.loc[~in_area, "district_id"])
+    area = instance.agency_districts
+    in_area = pair_in(reach["agency_id"], reach["district_id"], area["agency_id"],
+                      area["district_id"])
+    out_area = reach[~in_area].assign(enterprise_id="", scope="offer", reason=AREA)
+    out_area["detail"] = ("agency does not serve district "
+                          + out_area["district_id"].astype(str)).astype(object)
     excluded.append(out_area)
     exc = pd.concat(excluded, ignore_index=True)[EXCLUDED_COLUMNS]
     return reach[in_area], exc
