@@ -151,3 +151,17 @@ class LinearModel:
                              | (act > hi + tol * np.maximum(1, np.abs(hi))))
         return pd.DataFrame({"name": [self.row_name(k) for k in bad], "activity": act[bad],
                              "lo": lo[bad], "hi": hi[bad]})
+
+    def add_coefficients(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Add entries to existing rows (global row and column numbers), e.g. slack columns.
+
+        Duplicates are summed when the matrix is assembled; row bounds are unchanged.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if len(rows) and (rows.max() >= self.n_rows or cols.max() >= self.n_vars):
+            raise IndexError("add_coefficients: row or column out of range")
+        self._r.append(rows)
+        self._c.append(cols)
+        self._v.append(np.broadcast_to(np.asarray(vals, dtype=float), rows.shape).copy())
+        self._csr = None
