@@ -69,10 +69,14 @@ def solve_instance(instance: Instance, solver: str | None = None,
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
         say("infeasible before solving: a mandatory demand has no eligible agency")
-    elif lp.n_vars == 0:
-        lex = LexResult(Status.OPTIMAL, np.zeros(0), [
-            LevelReport(lv.name, lv.sense, Status.OPTIMAL, 0.0, 0.0, 0.0, 0.0, "empty model")
-            for lv in model.levels])
+    elif lp.n_vars == 0:  # nothing can be chosen: the empty plan, if every row allows it
+        if np.any(lp.row_lo > 1e-9) or np.any(lp.row_hi < -1e-9):
+            lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
+            say("infeasible before solving: a rule asks for service no agency can give")
+        else:
+            lex = LexResult(Status.OPTIMAL, np.zeros(0), [
+                LevelReport(lv.name, lv.sense, Status.OPTIMAL, 0.0, 0.0, 0.0, 0.0,
+                            "empty model") for lv in model.levels])
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
@@ -87,7 +91,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
     else:
         a, unserved, agencies, districts = (pd.DataFrame(columns=cols) for cols in (
             ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
-        diagnosis = diagnose(instance, elig) if lex.status is Status.INFEASIBLE else None
+        diagnosis = diagnose(instance, elig, solver=backend.name, time_limit=limit,
+                             progress=say) if lex.status is Status.INFEASIBLE else None
     timings["results"] = time.perf_counter() - t
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)

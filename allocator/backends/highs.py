@@ -143,8 +143,8 @@ class HighsSession:
         """LP-guided MIP solve of the current objective, exact within mip_gap.
 
         1. LP relaxation: bound U and reduced costs d.
-        2. A sub-MIP on the LP's support (columns at 0 in the LP stay 0) gives an incumbent L
-           fast; the better of it and `start` is kept.
+        2. A sub-MIP near the LP (columns at 0 in the LP with a non-zero reduced cost stay 0)
+           gives an incumbent L fast; the better of it and `start` is kept.
         3. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
            any plan at least as good as L, so it is fixed there. This is exact, not a heuristic.
         4. The full MIP on what is left, started from L. Bounds are restored afterwards.
@@ -161,9 +161,11 @@ class HighsSession:
         best, best_obj = None, None
         if start is not None:
             best, best_obj = start, float(self.costs @ start)
+        # the neighbourhood: columns at 0 in the LP with a non-zero reduced cost stay at 0;
+        # zero-reduced-cost columns (alternative agencies as good as the LP's) stay free
+        stuck = self.integer & (np.abs(x_lp - self.lb) < 1e-9) & (np.abs(dual) > 1e-9)
         support_ub = self.ub.copy()
-        support_ub[self.integer & (np.abs(x_lp - self.lb) < 1e-9)] = self.lb[
-            self.integer & (np.abs(x_lp - self.lb) < 1e-9)]
+        support_ub[stuck] = self.lb[stuck]
         self._set_bounds(self.lb, support_ub)
         left = time_limit - (time.perf_counter() - t0)
         try:
