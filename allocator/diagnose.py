@@ -53,7 +53,8 @@ RELAX: dict[str, tuple[str, int, str]] = {
 #: rows that define helper columns (spend, served, activity, open districts): never relaxed.
 #: A block named in neither table stays hard too (a definition must never be broken), and
 #: is listed in summary.json so a new rule family is not silently left out.
-DEFINITIONS = {"district_cost", "active_if_serving", "active_only_if_serving", "open_if_served"}
+DEFINITIONS = {"district_spend", "active_if_serving", "active_only_if_serving",
+               "open_if_served"}
 #: dropping a mandatory demand costs as much as this many "typical demands" of another rule
 MANDATORY_PENALTY = 100.0
 #: decimals kept in diagnosis.csv by rule (currency to the cent, person-days to 1/1000)
@@ -641,10 +642,9 @@ def elastic_reasons(instance: Instance, m: AllocationModel, fams: list[SlackFami
     """
     pol = instance.policy
     phrase = _mandatory_phrase(instance)
-    dcost = m.district_cost
-    money = float(getattr(m, "cost_scale", 1.0))
-    spend = (pd.Series(x[dcost.to_numpy()] * money, index=dcost.index) if dcost is not None
-             else pd.Series(dtype=float))
+    chosen = x[m.x] > 0.5
+    spend = (m.triples.loc[chosen, "cost"].groupby(m.triples.loc[chosen, "district_id"]).sum()
+             if chosen.any() else pd.Series(dtype=float))
     total = float(spend.sum())
     out: list[Reason] = []
     for f in fams:

@@ -87,7 +87,12 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
     reports: list[LevelReport] = []
     plan: np.ndarray | None = None
     overall = Status.OPTIMAL
+    skipped: list[int] = []
     for k, level in enumerate(model.levels):
+        if level.constant and k + 1 < len(model.levels):
+            skipped.append(k)  # its value is fixed by the rules; reported from the final plan
+            say(f"level {k + 1} ({level.name}): the same in every plan, nothing to optimise")
+            continue
         left = time_limit - (time.perf_counter() - t_start)
         budget = max(left * TIME_SHARE[min(k, len(TIME_SHARE) - 1)], 0.05)
         say(f"level {k + 1} ({level.name}): solving, up to {budget:.1f} s")
@@ -131,6 +136,11 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             tol = hold_tolerance(value)
             lo, hi = (value - tol, np.inf) if level.sense == "max" else (-np.inf, value + tol)
             session.add_row(f"hold_{level.name}", nz, level.coefs[nz], lo, hi)
+    for k in skipped:
+        level = model.levels[k]
+        value = float(level.coefs @ plan)
+        reports.insert(k, LevelReport(level.name, level.sense, Status(overall), value, value,
+                                      0.0, 0.0, "constant over all plans"))
     reports = [r.scaled(lv.unit) for r, lv in zip(reports, model.levels, strict=False)]
     return LexResult(overall, plan, reports, time.perf_counter() - t_start)
 

@@ -37,6 +37,7 @@ class Level:
     coefs: np.ndarray
     sense: str  # "max" or "min"
     unit: float = 1.0  # multiply model values by this to report them (cost: currency)
+    constant: bool = False  # same value in every feasible plan: nothing to optimise
 
 
 @dataclass
@@ -78,17 +79,24 @@ def add_assignment_variables(m: AllocationModel) -> None:
 
 
 def add_district_cost_definitions(m: AllocationModel) -> None:
-    """cost[d] = spend in district d (continuous); used by budget, caps and share rules."""
-    t = m.triples
-    if t.empty:
+    """spend[d] = spend in district d (continuous), only where a share cap needs it.
+
+    Share caps then read `agency spend in d - share * spend[d] <= 0`, one short row each.
+    Budget and district caps use direct rows over x instead: the dense equality defining a
+    continuous column slowed HiGHS ~5x on GAP-like instances, so it is only built when needed.
+    """
+    t, pol = m.triples, m.instance.policy
+    shares = [v for v in (pol.max_share_in_district, pol.max_share_in_city)
+              if v is not None and v < 1]
+    if t.empty or not shares:
         return
     codes, labels = _codes(t["district_id"])
-    cols = m.lp.add_variables("cost", labels, 0.0, INF, integer=False)
+    cols = m.lp.add_variables("spend", labels, 0.0, INF, integer=False)
     m.district_cost = pd.Series(cols, index=labels["district_id"])
     rows = np.concatenate([codes, np.arange(len(labels))])
     vars_ = np.concatenate([m.x, cols])
-    vals = np.concatenate([m.scaled_cost(), -np.ones(len(labels))])
-    m.lp.add_constraints("district_cost", labels, rows, vars_, vals, 0.0, 0.0)
+    vals = np.concatenate([-m.scaled_cost(), np.ones(len(labels))])
+    m.lp.add_constraints("district_spend", labels, rows, vars_, vals, 0.0, 0.0)
 
 
 def add_district_open_variables(m: AllocationModel) -> None:
@@ -171,26 +179,25 @@ def record_unservable_mandatory(m: AllocationModel) -> None:
 
 def add_total_budget(m: AllocationModel) -> None:
     """Total spend <= budget.total."""
-    if m.district_cost is None:
+    t = m.triples
+    if t.empty:
         return
-    cols = m.district_cost.to_numpy()
-    m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(cols)), cols,
-                         np.ones(len(cols)), -INF,
-                         m.instance.policy.budget_total / m.cost_scale)
+    m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(t)), m.x,
+                         m.scaled_cost(), -INF, m.instance.policy.budget_total / m.cost_scale)
 
 
 def add_district_budget_caps(m: AllocationModel) -> None:
     """District spend <= its budget_cap, where one is given."""
-    if m.district_cost is None:
-        return
-    caps = m.instance.districts["budget_cap"].reindex(m.district_cost.index)
-    caps = caps[caps.notna()]
+    t = m.triples
+    caps = m.instance.districts["budget_cap"].dropna()
+    caps = caps[caps.index.isin(t["district_id"])]
     if caps.empty:
         return
-    cols = m.district_cost.loc[caps.index].to_numpy()
-    m.lp.add_constraints("district_budget_cap", caps.index.to_frame(index=False),
-                         np.arange(len(cols)), cols, np.ones(len(cols)), -INF,
-                         caps.to_numpy() / m.cost_scale)
+    sel = t["district_id"].isin(caps.index).to_numpy()
+    pos = pd.Series(np.arange(len(caps)), index=caps.index)
+    rows = pos.loc[t.loc[sel, "district_id"]].to_numpy()
+    m.lp.add_constraints("district_budget_cap", caps.index.to_frame(index=False), rows,
+                         m.x[sel], m.scaled_cost()[sel], -INF, caps.to_numpy() / m.cost_scale)
 
 
 def add_capacity_limits(m: AllocationModel) -> None:
@@ -332,9 +339,16 @@ def add_objectives(m: AllocationModel) -> None:
     coverage = np.zeros(n)
     if m.served.size:
         coverage[m.served] = m.demands_served["weight"].to_numpy(dtype=float)
+    # When every demand that can be served must be (all mandatory), coverage is the same in
+    # every plan; if moreover each demand's agencies share one quality, so is quality. Such
+    # levels need no search of their own (GAP-like instances: only cost is left to optimise).
+    all_fixed = bool(m.served.size) and bool(
+        m.demands_served["risk_level"].isin(m.instance.policy.mandatory_levels).all())
+    same_quality = bool(t.groupby("demand")["quality"].nunique().le(1).all()) if len(t) else True
     m.levels = [
-        Level(COVERAGE, coverage, "max"),
-        Level(QUALITY, over_x(w * t["quality"].to_numpy(dtype=float)), "max"),
+        Level(COVERAGE, coverage, "max", constant=all_fixed),
+        Level(QUALITY, over_x(w * t["quality"].to_numpy(dtype=float)), "max",
+              constant=all_fixed and same_quality),
         Level(COST, over_x(m.scaled_cost()), "min", unit=m.cost_scale),
     ]
 
