@@ -1,0 +1,306 @@
+"""Budget sweeps: budget parsing, agreement with the independent reference model at every
+point (including points proved infeasible and points reusing a larger budget's plan), equality
+with single solves, monotone served weight (hypothesis), the files and the plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from allocator.cli import main
+from allocator.eligibility import compute_eligibility
+from allocator.generate import generate_instance, write_instance
+from allocator.solve import solve_instance
+from allocator.sweep import (
+    FRONTIER_COLUMNS,
+    MARGINAL_STEP,
+    budget_label,
+    least_budget,
+    parse_budgets,
+    run_sweep,
+    split_chains,
+)
+from allocator.validation import load_instance
+from benchmarks.baseline import solve_baseline
+from tests.conftest import write_instance_files
+
+PNG = b"\x89PNG\r\n\x1a\n"
+#: a gap small enough that the served weight (integer weights, < 200) is proven exactly
+#: optimal; a short time limit: the served weight (level 1) is proven in well under a second,
+#: the quality and cost levels of generated cities can take long and do not matter here
+SOLVER = {"name": "auto", "time_limit": 8, "mip_gap": 0.004, "seed": 0, "threads": 1}
+HAS_PLAN = ("optimal", "feasible")
+
+
+def make_instance(path: Path, n_enterprises: int = 25, n_agencies: int = 6,
+                  n_districts: int = 2, seed: int = 2) -> Path:
+    """A small generated city (bids only for sectors that exist, a test-friendly solver)."""
+    data = generate_instance(n_enterprises, n_agencies, n_districts, seed)
+    sectors = set(data["enterprises"]["sector"])
+    data["bids"] = data["bids"][data["bids"]["sector"].isin(sectors)].reset_index(drop=True)
+    data["policy"]["solver"] = dict(SOLVER)
+    write_instance(data, path)
+    return path
+
+
+def assert_png(path: Path) -> None:
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG and len(data) > 2000, path
+
+
+# ------------------------------------------------------------------------------------------
+# budgets
+# ------------------------------------------------------------------------------------------
+
+def test_parse_budgets_list_and_range():
+    assert parse_budgets("3e6, 1000000,2000000.5") == [1_000_000, 2_000_000.5, 3_000_000]
+    assert parse_budgets("0:100:5") == [0, 25, 50, 75, 100]
+    assert parse_budgets("10:10:1,5") == [5, 10]
+    assert parse_budgets("1:2:3") == [1, 1.5, 2]
+    assert parse_budgets("100,100,1e2") == [100]  # repeats dropped
+    assert len(parse_budgets("1e6:2e6:20")) == 20
+
+
+@pytest.mark.parametrize("text", ["", " ", "1e6,,2e6", "abc", "1,000", "5:1:3", "1:2:0",
+                                  "1:2", "1:2:3:4", "-5", "1:2:x", "inf", "nan", "10:20:1",
+                                  "1:2:2.5", "12M"])
+def test_parse_budgets_rejects_bad_syntax(text):
+    with pytest.raises(ValueError) as exc:
+        parse_budgets(text)
+    assert str(exc.value)
+
+
+def test_budget_label_and_chains():
+    assert budget_label(12_000_000) == "budget_12000000"
+    assert budget_label(1500.5) == "budget_1500.5"
+    assert budget_label(0) == "budget_0"
+    assert split_chains([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
+    assert split_chains([1, 2], 5) == [[1], [2]]
+
+
+def test_cli_bad_budgets_exit_2_and_nothing_written(tmp_path):
+    inst = write_instance_files(tmp_path / "inst")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["sweep", str(inst), "--budgets", "1:x", "--out", str(out)])
+    assert res.exit_code == 2
+    assert "--budgets" in res.output
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# a sweep against the reference model
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> Path:
+    return make_instance(tmp_path_factory.mktemp("city") / "city")
+
+
+@pytest.fixture(scope="module")
+def swept(city, tmp_path_factory):
+    """One sweep over budgets chosen around what the instance needs: just below and at the
+    least budget, the policy's budget, and two budgets past anything a plan can cost."""
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    lb = least_budget(inst, elig, None, None, 1)
+    assert lb.status == "optimal" and lb.value > 0
+    most = float(elig.triples.groupby("demand")["cost"].max().sum())  # >= any plan's cost
+    budgets = [math.ceil(lb.value) - 1, math.ceil(lb.value), inst.policy.budget_total,
+               math.ceil(most), math.ceil(2 * most)]
+    out = tmp_path_factory.mktemp("sweep") / "frontier"
+    code = run_sweep(inst, budgets, out, jobs=2)
+    frontier = pd.read_csv(out / "frontier.csv")
+    levels = {}  # status of each point's served-weight level
+    for b in budgets:
+        summary = json.loads((out / budget_label(b) / "summary.json").read_text())
+        levels[b] = summary["levels"][0]["status"] if summary["levels"] else None
+    return {"inst": inst, "lb": lb, "budgets": budgets, "out": out, "code": code,
+            "frontier": frontier, "levels": levels}
+
+
+def reference_coverage(city: Path, budget: float) -> float | None:
+    """Served weight of the independent PuLP model at this budget (None: no plan), its
+    first level proven optimal (the later levels may stop at the short time limit)."""
+    ref = solve_baseline(city, budget=budget, mip_gap=SOLVER["mip_gap"], time_limit=6)
+    if ref["status"] not in HAS_PLAN:
+        assert ref["status"] == "infeasible", ref["status"]
+        return None
+    assert ref["levels"][0]["level"] == "coverage"
+    assert ref["levels"][0]["status"] == "optimal"
+    return ref["coverage"]
+
+
+def test_sweep_matches_reference_at_every_point(city, swept):
+    f = swept["frontier"]
+    assert swept["code"] == 0
+    assert f["budget"].tolist() == sorted(swept["budgets"])
+    most = swept["budgets"][-2]  # no plan costs more: every budget above is the same problem
+    refs = {b: reference_coverage(city, b) for b in sorted({min(b, most) for b in f["budget"]})}
+    for row in f.itertuples(index=False):
+        ref = refs[min(row.budget, most)]
+        assert (ref is not None) == (row.status in HAS_PLAN), row
+        if ref is not None:
+            assert swept["levels"][row.budget] == "optimal", row
+            assert row.coverage == pytest.approx(ref, abs=1e-6), row
+            assert row.cost <= row.budget + 1e-6
+
+
+def test_sweep_uses_its_shortcuts_soundly(swept):
+    f = swept["frontier"].set_index("budget")
+    below, at = swept["budgets"][0], swept["budgets"][1]
+    assert f.loc[below, "status"] == "infeasible"
+    assert f.loc[below, "how"] == "below_least_budget"
+    assert f.loc[at, "status"] in HAS_PLAN  # the least budget is exact: a plan exists at it
+    assert f.loc[at, "mandatory_served"] == f.loc[at, "mandatory_total"] > 0
+    top, second = swept["budgets"][-1], swept["budgets"][-2]
+    assert f.loc[second, "how"] == "reused"  # costs no more than the top plan's budget
+    for col in ("coverage", "quality", "cost"):
+        assert f.loc[second, col] == pytest.approx(f.loc[top, col])
+    diag = pd.read_csv(swept["out"] / budget_label(below) / "diagnosis.csv")
+    row = diag[diag["rule"] == "budget"].iloc[0]
+    assert row["required"] == pytest.approx(swept["lb"].value, abs=0.01)
+    assert row["shortfall"] == pytest.approx(swept["lb"].value - below, abs=0.01)
+
+
+def test_sweep_point_equals_single_solve(city, swept):
+    budget = swept["inst"].policy.budget_total
+    row = swept["frontier"].set_index("budget").loc[budget]
+    single = solve_instance(load_instance(city, budget=budget)).summary
+    assert row["status"] in HAS_PLAN and single["status"] in HAS_PLAN
+    assert row["coverage"] == pytest.approx(single["coverage"], abs=1e-6)
+    assert row["mandatory_served"] == single["mandatory_served"]
+    if row["status"] == single["status"] == "optimal":
+        assert row["quality"] == pytest.approx(single["quality"], rel=2 * SOLVER["mip_gap"])
+    point = json.loads((swept["out"] / budget_label(budget) / "summary.json").read_text())
+    assert point["coverage"] == pytest.approx(row["coverage"])
+    assert point["budget"] == budget
+    a = pd.read_csv(swept["out"] / budget_label(budget) / "assignments.csv")
+    assert a["weight"].sum() == pytest.approx(row["coverage"])
+    assert a["cost"].sum() == pytest.approx(row["cost"], abs=0.05)
+
+
+def test_sweep_files(swept):
+    out, f = swept["out"], swept["frontier"]
+    assert list(f.columns) == FRONTIER_COLUMNS
+    for b in swept["budgets"]:
+        assert (out / budget_label(b) / "summary.json").is_file()
+    assert_png(out / "frontier.png")
+    summary = json.loads((out / "frontier_summary.json").read_text())
+    least = summary["least_budget_all_mandatory"]
+    assert least["exact"] and least["value"] == pytest.approx(swept["lb"].value)
+    assert summary["points"] == len(swept["budgets"])
+    ok = f[f["status"].isin(HAS_PLAN)].reset_index(drop=True)
+    for k in range(1, len(ok)):
+        expected = ((ok.loc[k, "coverage"] - ok.loc[k - 1, "coverage"])
+                    / (ok.loc[k, "budget"] - ok.loc[k - 1, "budget"]) * MARGINAL_STEP)
+        assert ok.loc[k, "marginal_value"] == pytest.approx(expected)
+    assert pd.isna(f.loc[f["status"] == "infeasible", "coverage"]).all()
+    assert not any(p.name.startswith(".") for p in out.parent.iterdir())  # no temp left
+
+
+# ------------------------------------------------------------------------------------------
+# monotone in the budget
+# ------------------------------------------------------------------------------------------
+
+#: the tiny instance with its rules on: two agencies per served district, 60 % share cap
+RULED = ("budget:\n  total: 50000\nanti_monopoly:\n  max_share_in_district: 0.6\n"
+         "  min_agencies_per_district: 2\n")
+
+
+@pytest.fixture(scope="module")
+def ruled(tmp_path_factory) -> Path:
+    return write_instance_files(tmp_path_factory.mktemp("ruled") / "inst", policy=RULED)
+
+
+@settings(max_examples=5, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(budgets=st.lists(st.integers(min_value=0, max_value=80_000), min_size=2, max_size=4,
+                        unique=True))
+def test_served_weight_never_falls_as_budget_grows(ruled, budgets):
+    inst = load_instance(ruled)
+    with tempfile.TemporaryDirectory() as tmp:
+        code = run_sweep(inst, budgets, Path(tmp) / "s", jobs=1)
+        f = pd.read_csv(Path(tmp) / "s" / "frontier.csv")
+    assert code in (0, 1)
+    assert f["budget"].tolist() == sorted(budgets)
+    for row in f.itertuples(index=False):  # and each point is the reference's
+        ref = solve_baseline(ruled, budget=row.budget)
+        assert (ref["status"] == "optimal") == (row.status == "optimal"), row
+        if ref["status"] == "optimal":
+            assert row.coverage == pytest.approx(ref["coverage"])
+    has = f["status"].isin(HAS_PLAN).to_numpy()
+    # a plan at some budget means a plan at every larger one
+    assert all(has[i] <= has[j] for i in range(len(f)) for j in range(i + 1, len(f)))
+    served = f.loc[has, "coverage"].to_numpy()
+    assert all(served[i] <= served[i + 1] + 1e-9 for i in range(len(served) - 1))
+
+
+# ------------------------------------------------------------------------------------------
+# no plan at any budget; the command line
+# ------------------------------------------------------------------------------------------
+
+def test_no_plan_at_any_budget(tmp_path):
+    policy = ("budget:\n  total: 50000\nanti_monopoly:\n  max_share_in_district: null\n"
+              "  min_agencies_per_district: 1\nquality:\n  min_score_by_risk: {4: 99}\n")
+    inst_dir = write_instance_files(tmp_path / "inst", policy=policy)
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(main, ["sweep", str(inst_dir), "--budgets", "1000,1e9",
+                                    "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    f = pd.read_csv(out / "frontier.csv")
+    assert f["status"].tolist() == ["infeasible", "infeasible"]
+    for b in (1000, 1e9):
+        diag = pd.read_csv(out / budget_label(b) / "diagnosis.csv")
+        assert (diag["rule"] != "budget").any()  # the named rule, the same at every budget
+    assert_png(out / "frontier.png")
+
+
+def test_cli_sweep_writes_frontier(tmp_path):
+    inst_dir = write_instance_files(tmp_path / "inst")
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(main, ["sweep", str(inst_dir), "--budgets", "0:60000:4",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    f = pd.read_csv(out / "frontier.csv")
+    assert f["budget"].tolist() == [0, 20000, 40000, 60000]
+    assert f["status"].iloc[0] == "infeasible" and f["status"].iloc[-1] in HAS_PLAN
+    served = f["coverage"].dropna().to_numpy()
+    assert (served[1:] >= served[:-1]).all()
+    assert_png(out / "frontier.png")
+
+
+def test_monotone_repair_gives_a_worse_point_the_smaller_budgets_plan(tmp_path):
+    from allocator.sweep import monotone_repair
+
+    inst_dir = write_instance_files(tmp_path / "inst", policy=RULED)
+    inst = load_instance(inst_dir)
+    out = tmp_path / "s"
+    assert run_sweep(inst, [30000, 60000], out) == 0
+    f = pd.read_csv(out / "frontier.csv")
+    rows = f.astype(object).where(f.notna(), None).to_dict("records")
+    small, large = rows
+    assert small["status"] == "optimal" and small["coverage"] > 0
+    # pretend the larger budget's solve stopped early with a poorer plan: no plan at all
+    large.update(status="no_solution", coverage=None, quality=None, cost=None)
+    monotone_repair(rows, inst, compute_eligibility(inst), out)
+    assert large["how"] == "smaller_budget_plan" and large["status"] == "feasible"
+    assert large["coverage"] == pytest.approx(small["coverage"])
+    a_small = pd.read_csv(out / budget_label(30000) / "assignments.csv")
+    a_large = pd.read_csv(out / budget_label(60000) / "assignments.csv")
+    assert a_large[["enterprise_id", "service_id", "agency_id"]].equals(
+        a_small[["enterprise_id", "service_id", "agency_id"]])
+    summary = json.loads((out / budget_label(60000) / "summary.json").read_text())
+    assert summary["budget"] == 60000 and summary["sweep"]["plan_from_budget"] == 30000
+    # a point already at least as good is left alone
+    before = dict(small)
+    monotone_repair([small], inst, compute_eligibility(inst), out)
+    assert small == before
