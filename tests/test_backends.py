@@ -1,0 +1,298 @@
+"""Solver backends: one model, many solvers, honest statuses.
+
+Every available backend must reach the same three level values as the independent PuLP
+baseline (benchmarks/baseline.py) on small instances; a tiny time limit on a large instance
+must end `feasible` with a real gap or `no_solution`, never `optimal`; unknown solver names
+are usage errors. Statuses are checked against what each solver itself reports.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from allocator.backends import AUTO_ORDER, REGISTRY, Status, UnknownSolver, cbc, get_backend
+from allocator.backends.cbc import classify
+from allocator.backends.cpsat import ScalingError, scale_model, scale_vector
+from allocator.cli import main
+from allocator.generate import generate_instance, write_instance
+from allocator.linear import INF, LinearModel
+from allocator.solve import solve_instance
+from allocator.validation import load_instance
+from benchmarks.baseline import solve_baseline
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "instances" / "tiny"
+BACKENDS = [name for name in sorted(REGISTRY) if REGISTRY[name].available()]
+#: small generated instances (enterprises, agencies, districts, seed) that solve in ~1 s
+SMALL = [(20, 6, 2, 1), (25, 8, 2, 7)]
+#: the policy's mip_gap (1e-4) at every level; two threads so the parallel code paths run
+POLICY = {"solver": {"threads": 2, "seed": 0}}
+
+
+def _generate(tmp: Path, n: int, m: int, d: int, seed: int) -> Path:
+    out = tmp / f"gen_{n}_{m}_{d}_{seed}"
+    if not out.exists():
+        write_instance(generate_instance(n, m, d, seed), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_instances(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("small")
+    found = {f"gen{n}_s{seed}": _generate(tmp, n, m, d, seed) for n, m, d, seed in SMALL}
+    if (TINY / "policy.yaml").exists():
+        found["tiny"] = TINY
+    return found
+
+
+@pytest.fixture(scope="module")
+def references(small_instances) -> dict[str, dict]:
+    """The baseline's level values per instance, solved to optimality once."""
+    return {k: solve_baseline(p, time_limit=120, mip_gap=1e-4) for k, p in small_instances.items()}
+
+
+@pytest.fixture(scope="module")
+def large_instance(tmp_path_factory) -> Path:
+    return _generate(tmp_path_factory.mktemp("large"), 2500, 72, 8, 3)
+
+
+# ------------------------------------------------------------------------------------------
+# registry and command line
+# ------------------------------------------------------------------------------------------
+
+
+def test_registry_holds_every_backend_and_auto_order_is_valid():
+    assert {"highs", "cbc", "cpsat"} <= set(REGISTRY)
+    assert set(AUTO_ORDER) <= set(REGISTRY)
+    for name, backend in REGISTRY.items():
+        assert backend.name == name
+        if backend.available():
+            assert backend.version()
+    first = next(n for n in AUTO_ORDER if REGISTRY[n].available())
+    assert get_backend("auto").name == first
+
+
+def test_unknown_solver_is_a_usage_error_listing_valid_names(tmp_path):
+    with pytest.raises(UnknownSolver) as err:
+        get_backend("gurobi")
+    for name in ("auto", "cbc", "cpsat", "highs"):
+        assert name in str(err.value)
+    res = CliRunner().invoke(main, ["solve", str(TINY), "--out", str(tmp_path / "r"),
+                                    "--solver", "gurobi"])
+    assert res.exit_code == 2
+    for name in ("auto", "cbc", "cpsat", "highs"):
+        assert name in res.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_solvers_command_lists_availability_and_version():
+    res = CliRunner().invoke(main, ["solvers"])
+    assert res.exit_code == 0
+    lines = {line.split()[0]: line for line in res.output.splitlines() if line.strip()}
+    for name, backend in REGISTRY.items():
+        assert name in lines
+        if backend.available():
+            assert "available" in lines[name] and backend.version() in lines[name]
+        else:
+            assert "missing" in lines[name]
+    assert "(auto)" in lines[get_backend("auto").name]
+
+
+# ------------------------------------------------------------------------------------------
+# status mapping and exact scaling, on hand-made models
+# ------------------------------------------------------------------------------------------
+
+
+def _knapsack(extra_row: tuple | None = None, one_sided: bool = False,
+              spend: tuple[float, float] = (0.0, 0.0)) -> LinearModel:
+    """max 5a + 4b + 3c, 2a + 3b + c <= 4 (optimum a, c: 8), plus spend = 12.34a + 0.01b
+    (or, one_sided, spend <= 12.34a + 0.01b with a share-like row 5a <= 0.5 spend); spend
+    gives the bounds of 12.34a + 0.01b - spend otherwise."""
+    lp = LinearModel()
+    lp.add_variables("x", pd.DataFrame({"k": ["a", "b", "c"]}), 0, 1, True)
+    lp.add_variables("spend", pd.DataFrame({"k": ["s"]}), 0.0, INF, integer=False)
+    lp.add_constraints("cap", pd.DataFrame({"k": ["cap"]}), np.zeros(3), np.arange(3),
+                       np.array([2.0, 3.0, 1.0]), -INF, 4.0)
+    lp.add_constraints("spend_def", pd.DataFrame({"k": ["s"]}), np.zeros(3),
+                       np.array([0, 1, 3]), np.array([12.34, 0.01, -1.0]),
+                       *((0.0, INF) if one_sided else spend))
+    if one_sided:
+        lp.add_constraints("share", pd.DataFrame({"k": ["a"]}), np.zeros(2), np.array([0, 3]),
+                           np.array([5.0, -0.5]), -INF, 0.0)
+    if extra_row is not None:
+        cols, vals, lo, hi = extra_row
+        lp.add_constraints("extra", pd.DataFrame({"k": ["e"]}), np.zeros(len(cols)),
+                           np.asarray(cols), np.asarray(vals, dtype=float), lo, hi)
+    return lp
+
+
+OBJ = np.array([5.0, 4.0, 3.0, 0.0])
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backend_optimum_bound_and_start(name):
+    session = get_backend(name).open(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    res = session.solve(10, 1e-6, None)
+    assert res.status is Status.OPTIMAL
+    assert res.objective == pytest.approx(8.0)
+    assert res.bound == pytest.approx(8.0)
+    assert res.gap == pytest.approx(0.0, abs=1e-9)
+    assert np.round(res.x[:3]).tolist() == [1, 0, 1]
+    assert res.x[3] == pytest.approx(12.34)  # continuous spend column, back in currency
+    # hold the optimum, minimise spend from the previous plan as a start
+    session.add_row("hold", np.arange(3), OBJ[:3], 8.0 - 1e-6, np.inf)
+    session.set_objective(np.array([0, 0, 0, 1.0]), "min")
+    res2 = session.solve(10, 1e-6, res.x)
+    assert res2.status is Status.OPTIMAL
+    assert res2.objective == pytest.approx(12.34)
+    if name == "cbc":  # CBC says whether it took the start
+        assert "MIPStart provided solution" in session.last_log
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backend_reports_infeasible(name):
+    lp = _knapsack(extra_row=(np.arange(3), [1.0, 1.0, 1.0], 3.0, INF))  # all three: 6 > 4
+    session = get_backend(name).open(lp, 1, 0)
+    session.set_objective(OBJ, "max")
+    res = session.solve(10, 1e-6, None)
+    assert res.status is Status.INFEASIBLE
+    assert res.x is None and res.objective is None
+
+
+def test_cbc_words_map_to_honest_statuses():
+    assert classify("Optimal solution found", "Optimal - objective value 8", True) \
+        is Status.OPTIMAL
+    assert classify("Stopped on time limit", "Stopped on time - objective value 8", True) \
+        is Status.FEASIBLE
+    assert classify("Stopped on time limit", "Stopped on time - objective value 0", False) \
+        is Status.NO_SOLUTION
+    assert classify("Problem proven infeasible", "Infeasible - objective value 0", False) \
+        is Status.INFEASIBLE
+    # what PuLP would call 'Optimal' without a finished search is never optimal here
+    assert classify("", "Optimal - objective value 8", True) is Status.FEASIBLE
+    assert classify("Something new", "", False) is Status.ERROR
+
+
+def test_cbc_is_stopped_when_it_overruns_the_deadline(tmp_path, monkeypatch):
+    monkeypatch.setattr(cbc, "GRACE_INT", (0.2, 0.0))
+    monkeypatch.setattr(cbc, "GRACE_KILL", (0.5, 0.0))
+    t0 = time.perf_counter()
+    stubborn = [sys.executable, "-c", "import signal, time; "
+                "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(30)"]
+    code, _log, stopped = cbc.run_with_deadline(stubborn, tmp_path / "a.log", t0 + 0.1)
+    assert stopped == "killed" and code != 0
+    polite = [sys.executable, "-c", "import time; time.sleep(30)"]  # dies on SIGINT
+    _code, _log, stopped = cbc.run_with_deadline(polite, tmp_path / "b.log",
+                                                 time.perf_counter() + 0.1)
+    assert stopped == "interrupted"
+    assert time.perf_counter() - t0 < 10
+
+
+def test_cpsat_scaling_is_exact_and_refuses_what_it_cannot_represent():
+    sm = scale_model(_knapsack())
+    assert sm.col_scale.tolist() == [1.0, 1.0, 1.0, 100.0]  # spend in cents
+    assert sm.ub[3] == 1235  # 12.34 + 0.01 in cents: the bound implied by its definition
+    dense = sm.matrix.toarray()
+    assert dense[1].tolist() == [1234, 1, 0, -1]
+    assert sm.row_hi[0] == 4
+    ints, factor = scale_vector(np.array([0.5, 0.25, 0, 0.0]), sm.col_scale)
+    assert factor == 100 and ints.tolist() == [50, 25, 0, 0]
+    with pytest.raises(ScalingError):
+        scale_model(_knapsack(extra_row=(np.arange(2), [1 / 3, 1.0], -INF, 1.0)))
+
+
+def test_cpsat_scales_a_one_sided_continuous_column_by_pushing_it():
+    sm = scale_model(_knapsack(one_sided=True))
+    assert sm.col_scale[3] == 100 and sm.push[3] == 1  # raised to its limit: cents
+    assert sm.ub[3] == 1235 and sm.lb[3] == 0
+    # spend >= 12.34a + 0.01b instead, nothing else limits it from below: pushed down
+    down = scale_model(_knapsack(spend=(-INF, 0.0)))
+    assert down.push[3] == -1 and down.col_scale[3] == 100
+    assert down.lb[3] == 0 and down.ub[3] == 1235
+    with pytest.raises(ScalingError):  # limited above by a row no power of ten makes exact
+        scale_model(_knapsack(extra_row=(np.array([0, 3]), [1 / 3, 1.0], -INF, 5.0),
+                              one_sided=True))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backends_on_a_one_sided_continuous_column(name):
+    session = get_backend(name).open(_knapsack(one_sided=True), 1, 0)
+    session.set_objective(OBJ, "max")
+    res = session.solve(10, 1e-6, None)
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(8.0)
+    assert 10.0 - 1e-6 <= res.x[3] <= 12.34 + 1e-6  # 5a <= 0.5 spend <= 0.5 * 12.34
+
+
+@pytest.mark.skipif("cpsat" not in BACKENDS, reason="CP-SAT not available")
+def test_cpsat_unscalable_model_is_an_error_status_not_a_guess():
+    lp = _knapsack(extra_row=(np.arange(2), [1 / 3, 1.0], -INF, 1.0))
+    session = get_backend("cpsat").open(lp, 1, 0)
+    session.set_objective(OBJ, "max")
+    res = session.solve(5, 1e-6, None)
+    assert res.status is Status.ERROR
+    assert "decimals" in res.solver_status
+
+
+# ------------------------------------------------------------------------------------------
+# every backend reaches the reference optimum
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backends_reach_the_baseline_optimum(name, small_instances, references):
+    for key, path in small_instances.items():
+        ref = references[key]
+        assert ref["status"] == "optimal", key
+        inst = load_instance(path, overrides=POLICY)
+        gap = inst.policy.mip_gap
+        run = solve_instance(inst, solver=name, time_limit=60)
+        s = run.summary
+        assert s["status"] == "optimal", (key, s["levels"])
+        assert s["solver"] == name and s["seed"] == 0
+        assert all(lv["status"] == "optimal" for lv in s["levels"]), key
+        assert s["coverage"] == pytest.approx(ref["coverage"], abs=1e-6), key
+        assert s["quality"] == pytest.approx(ref["quality"], rel=2e-4), key
+        # the cost level is compared within the gap when the quality held is the same; a
+        # quality that differs within its own gap moves the cost optimum a little, too
+        same = abs(s["quality"] - ref["quality"]) <= 1e-6 * max(1.0, ref["quality"])
+        assert s["cost"] == pytest.approx(ref["cost"], rel=gap if same else 1e-3), key
+
+
+@pytest.mark.parametrize("name", [n for n in ("highs", "cbc") if n in BACKENDS])
+def test_same_input_and_seed_give_the_same_plan(name, small_instances):
+    path = small_instances[sorted(small_instances)[0]]
+    plans = []
+    for _ in range(2):
+        inst = load_instance(path, overrides=POLICY)
+        run = solve_instance(inst, solver=name, time_limit=60)
+        plans.append(run.assignments[["enterprise_id", "service_id", "agency_id"]]
+                     .sort_values(["enterprise_id", "service_id"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(plans[0], plans[1])
+
+
+# ------------------------------------------------------------------------------------------
+# a time limit too short for a large instance ends honestly
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_one_second_on_2500_enterprises_is_never_optimal(name, large_instance):
+    inst = load_instance(large_instance)
+    run = solve_instance(inst, solver=name, time_limit=1)
+    s = run.summary
+    assert s["status"] in ("feasible", "no_solution"), s["levels"]
+    if s["status"] == "feasible":
+        assert s["gap"] is None or s["gap"] > 0
+        assert not all(lv["status"] == "optimal" for lv in s["levels"])
+    else:
+        assert s["coverage"] is None and run.assignments.empty
+    first = s["levels"][0]
+    assert first["status"] != "optimal" or first["gap"] <= inst.policy.mip_gap
