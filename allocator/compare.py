@@ -38,9 +38,9 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.instance import Instance
 from allocator.policy import Policy, deep_merge, parse_policy
 from allocator.problems import Problem
-from allocator.results import write_results
+from allocator.results import swap_in, write_results
 from allocator.solve import default_threads, solve_instance
-from allocator.sweep import PLAN_KEYS, _swap_in, plan_rows
+from allocator.sweep import PLAN_KEYS, plan_rows
 
 TOP_KEYS = ("scenarios",)
 COMPARISON_COLUMNS = ["scenario", "status", "coverage", "coverage_ratio", "cost",
@@ -356,7 +356,7 @@ def run_compare(inst: Instance, scenarios_path: Path, out: Path, price_of_rules:
         out_table["cost"] = pd.to_numeric(out_table["cost"], errors="coerce").round(2)
         out_table.to_csv(tmp / "comparison.csv", index=False, float_format="%.10g")
         plots.plot_comparison(table, tmp / "comparison.png")
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         bar.close()
         shutil.rmtree(tmp, ignore_errors=True)

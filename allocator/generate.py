@@ -22,6 +22,7 @@ holds mandatory demand that the default rules could not serve).
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import shutil
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+from allocator.policy import DEFAULTS
 
 #: The columns of every table, exactly as spec section 2 lists them.
 COLUMNS: dict[str, list[str]] = {
@@ -126,21 +129,11 @@ _AGENCY_KIND = [
 ]
 _STATUSES = np.array(["active", "probation", "suspended", "blacklisted"])
 
+#: the spec's defaults as written into a generated policy.yaml (taken from allocator.policy,
+#: the one place defaults live; solver seed and threads are left to their defaults)
 DEFAULT_POLICY = {
-    "coverage": {
-        "weights": {1: 1, 2: 2, 3: 4, 4: 8},
-        "mandatory_levels": [4],
-        "min_district_ratio": 0.0,
-    },
-    "anti_monopoly": {
-        "max_share_in_district": 0.4,
-        "min_agencies_per_district": 3,
-        "max_share_in_city": None,
-        "max_districts_per_agency": None,
-    },
-    "quality": {"min_score": 60, "min_score_by_risk": {3: 70, 4: 80}},
-    "price": {"floor_ratio": 0.8, "ceiling_ratio": 1.5},
-    "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001},
+    **{k: copy.deepcopy(DEFAULTS[k]) for k in ("coverage", "anti_monopoly", "quality", "price")},
+    "solver": {k: DEFAULTS["solver"][k] for k in ("name", "time_limit", "mip_gap")},
 }
 
 _CORE_RATE = (0.95, 1.05)  # core agencies bid within this band around the reference rate
@@ -465,6 +458,8 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
         "sector": sector_arr[b_sec],
         "day_rate": b_rate,
     })
+    # a small city may lack some sectors; a bid for a sector nobody has is invalid input
+    bids = bids[bids["sector"].isin(enterprises["sector"])].reset_index(drop=True)
     policy = {
         "name": (f"Synthetic city seed {seed}: {n_e} enterprises, {n_a} agencies, "
                  f"{n_d} districts"),

@@ -99,6 +99,11 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
         session.set_objective(level.coefs, level.sense)
         hint = plan if plan is not None else start
         res = session.solve(budget, mip_gap, hint if backend.accepts_start else None)
+        left = time_limit - (time.perf_counter() - t_start)
+        if plan is None and res.status is Status.NO_SOLUTION and left > 1.0:
+            # no plan yet: the later levels need one first, so give this level all that is left
+            say(f"level {k + 1} ({level.name}): no plan yet, continuing for {left:.1f} s")
+            res = session.solve(left, mip_gap, hint if backend.accepts_start else None)
         if not res.status.has_solution:
             if plan is None:  # nothing at all: infeasible, out of time, or an error
                 reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,
@@ -124,6 +129,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             status = res.status
             if status is Status.OPTIMAL and gap is not None and gap > mip_gap + 1e-9:
                 status = Status.FEASIBLE
+            elif status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
+                status = Status.OPTIMAL  # stopped on time, but the bound proves the gap
             if status is not Status.OPTIMAL:
                 overall = Status.FEASIBLE
             reports.append(LevelReport(level.name, level.sense, status, value, bound, gap,

@@ -204,16 +204,21 @@ def write_results(result: RunResult, out: Path) -> None:
             frame.to_csv(tmp / name, index=False, float_format="%.15g")
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, default=_json),
                                           encoding="utf-8")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old.{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def swap_in(tmp: Path, out: Path) -> None:
+    """Replace out by the finished tmp folder; the old one is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old.{os.getpid()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _json(value: Any) -> Any:

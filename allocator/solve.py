@@ -116,7 +116,9 @@ def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads,
     mand = dem["risk_level"].isin(pol.mandatory_levels)
     served = lex.x is not None  # a plan exists (it may serve nothing)
     levels = {r.name: r for r in lex.levels}
-    gaps = [r.gap for r in lex.levels if r.gap is not None]
+    gaps = [r.gap for r in lex.levels]
+    # a level without a bound has an unknown gap, so the run's gap is unknown too
+    gaps = [] if any(g is None for g in gaps) else gaps
     cov = levels.get("coverage")
     summary = {
         "status": lex.status.value,

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import math
 import multiprocessing as mp
-import os
 import queue as queue_mod
 import re
 import shutil
@@ -42,7 +41,13 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.instance import Instance
 from allocator.lexicographic import LevelReport, LexResult, round_plan
 from allocator.model import AllocationModel, build_model
-from allocator.results import DIAGNOSIS_COLUMNS, RunResult, plan_tables, write_results
+from allocator.results import (
+    DIAGNOSIS_COLUMNS,
+    RunResult,
+    plan_tables,
+    swap_in,
+    write_results,
+)
 from allocator.solve import default_threads, make_summary, solve_instance
 
 #: marginal value is the extra served weight per this much extra budget
@@ -595,7 +600,7 @@ def run_sweep(inst: Instance, budgets: list[float], out: Path, jobs: int = 1,
                                                    encoding="utf-8")
         plots.plot_frontier(frontier, tmp / "frontier.png", least_budget=mark,
                             least_exact=exact)
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         if bar is not None:
             bar.close()
@@ -641,14 +646,3 @@ def _run_parallel(tasks: list[ChainTask], done: Callable[[dict], None]) -> None:
             for f in futures:
                 f.cancel()
             raise
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace out by the finished tmp folder (the old one removed only afterwards)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old.{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
