@@ -172,6 +172,15 @@ class HighsSession:
             res.status = Status.FEASIBLE
         return res
 
+    def _integral_bound(self, bound: float) -> float:
+        """The LP bound, rounded to the objective's integer grid when every plan's objective
+        is an integer (integer coefficients on integer columns only)."""
+        c = self.costs
+        on_int = c[self.integer]
+        if np.any(c[~self.integer] != 0) or np.any(np.abs(on_int - np.round(on_int)) > 1e-9):
+            return bound
+        return (np.floor(bound + 1e-6) if self.sense == "max" else np.ceil(bound - 1e-6))
+
     def _set_integrality(self, on: bool) -> None:
         self.mip_active = bool(on and self.integer.any())
         kinds = np.where(self.integer & on, highspy.HighsVarType.kInteger,
@@ -229,6 +238,15 @@ class HighsSession:
         if sub.status.has_solution and (best_obj is None or
                                         sign * (sub.objective - best_obj) > 0):
             best, best_obj = sub.x, sub.objective
+        if best_obj is not None:
+            proven = self._integral_bound(upper)
+            if relative_gap(best_obj, proven) is not None and \
+                    relative_gap(best_obj, proven) <= mip_gap:
+                # the incumbent already meets the LP bound (rounded where the objective is
+                # integral): nothing left to search
+                return SolveResult(Status.OPTIMAL, best, best_obj, proven,
+                                   relative_gap(best_obj, proven), time.perf_counter() - t0,
+                                   "optimal (incumbent meets the LP bound)")
         lb, ub = self.lb.copy(), self.ub.copy()
         if best_obj is not None:
             room = sign * (upper - best_obj) + 1e-6 * max(1.0, abs(upper))
