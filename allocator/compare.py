@@ -329,7 +329,7 @@ def run_compare(inst: Instance, scenarios_path: Path, out: Path, price_of_rules:
         if price_of_rules and base_name is None:
             base_name = "policy.yaml"
             tasks.append(Task(base_name, _with_threads(inst, inst.policy, threads), {}, None,
-                              solver, time_limit, tmp / "policy.yaml"))
+                              solver, time_limit, tmp / "instance_policy"))
         done = run_tasks(tasks, jobs, bar)
         rows = [r for r, _ in done]
         if switches:
