@@ -18,7 +18,9 @@ from allocator.backends import Backend, Status
 from allocator.model import AllocationModel
 
 #: share of the remaining time a level may use (the last level takes all that is left)
-TIME_SHARE = (0.6, 0.6, 1.0)
+TIME_SHARE = (0.6, 0.8, 1.0)
+# (the cost level usually stops within seconds at its LP bound; the quality level is the
+# one that uses its time, so it gets most of what level 1 leaves)
 
 
 @dataclass
@@ -142,6 +144,14 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             value = float(level.coefs @ plan)
             tol = hold_tolerance(value)
             lo, hi = (value - tol, np.inf) if level.sense == "max" else (-np.inf, value + tol)
+            # the level's proven bound caps every plan's value, so it may cap the row too:
+            # the LP of the next level can then no longer buy fractional extra coverage
+            bound = reports[-1].bound
+            if bound is not None and np.isfinite(bound):
+                if level.sense == "max":
+                    hi = max(bound, value) + tol
+                else:
+                    lo = min(bound, value) - tol
             session.add_row(f"hold_{level.name}", nz, level.coefs[nz], lo, hi)
     for k in skipped:
         level = model.levels[k]

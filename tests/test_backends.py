@@ -22,6 +22,7 @@ from allocator.backends.cbc import classify
 from allocator.backends.cpsat import ScalingError, scale_model, scale_vector
 from allocator.cli import main
 from allocator.generate import generate_instance, write_instance
+from allocator.lexicographic import round_plan
 from allocator.linear import INF, LinearModel
 from allocator.solve import solve_instance
 from allocator.validation import load_instance
@@ -296,3 +297,77 @@ def test_one_second_on_2500_enterprises_is_never_optimal(name, large_instance):
         assert s["coverage"] is None and run.assignments.empty
     first = s["levels"][0]
     assert first["status"] != "optimal" or first["gap"] <= inst.policy.mip_gap
+
+
+# ------------------------------------------------------------------------------------------
+# HiGHS: the killable child process and the start kept in the sub-MIP neighbourhood
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quality_start(large_instance):
+    """The large instance's model and a level-1 optimal plan (a start for the quality level)."""
+    from allocator.backends.highs import HighsSession
+    from allocator.eligibility import compute_eligibility
+    from allocator.model import build_model
+
+    inst = load_instance(large_instance, overrides=POLICY)
+    model = build_model(inst, compute_eligibility(inst))
+    session = HighsSession(model.lp, 2, 0)
+    cov = model.levels[0]
+    session.set_objective(cov.coefs, cov.sense)
+    first = session.solve(120, 1e-3, None)
+    assert first.status.has_solution, first.solver_status  # any plan will do as a start
+    return model, round_plan(model, first.x)
+
+
+def _session_at_quality(model):
+    from allocator.backends.highs import HighsSession
+
+    session = HighsSession(model.lp, 2, 0)
+    quality = model.levels[1]
+    session.set_objective(quality.coefs, quality.sense)
+    return session
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_child_process_gives_the_in_process_answer(small_instances, monkeypatch):
+    from allocator.backends import highs
+
+    path = small_instances[sorted(small_instances)[0]]
+    inst = load_instance(path, overrides=POLICY)
+    direct = solve_instance(inst, solver="highs", time_limit=60).summary
+    monkeypatch.setattr(highs, "GUARD_MIN_COLUMNS", 0)  # every MIP goes to a child
+    guarded = solve_instance(inst, solver="highs", time_limit=60).summary
+    assert guarded["status"] == direct["status"] == "optimal"
+    for key in ("coverage", "quality", "cost"):
+        assert guarded[key] == pytest.approx(direct[key], rel=2e-4), key
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_child_killed_at_the_deadline_keeps_its_last_plan(quality_start):
+    model, plan = quality_start
+    session = _session_at_quality(model)
+    value = float(model.levels[1].coefs @ plan)
+    # the child may run 10 minutes, the caller's deadline is 8 s: the child is killed
+    t0 = time.perf_counter()
+    res = session._run_guarded(8.0, 1e-9, plan, child_limit=600)
+    assert time.perf_counter() - t0 < 30
+    assert res.status is Status.FEASIBLE and res.x is not None, res.solver_status
+    assert "last improving plan kept" in res.solver_status
+    x = round_plan(model, res.x)
+    assert model.lp.violations(x).empty
+    assert float(model.levels[1].coefs @ x) >= value - 1e-6
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_level_solve_never_ends_below_its_start(quality_start):
+    model, plan = quality_start
+    session = _session_at_quality(model)
+    value = float(model.levels[1].coefs @ plan)
+    t0 = time.perf_counter()
+    res = session.solve(8.0, 1e-4, plan)
+    assert time.perf_counter() - t0 < 30  # the interrupt callback holds the deadline
+    assert res.status.has_solution, res.solver_status
+    assert model.lp.violations(round_plan(model, res.x)).empty
+    assert res.objective >= value - 1e-6

@@ -15,6 +15,11 @@ from allocator.linear import LinearModel
 GUARD_MIN_COLUMNS = 20_000
 #: seconds a child may run past its time limit before it is killed
 GUARD_GRACE = 2.0
+#: share of a level's time for the sub-MIP around the LP support (and the start, if any)
+SUB_MIP_SHARE = 0.3
+SUB_MIP_SHARE_WITH_START = 0.5
+#: seconds past a solve's time limit after which the interrupt callback stops HiGHS
+INTERRUPT_GRACE = 0.5
 
 try:  # solver imports live in the backends only
     import highspy
@@ -126,13 +131,14 @@ class HighsSession:
             status = Status.FEASIBLE  # HiGHS uses its own gap formula; ours must hold too
         return SolveResult(status, x, obj, bound, gap, seconds, text)
 
-    def _run_guarded(self, time_limit: float, mip_gap: float,
-                     start: np.ndarray | None) -> SolveResult:
+    def _run_guarded(self, time_limit: float, mip_gap: float, start: np.ndarray | None,
+                     child_limit: float | None = None) -> SolveResult:
         """Like _run, but a large MIP runs in a child process that is killed at the deadline.
 
         HiGHS does not look at its clock (nor call our interrupt) during root cut separation,
-        which ran 200 s past a 22 s limit on k_city's quality level. A killed run returns no
-        point; the caller then keeps its incumbent, honestly marked feasible.
+        which ran 200 s past a 22 s limit on k_city's quality level. The child sends each
+        improving plan as it finds it, so a killed run still returns its best plan (feasible).
+        `child_limit` (tests only) gives the child a longer limit than the deadline.
         """
         if self.n < GUARD_MIN_COLUMNS or not self.mip_active:
             return self._run(time_limit, mip_gap, start)
@@ -145,7 +151,8 @@ class HighsSession:
             "index": np.asarray(lp.a_matrix_.index_), "value": np.asarray(lp.a_matrix_.value_),
             "colwise": lp.a_matrix_.format_ == highspy.MatrixFormat.kColwise,
             "integer": self.integer, "threads": self.threads, "seed": self.seed,
-            "time_limit": time_limit, "mip_gap": mip_gap, "start": start,
+            "time_limit": time_limit if child_limit is None else child_limit,
+            "mip_gap": mip_gap, "start": start,
         }
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
@@ -154,18 +161,30 @@ class HighsSession:
         proc.start()
         child.close()
         out = None
-        if parent.poll(time_limit + GUARD_GRACE):
+        latest = None  # the child's last improving plan: kept if the child must be killed
+        end = t0 + time_limit + GUARD_GRACE
+        while out is None:
+            if not parent.poll(max(end - time.perf_counter(), 0.0)):
+                break
             try:
-                out = parent.recv()
+                msg = parent.recv()
             except EOFError:
-                out = None
+                break
+            if msg[0] == "incumbent":
+                latest = msg[1:]
+            else:
+                out = msg[1:]
         if proc.is_alive():
             proc.kill()
         proc.join()
         seconds = time.perf_counter() - t0
         if out is None:
-            return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
-                               "stopped at the deadline")
+            if latest is None:
+                return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
+                                   "stopped at the deadline")
+            x, obj, bound = latest
+            return SolveResult(Status.FEASIBLE, x, obj, bound, relative_gap(obj, bound),
+                               seconds, "stopped at the deadline (last improving plan kept)")
         status, x, obj, bound, text = out
         res = SolveResult(Status(status), x, obj, bound, relative_gap(obj, bound), seconds, text)
         if res.status is Status.OPTIMAL and res.gap is not None and res.gap > mip_gap + 1e-9:
@@ -213,6 +232,15 @@ class HighsSession:
         4. The full MIP on what is left, started from L. Bounds are restored afterwards.
         """
         t0 = time.perf_counter()
+        # the interrupt callback stops whatever HiGHS is doing a little after this
+        self.deadline = t0 + time_limit + INTERRUPT_GRACE
+        try:
+            return self._solve(t0, time_limit, mip_gap, start)
+        finally:
+            self.deadline = float("inf")
+
+    def _solve(self, t0: float, time_limit: float, mip_gap: float,
+               start: np.ndarray | None) -> SolveResult:
         if not self.lp_guided or not self.integer.any():
             return self._run(time_limit, mip_gap, start)
         relax = self._relaxation(time_limit)
@@ -227,12 +255,20 @@ class HighsSession:
         # the neighbourhood: columns at 0 in the LP with a non-zero reduced cost stay at 0;
         # zero-reduced-cost columns (alternative agencies as good as the LP's) stay free
         stuck = self.integer & (np.abs(x_lp - self.lb) < 1e-9) & (np.abs(dual) > 1e-9)
+        if start is not None:
+            # the start's own columns stay free too, so the neighbourhood always holds the
+            # start (at a held level the LP support alone is often infeasible: k_city's
+            # quality level found nothing there and kept the coverage plan, 0.35 % short)
+            stuck &= ~(np.asarray(start) > self.lb + 1e-9)
         support_ub = self.ub.copy()
         support_ub[stuck] = self.lb[stuck]
         self._set_bounds(self.lb, support_ub)
         left = time_limit - (time.perf_counter() - t0)
         try:
-            sub = self._run(max(0.3 * left, 0.05), mip_gap, None)
+            # with a start (a held level) the neighbourhood is where the value is found:
+            # k_city's quality level gains 0.25 % there and nothing in the full MIP after it
+            share = SUB_MIP_SHARE_WITH_START if start is not None else SUB_MIP_SHARE
+            sub = self._run(max(share * left, 0.05), mip_gap, start)
         finally:
             self._set_bounds(self.lb, self.ub)
         if sub.status.has_solution and (best_obj is None or
@@ -300,12 +336,23 @@ def _child_solve(payload: dict, conn) -> None:
     lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                        for i in payload["integer"]]
     h.passModel(lp)
+
+    def send_improving(event) -> None:
+        # each better plan goes to the parent at once: if the child is killed at the
+        # deadline, the parent still has the best plan found
+        out = event.data_out
+        bound = out.mip_dual_bound
+        conn.send(("incumbent", np.array(out.mip_solution, dtype=float),
+                   float(out.objective_function_value),
+                   float(bound) if np.isfinite(bound) else None))
+
+    h.cbMipImprovingSolution.subscribe(send_improving)
     session = HighsSession.__new__(HighsSession)
     session.h, session.mip_active = h, True
     session.deadline = float("inf")
     res = HighsSession._run(session, payload["time_limit"], payload["mip_gap"],
                             payload["start"])
-    conn.send((res.status.value, res.x, res.objective, res.bound, res.solver_status))
+    conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
     conn.close()
 
 
