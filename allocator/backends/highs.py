@@ -268,7 +268,8 @@ class HighsSession:
             # with a start (a held level) the neighbourhood is where the value is found:
             # k_city's quality level gains 0.25 % there and nothing in the full MIP after it
             share = SUB_MIP_SHARE_WITH_START if start is not None else SUB_MIP_SHARE
-            sub = self._run(max(share * left, 0.05), mip_gap, start)
+            # guarded like the full MIP: HiGHS overran a 36 s limit by 100 s in here
+            sub = self._run_guarded(max(share * left, 0.05), mip_gap, start)
         finally:
             self._set_bounds(self.lb, self.ub)
         if sub.status.has_solution and (best_obj is None or
