@@ -73,6 +73,19 @@ def main() -> None:
     """allocator: optimal allocation of work-safety technical services to enterprises."""
 
 
+def levels_option(f):
+    """--levels: which objective levels to optimise (policy solver.levels)."""
+    return click.option(
+        "--levels", default=None, metavar="LIST",
+        help="Objective levels to optimise, e.g. coverage,cost (default: policy "
+             "solver.levels, all three). A level left out is reported, not optimised; "
+             "the run is then 'feasible', not lexicographically optimal.")(f)
+
+
+def levels_overrides(levels: str | None) -> dict | None:
+    return None if levels is None else {"solver": {"levels": levels}}
+
+
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
@@ -83,8 +96,9 @@ def main() -> None:
 @click.option("--budget", type=click.FloatRange(min=0), default=None,
               help="Override budget.total for a what-if run.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@levels_option
 def solve(instance: Path, out: Path, solver: str | None, time_limit: float | None,
-          budget: float | None, quiet: bool) -> None:
+          budget: float | None, quiet: bool, levels: str | None) -> None:
     """Solve INSTANCE and write the results folder."""
     from allocator.results import write_results
     from allocator.solve import solve_instance
@@ -93,7 +107,7 @@ def solve(instance: Path, out: Path, solver: str | None, time_limit: float | Non
     check_solver_name(solver)
     say = Phases(quiet)
     say(f"read: {instance}")
-    inst = load_or_exit(instance, budget=budget)
+    inst = load_or_exit(instance, budget=budget, overrides=levels_overrides(levels))
     say(f"validate: OK ({len(inst.demands):,} demands, {len(inst.agencies):,} agencies, "
         f"{len(inst.warnings)} warning(s))")
     result = solve_instance(inst, solver=solver, time_limit=time_limit, progress=say)
@@ -195,8 +209,9 @@ def diagnose(instance: Path, out: Path | None, solver: str | None, time_limit: f
 @click.option("--solver", default=None)
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per budget point.")
+@levels_option
 def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
-          time_limit: float | None) -> None:
+          time_limit: float | None, levels: str | None) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
     from allocator.sweep import parse_budgets, run_sweep
 
@@ -205,7 +220,7 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
         values = parse_budgets(budgets)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--budgets") from None
-    inst = load_or_exit(instance)
+    inst = load_or_exit(instance, overrides=levels_overrides(levels))
     sys.exit(run_sweep(inst, values, out, jobs=jobs, solver=solver, time_limit=time_limit))
 
 
@@ -219,13 +234,14 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--solver", default=None)
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
+@levels_option
 def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jobs: int,
-            solver: str | None, time_limit: float | None) -> None:
+            solver: str | None, time_limit: float | None, levels: str | None) -> None:
     """Solve named policy scenarios side by side: comparison.csv and a chart."""
     from allocator.compare import run_compare
 
     check_solver_name(solver)
-    inst = load_or_exit(instance)
+    inst = load_or_exit(instance, overrides=levels_overrides(levels))
     sys.exit(run_compare(inst, scenarios, out, price_of_rules=price_of_rules, jobs=jobs,
                          solver=solver, time_limit=time_limit))
 

@@ -35,6 +35,7 @@ class LevelReport:
     gap: float | None
     seconds: float
     solver_status: str = ""
+    optimised: bool = True  # False: left out by solver.levels, reported for the plan only
 
     def scaled(self, unit: float) -> LevelReport:
         """The same report with value and bound in reporting units (currency for cost)."""
@@ -43,12 +44,13 @@ class LevelReport:
         return LevelReport(self.name, self.sense, self.status,
                            None if self.value is None else self.value * unit,
                            None if self.bound is None else self.bound * unit,
-                           self.gap, self.seconds, self.solver_status)
+                           self.gap, self.seconds, self.solver_status, self.optimised)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "sense": self.sense, "status": self.status.value,
                 "value": self.value, "bound": self.bound, "gap": self.gap,
-                "seconds": round(self.seconds, 3), "solver_status": self.solver_status}
+                "seconds": round(self.seconds, 3), "solver_status": self.solver_status,
+                "optimised": self.optimised}
 
 
 @dataclass
@@ -77,11 +79,15 @@ def round_plan(model: AllocationModel, x: np.ndarray) -> np.ndarray:
 def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: float,
                         mip_gap: float, threads: int, seed: int,
                         progress: Callable[[str], None] | None = None,
-                        start: np.ndarray | None = None) -> LexResult:
+                        start: np.ndarray | None = None,
+                        levels: tuple[str, ...] | None = None) -> LexResult:
     """Solve the levels in order; stop at the first level without a solution.
 
     `start` is a full column vector of a plan believed feasible (e.g. the plan at a smaller
     budget); it is offered to the first level as a warm start where the backend accepts one.
+    `levels` (policy solver.levels) names the levels to optimise; the others are only
+    reported for the final plan, and the run is then `feasible`, not lexicographically
+    optimal.
     """
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
@@ -90,13 +96,21 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
     plan: np.ndarray | None = None
     overall = Status.OPTIMAL
     skipped: list[int] = []
+    left_out: list[int] = []
+    wanted = [k for k, lv in enumerate(model.levels) if levels is None or lv.name in levels]
+    last = wanted[-1] if wanted else len(model.levels) - 1
     for k, level in enumerate(model.levels):
-        if level.constant and k + 1 < len(model.levels):
+        if k not in wanted:
+            left_out.append(k)  # not asked for: reported for the final plan, not optimised
+            say(f"level {k + 1} ({level.name}): not optimised (solver.levels)")
+            continue
+        if level.constant and k < last:
             skipped.append(k)  # its value is fixed by the rules; reported from the final plan
             say(f"level {k + 1} ({level.name}): the same in every plan, nothing to optimise")
             continue
         left = time_limit - (time.perf_counter() - t_start)
-        budget = max(left * TIME_SHARE[min(k, len(TIME_SHARE) - 1)], 0.05)
+        share = 1.0 if k == last else TIME_SHARE[min(k, len(TIME_SHARE) - 1)]
+        budget = max(left * share, 0.05)
         say(f"level {k + 1} ({level.name}): solving, up to {budget:.1f} s")
         session.set_objective(level.coefs, level.sense)
         hint = plan if plan is not None else start
@@ -139,7 +153,7 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
                                        res.seconds, res.solver_status))
         say(f"level {k + 1} ({level.name}): {reports[-1].status.value}, value "
             f"{reports[-1].value * level.unit:,.2f}")
-        if k + 1 < len(model.levels):
+        if k < last:
             nz = np.flatnonzero(level.coefs)
             value = float(level.coefs @ plan)
             tol = hold_tolerance(value)
@@ -153,11 +167,17 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
                 else:
                     lo = min(bound, value) - tol
             session.add_row(f"hold_{level.name}", nz, level.coefs[nz], lo, hi)
-    for k in skipped:
+    for k in sorted(skipped + left_out):
         level = model.levels[k]
         value = float(level.coefs @ plan)
-        reports.insert(k, LevelReport(level.name, level.sense, Status(overall), value, value,
-                                      0.0, 0.0, "constant over all plans"))
+        if k in skipped:
+            reports.insert(k, LevelReport(level.name, level.sense, Status(overall), value,
+                                          value, 0.0, 0.0, "constant over all plans"))
+        else:
+            reports.insert(k, LevelReport(level.name, level.sense, Status.FEASIBLE, value, None,
+                                          None, 0.0, "not optimised (solver.levels)", False))
+    if left_out and overall is Status.OPTIMAL:
+        overall = Status.FEASIBLE  # optimal for the levels asked, not lexicographically
     reports = [r.scaled(lv.unit) for r, lv in zip(reports, model.levels, strict=False)]
     return LexResult(overall, plan, reports, time.perf_counter() - t_start)
 

@@ -34,11 +34,14 @@ DEFAULTS: dict[str, Any] = {
     },
     "quality": {"min_score": 60, "min_score_by_risk": {3: 70, 4: 80}},
     "price": {"floor_ratio": 0.8, "ceiling_ratio": 1.5},
-    "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001, "seed": 0, "threads": None},
+    "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001, "seed": 0, "threads": None,
+               "levels": ["coverage", "quality", "cost"]},
 }
 
 RISK_LEVELS = (1, 2, 3, 4)
 SOLVER_NAMES = ("auto", "cbc", "highs", "cpsat")
+#: the objective's levels in the spec's order; solver.levels picks the ones optimised
+LEVEL_NAMES = ("coverage", "quality", "cost")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Policy:
     mip_gap: float
     seed: int
     threads: int | None
+    levels: tuple[str, ...] = LEVEL_NAMES
 
     def as_dict(self) -> dict[str, Any]:
         """The policy in force, in policy.yaml's shape (for summary.json and `validate`)."""
@@ -91,6 +95,7 @@ class Policy:
                 "mip_gap": self.mip_gap,
                 "seed": self.seed,
                 "threads": self.threads,
+                "levels": list(self.levels),
             },
         }
 
@@ -160,6 +165,7 @@ EXAMPLES: dict[str, str] = {
     "solver.mip_gap": "0.0001",
     "solver.seed": "0",
     "solver.threads": "4",
+    "solver.levels": "[coverage, cost]",
 }
 
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}([,' ]\d{3})+(\.\d+)?")
@@ -354,6 +360,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
     seed = _num(problems, file, "solver.seed", solver.get("seed"), lo=0, integer=True)
     threads = _num(problems, file, "solver.threads", solver.get("threads"), lo=1, integer=True,
                    allow_none=True)
+    objective_levels = parse_levels(problems, file, solver.get("levels"))
     pname = merged.get("name")
     if pname is not None and not isinstance(pname, str | int | float):
         problems.append(Problem(file, None, "name", pname, "must be text", "write a short name"))
@@ -378,4 +385,32 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         mip_gap=float(gap),
         seed=int(seed),
         threads=threads,
+        levels=objective_levels,
     ), []
+
+
+def parse_levels(problems: list[Problem], file: str, value: Any) -> tuple[str, ...]:
+    """solver.levels: which objective levels to optimise, kept in the spec's order.
+
+    coverage must be among them (a plan that does not try to serve is no plan); a level
+    left out is not optimised, only reported for the plan found."""
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    if not isinstance(value, list | tuple) or not value:
+        problems.append(Problem(file, None, "solver.levels", value, "must be a list of levels",
+                                "write e.g. [coverage, quality, cost] or [coverage, cost]"))
+        return LEVEL_NAMES
+    names = [str(v).strip().lower() for v in value]
+    bad = [n for n in names if n not in LEVEL_NAMES]
+    for n in bad:
+        close = difflib.get_close_matches(n, LEVEL_NAMES, n=1)
+        problems.append(Problem(file, None, "solver.levels", n, "unknown level",
+                                f"use some of {', '.join(LEVEL_NAMES)}"
+                                + (f" (did you mean '{close[0]}'?)" if close else "")))
+    if not bad and "coverage" not in names:
+        problems.append(Problem(file, None, "solver.levels", value,
+                                "coverage must be optimised (it comes first)",
+                                "write e.g. [coverage, cost]"))
+    if bad or "coverage" not in names:
+        return LEVEL_NAMES
+    return tuple(n for n in LEVEL_NAMES if n in names)

@@ -80,7 +80,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
-                                  progress=say, start=start_point(model, start))
+                                  progress=say, start=start_point(model, start),
+                                  levels=pol.levels)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
@@ -116,7 +117,7 @@ def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads,
     mand = dem["risk_level"].isin(pol.mandatory_levels)
     served = lex.x is not None  # a plan exists (it may serve nothing)
     levels = {r.name: r for r in lex.levels}
-    gaps = [r.gap for r in lex.levels]
+    gaps = [r.gap for r in lex.levels if r.optimised]  # left-out levels have no gap
     # a level without a bound has an unknown gap, so the run's gap is unknown too
     gaps = [] if any(g is None for g in gaps) else gaps
     cov = levels.get("coverage")
@@ -149,6 +150,7 @@ def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads,
         "max_district_share": float(districts["max_agency_share"].max()) if served and len(
             districts) else None,
         "levels": [r.as_dict() for r in lex.levels],
+        "levels_optimised": list(pol.levels),
         "counts": {
             "districts": len(instance.districts), "enterprises": len(instance.enterprises),
             "demands": len(dem), "demands_served": len(a), "agencies": len(instance.agencies),

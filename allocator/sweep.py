@@ -57,7 +57,9 @@ PLAN_KEYS = ["enterprise_id", "service_id", "agency_id"]
 LEAST_BUDGET_GAP = 1e-9
 FRONTIER_COLUMNS = ["budget", "status", "coverage", "coverage_ratio", "mandatory_served",
                     "quality", "cost", "gap", "seconds", "marginal_value", "mandatory_total",
-                    "agencies_used", "max_district_share", "how", "folder"]
+                    "agencies_used", "max_district_share", "coverage_status", "levels", "how",
+                    "folder"]
+_SENSE = {"coverage": 1, "quality": 1, "cost": -1}
 _NUMBER = r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
@@ -322,11 +324,13 @@ def reused_result(inst_b: Instance, elig: Eligibility, source: RunResult,
                 "as good here (same status and bound)"})
 
 
-def lex_better(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Plan figures a beat b lexicographically (served weight, quality, then lower cost)."""
+def lex_better(a: dict[str, Any], b: dict[str, Any],
+               levels: tuple[str, ...] = ("coverage", "quality", "cost")) -> bool:
+    """Plan figures a beat b lexicographically over the optimised levels (served weight,
+    quality, then lower cost)."""
     def close(x: float, y: float) -> bool:
         return abs(x - y) <= 1e-7 * max(1.0, abs(x), abs(y))
-    for key, sign in (("coverage", 1), ("quality", 1), ("cost", -1)):
+    for key, sign in ((k, _SENSE[k]) for k in levels):
         x, y = float(a[key]), float(b[key])
         if not close(x, y):
             return sign * (x - y) > 0
@@ -343,7 +347,7 @@ def monotone_repair(rows: list[dict], inst: Instance, elig: Eligibility,
         has = row["status"] in ("optimal", "feasible") and row.get("coverage") is not None
         if row["status"] == "infeasible":
             continue
-        if has and (best is None or not lex_better(best, row)):
+        if has and (best is None or not lex_better(best, row, inst.policy.levels)):
             best = row
             continue
         if best is None:
@@ -376,7 +380,10 @@ def frontier_row(budget: float, result: RunResult, how: str, seconds: float) -> 
     s = result.summary
     has = result.status.has_solution
     row = {"budget": budget, "status": s["status"], "how": how, "seconds": round(seconds, 3),
-           "folder": budget_label(budget), "mandatory_total": s.get("mandatory_total")}
+           "folder": budget_label(budget), "mandatory_total": s.get("mandatory_total"),
+           "levels": "+".join(s.get("levels_optimised") or []),
+           "coverage_status": next((lv["status"] for lv in s.get("levels") or []
+                                    if lv.get("name") == "coverage"), s["status"])}
     for key in ("coverage", "coverage_ratio", "mandatory_served", "quality", "cost", "gap",
                 "agencies_used", "max_district_share"):
         row[key] = s.get(key) if has else None

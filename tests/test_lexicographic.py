@@ -119,3 +119,68 @@ def test_quality_is_weight_times_quality(tmp_path):
         bids=[bid("A1", 900), bid("A2", 1100), bid("A3", 1000)])
     out = solved(path, tmp_path, plan("E1:A1", "E2:A2", "E3:A3"))
     assert out.level("quality") == pytest.approx(8 * 90 + 4 * 80 + 1 * 70)
+
+
+# ------------------------------------------------------------------------------------------
+# solver.levels: optimise only some levels (fast what-if frontiers)
+# ------------------------------------------------------------------------------------------
+
+
+def test_levels_coverage_cost_skips_quality_and_is_honest(tmp_path):
+    """With quality left out, the dearer, better agency is no longer preferred: coverage is
+    still the optimum, cost is the least at that coverage, and the run is only 'feasible'."""
+    from allocator.solve import solve_instance
+    from allocator.validation import load_instance
+
+    path = two_agencies(tmp_path / "q", 95, 65)
+    inst = load_instance(path, overrides={"solver": {"levels": "coverage, cost"}})
+    assert inst.policy.levels == ("coverage", "cost")
+    run = solve_instance(inst)
+    s = run.summary
+    assert s["status"] == "feasible" and s["levels_optimised"] == ["coverage", "cost"]
+    levels = {lv["name"]: lv for lv in s["levels"]}
+    assert levels["coverage"]["status"] == "optimal" and levels["coverage"]["value"] == 9
+    assert levels["quality"]["optimised"] is False and levels["quality"]["bound"] is None
+    assert levels["cost"]["status"] == "optimal"
+    # the cheapest plan at full coverage: the cheap A2 takes the 6-day demand
+    assert s["cost"] == pytest.approx(6 * 900 + 4 * 1400)
+    assert s["quality"] == pytest.approx(8 * 65 + 1 * 95)
+    assert s["gap"] is not None  # the gap of the levels that were optimised
+
+
+def test_levels_default_is_all_three_and_bad_lists_are_refused():
+    from allocator.policy import DEFAULTS, LEVEL_NAMES, parse_policy
+
+    base = {**DEFAULTS, "budget": {"total": 1000}}
+    pol, problems = parse_policy(base)
+    assert not problems and pol.levels == LEVEL_NAMES
+    pol, problems = parse_policy(base, overrides={"solver": {"levels": ["cost", "coverage"]}})
+    assert not problems and pol.levels == ("coverage", "cost")  # the spec's order
+    _, problems = parse_policy(base, overrides={"solver": {"levels": ["qualty"]}})
+    assert problems and "did you mean 'quality'" in problems[0].fix
+    _, problems = parse_policy(base, overrides={"solver": {"levels": ["quality", "cost"]}})
+    assert problems and "coverage must be optimised" in problems[0].message
+    _, problems = parse_policy(base, overrides={"solver": {"levels": []}})
+    assert problems
+
+
+def test_levels_option_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from allocator.cli import main
+
+    path = two_agencies(tmp_path / "q", 95, 65)
+    runner = CliRunner()
+    bad = runner.invoke(main, ["solve", str(path), "--out", str(tmp_path / "bad"),
+                               "--levels", "coverage,qualty"])
+    assert bad.exit_code == 2 and "qualty" in bad.output
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "sweep"
+    ok = runner.invoke(main, ["sweep", str(path), "--budgets", "5000,20000", "--out",
+                              str(out), "--levels", "coverage,cost"])
+    assert ok.exit_code == 0, ok.output
+    import pandas as pd
+
+    frontier = pd.read_csv(out / "frontier.csv")
+    assert set(frontier["levels"]) == {"coverage+cost"}
+    assert frontier["coverage_status"].isin(["optimal", "infeasible"]).all()
