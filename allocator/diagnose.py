@@ -29,7 +29,12 @@ import pandas as pd
 
 from allocator import __version__
 from allocator.backends import Status, get_backend
-from allocator.eligibility import Eligibility, candidate_reasons, compute_eligibility
+from allocator.eligibility import (
+    Eligibility,
+    candidate_reasons,
+    compute_eligibility,
+    plain_ids,
+)
 from allocator.instance import Instance
 from allocator.linear import INF
 from allocator.model import COST, AllocationModel, build_model
@@ -767,6 +772,8 @@ def explain(instance: Instance, elig: Eligibility, solver: str | None = None,
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
     pol = instance.policy
+    # the counting below maps ids through dicts: plain strings, not categoricals
+    elig = Eligibility(plain_ids(elig.triples), elig.excluded)
     limit = float(time_limit if time_limit is not None else pol.time_limit)
     say("diagnose: checks by counting and max-flow")
     pre = prechecks(instance, elig)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.backends import Status
-from allocator.eligibility import Eligibility
+from allocator.eligibility import Eligibility, plain_ids
 from allocator.instance import Instance
 
 ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
@@ -55,9 +55,11 @@ def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """assignments, unserved, agencies, districts for the chosen triple numbers."""
     t = elig.triples
-    a = t.loc[chosen, ASSIGNMENT_COLUMNS].reset_index(drop=True)
+    a = plain_ids(t.iloc[np.asarray(chosen, dtype=np.int64)][ASSIGNMENT_COLUMNS]
+                  .reset_index(drop=True))
     dem = instance.demands
-    served = dem.index.isin(t.loc[chosen, "demand"])
+    served = np.zeros(len(dem), dtype=bool)
+    served[t["demand"].to_numpy()[np.asarray(chosen, dtype=np.int64)]] = True
     unserved = dem.loc[~served].copy()
     unserved = unserved.join(explain_unserved(instance, elig, a, unserved.index))
     unserved = unserved.reset_index(drop=True)[UNSERVED_COLUMNS]
@@ -109,6 +111,29 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[DISTRICT_COLUMNS]
 
 
+#: reasons a demand with eligible agencies is left out, in the order they are tried
+UNSERVED_RULES = ("budget", "district_budget_cap", "capacity", "district_share", "city_share",
+                  "min_agencies", "districts_per_agency", "gap")
+UNSERVED_TEXTS = {
+    "budget": "the budget is spent",
+    "district_budget_cap": "the district's budget cap is reached",
+    "capacity": "every eligible agency is at capacity",
+    "district_share": "serving it would exceed an agency's share of district spend",
+    "city_share": "serving it would exceed an agency's share of city spend",
+    "min_agencies": "its district has no served demand and too few agencies to open it",
+    "districts_per_agency": "eligible agencies already work in their maximum number of "
+                            "districts",
+    "gap": "an eligible agency had room; the plan preferred others within the MIP gap",
+}
+
+
+def _id_codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position of each id in index (categorical codes when the categories are index)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.equals(index):
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return index.get_indexer(values.astype(str)).astype(np.int64)
+
+
 def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
                      demand_ids: pd.Index) -> pd.DataFrame:
     """For each unserved demand, the most telling reason it is left out.
@@ -116,68 +141,78 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
     No eligible agency; else, over its eligible offers, which rule adding it alone would
     break (budget, district cap, capacity, shares, agency counts), the most common one
     first; an offer breaking nothing means the plan preferred others within the MIP gap.
+    Vectorised over integer codes (millions of offers at province scale).
     """
     pol = instance.policy
     t = elig.triples
+    n_dem = len(instance.demands)
+    ids = np.asarray(demand_ids, dtype=np.int64)
+    t_dem = t["demand"].to_numpy()
     out = pd.DataFrame(index=demand_ids)
-    out["eligible_agencies"] = t.groupby("demand").size().reindex(demand_ids).fillna(0).astype(int)
+    out["eligible_agencies"] = np.bincount(t_dem, minlength=n_dem)[ids].astype(int)
     out["reason"] = "no_eligible_agency"
     out["detail"] = "no agency passes the eligibility rules (see excluded.csv)"
-    c = t[t["demand"].isin(demand_ids)].copy()
-    if c.empty:
+    wanted = np.zeros(n_dem, dtype=bool)
+    wanted[ids] = True
+    rows = np.flatnonzero(wanted[t_dem])
+    if not len(rows):
         return out
-    total = a["cost"].sum()
-    d_cost = a.groupby("district_id")["cost"].sum()
-    ad_cost = a.groupby(["agency_id", "district_id"])["cost"].sum()
-    a_cost = a.groupby("agency_id")["cost"].sum()
-    a_load = a.groupby("agency_id")["load"].sum()
-    active = a.groupby("district_id")["agency_id"].nunique()
-    n_districts = a.groupby("agency_id")["district_id"].nunique()
-    dc = c["district_id"].map(d_cost).fillna(0.0)
-    key = pd.MultiIndex.from_frame(c[["agency_id", "district_id"]])
-    adc = pd.Series(ad_cost.reindex(key).fillna(0.0).to_numpy(), index=c.index)
-    was_active = adc > 0 if len(ad_cost) else pd.Series(False, index=c.index)
-    cap = c["district_id"].map(instance.districts["budget_cap"])
-    rules = [
-        ("budget", total + c["cost"] > pol.budget_total * (1 + 1e-9),
-         "the budget is spent"),
-        ("district_budget_cap", (dc + c["cost"] > cap * (1 + 1e-9)) & cap.notna(),
-         "the district's budget cap is reached"),
-        ("capacity", c["agency_id"].map(a_load).fillna(0.0) + c["load"]
-         > c["agency_id"].map(instance.agencies["capacity_days"]) + 1e-9,
-         "every eligible agency is at capacity"),
-        ("district_share", pd.Series(False, index=c.index) if pol.max_share_in_district is None
-         else adc + c["cost"] > pol.max_share_in_district * (dc + c["cost"]) * (1 + 1e-9),
-         "serving it would exceed an agency's share of district spend"),
-        ("city_share", pd.Series(False, index=c.index) if pol.max_share_in_city is None
-         else c["agency_id"].map(a_cost).fillna(0.0) + c["cost"]
-         > pol.max_share_in_city * (total + c["cost"]) * (1 + 1e-9),
-         "serving it would exceed an agency's share of city spend"),
-        ("min_agencies", (c["district_id"].map(active).fillna(0) == 0)
-         & (pol.min_agencies_per_district > 1),
-         "its district has no served demand and too few agencies to open it"),
-        ("districts_per_agency", pd.Series(False, index=c.index)
-         if pol.max_districts_per_agency is None else
-         (~was_active) & (c["agency_id"].map(n_districts).fillna(0)
-                          >= pol.max_districts_per_agency),
-         "eligible agencies already work in their maximum number of districts"),
-    ]
-    first = pd.Series("", index=c.index, dtype=object)
-    for code, mask, _ in reversed(rules):
-        first = first.mask(mask.fillna(False).astype(bool), code)
-    first = first.replace("", "gap")
-    texts = {code: text for code, _, text in rules}
-    texts["gap"] = "an eligible agency had room; the plan preferred others within the MIP gap"
-    priority = {code: k for k, (code, _, _) in enumerate(rules)}
-    priority["gap"] = len(rules)
-    counts = pd.DataFrame({"demand": c["demand"], "reason": first})
-    counts["n"] = 1
-    tally = counts.groupby(["demand", "reason"], as_index=False)["n"].sum()
-    tally["p"] = tally["reason"].map(priority)
-    tally = tally.sort_values(["demand", "n", "p"], ascending=[True, False, True])
-    best = tally.drop_duplicates("demand").set_index("demand")["reason"]
-    out.loc[best.index, "reason"] = best
-    out.loc[best.index, "detail"] = best.map(texts)
+    ag_index, di_index = instance.agencies.index, instance.districts.index
+    n_ag, n_di = len(ag_index), len(di_index)
+    c_dem = t_dem[rows]
+    c_ag = _id_codes(t["agency_id"], ag_index)[rows]
+    c_di = _id_codes(t["district_id"], di_index)[rows]
+    c_cost = t["cost"].to_numpy(dtype=float)[rows]
+    c_load = t["load"].to_numpy(dtype=float)[rows]
+    a_ag = _id_codes(a["agency_id"], ag_index)
+    a_di = _id_codes(a["district_id"], di_index)
+    a_cost = a["cost"].to_numpy(dtype=float)
+    total = float(a_cost.sum())
+    d_cost = np.bincount(a_di, a_cost, minlength=n_di)
+    ag_cost = np.bincount(a_ag, a_cost, minlength=n_ag)
+    ag_load = np.bincount(a_ag, a["load"].to_numpy(dtype=float), minlength=n_ag)
+    pair = a_ag * n_di + a_di
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    pair_cost = np.bincount(inverse, a_cost, minlength=len(pairs))
+    active = np.bincount(pairs % n_di, minlength=n_di) if len(pairs) else np.zeros(n_di, int)
+    n_districts = np.bincount(pairs // n_di, minlength=n_ag) if len(pairs) else np.zeros(
+        n_ag, int)
+    c_pair = c_ag * n_di + c_di
+    adc = np.zeros(len(rows))  # the agency's spend in the offer's district
+    if len(pairs):
+        at = np.searchsorted(pairs, c_pair).clip(max=len(pairs) - 1)
+        hit = pairs[at] == c_pair
+        adc[hit] = pair_cost[at[hit]]
+    dc = d_cost[c_di]
+    cap = instance.districts["budget_cap"].to_numpy(dtype=float)[c_di]
+    capacity = instance.agencies["capacity_days"].to_numpy(dtype=float)[c_ag]
+    none = np.zeros(len(rows), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        tests = [
+            total + c_cost > pol.budget_total * (1 + 1e-9),
+            (dc + c_cost > cap * (1 + 1e-9)) & ~np.isnan(cap),
+            ag_load[c_ag] + c_load > capacity + 1e-9,
+            none if pol.max_share_in_district is None else
+            adc + c_cost > pol.max_share_in_district * (dc + c_cost) * (1 + 1e-9),
+            none if pol.max_share_in_city is None else
+            ag_cost[c_ag] + c_cost > pol.max_share_in_city * (total + c_cost) * (1 + 1e-9),
+            (active[c_di] == 0) & (pol.min_agencies_per_district > 1),
+            none if pol.max_districts_per_agency is None else
+            ~(adc > 0) & (n_districts[c_ag] >= pol.max_districts_per_agency),
+        ]
+    first = np.full(len(rows), len(tests), dtype=np.int64)  # "gap" unless a rule breaks
+    for k in range(len(tests) - 1, -1, -1):
+        first[tests[k]] = k
+    # per demand the most common reason; ties go to the earlier rule
+    ids_sorted = np.unique(c_dem)
+    local = np.searchsorted(ids_sorted, c_dem)
+    counts = np.bincount(local * len(UNSERVED_RULES) + first,
+                         minlength=len(ids_sorted) * len(UNSERVED_RULES)).reshape(
+        len(ids_sorted), len(UNSERVED_RULES))
+    best = pd.Series(np.array(UNSERVED_RULES, dtype=object)[counts.argmax(axis=1)],
+                     index=ids_sorted)
+    out.loc[best.index, "reason"] = best.to_numpy()
+    out.loc[best.index, "detail"] = best.map(UNSERVED_TEXTS).to_numpy()
     zero = instance.demands.loc[demand_ids, "weight"] <= 0
     out.loc[zero[zero].index.intersection(best.index), "reason"] = "zero_weight"
     return out
