@@ -21,25 +21,15 @@ import threading
 import time
 from pathlib import Path
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from benchmarks.run import proc_stats
 
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of root and all its descendants, in MB (from /proc)."""
-    parent: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            pid = int(entry.name)
-            parent[pid] = int(fields[1])
-            rss[pid] = int(fields[21]) * PAGE
-        except (OSError, ValueError, IndexError):
-            continue
-    keep, total = {root}, 0
+    stats = proc_stats()
+    parent = {pid: ppid for pid, ppid, _g, _r in stats}
+    rss = {pid: r for pid, _p, _g, r in stats}
+    keep = {root}
     changed = True
     while changed:
         changed = False
@@ -47,9 +37,7 @@ def tree_rss_mb(root: int) -> float:
             if ppid in keep and pid not in keep:
                 keep.add(pid)
                 changed = True
-    for pid in keep:
-        total += rss.get(pid, 0)
-    return total / 2**20
+    return sum(rss.get(pid, 0) for pid in keep) / 2**20
 
 
 class PhaseMeter:

@@ -299,21 +299,27 @@ def run_one(job_text: str) -> int:
 # ============================================================================================
 
 
-def group_rss_mb(pgid: int) -> float:
-    """Resident memory of every process in process group pgid (the child and its helpers)."""
-    total = 0
+def proc_stats() -> list[tuple[int, int, int, int]]:
+    """(pid, parent pid, process group, rss in bytes) of every process, from /proc."""
     page = os.sysconf("SC_PAGE_SIZE")
+    out = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             stat = Path(entry.path, "stat").read_text()
             fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) == pgid:  # field 5 of stat: process group
-                total += int(fields[21]) * page  # field 24: rss in pages
+            # stat fields 4, 5 and 24: parent, process group, rss in pages
+            out.append((int(entry.name), int(fields[1]), int(fields[2]),
+                        int(fields[21]) * page))
         except (OSError, ValueError, IndexError):
             continue
-    return total / 2**20
+    return out
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in process group pgid (the child and its helpers)."""
+    return sum(rss for _pid, _ppid, group, rss in proc_stats() if group == pgid) / 2**20
 
 
 def run_child(job: dict, timeout: float) -> dict:
