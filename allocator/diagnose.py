@@ -838,6 +838,19 @@ def diagnose(instance: Instance, elig: Eligibility, solver: str | None = None,
     return diag.table
 
 
+def counting_diagnosis(instance: Instance, elig: Eligibility) -> pd.DataFrame:
+    """The reasons counting and max-flow can name, without the elastic re-solve (province
+    scale, where that MIP does not fit): diagnosis.csv rows, one 'undetermined' if none."""
+    elig = Eligibility(plain_ids(elig.triples), elig.excluded)
+    reasons = prechecks(instance, elig)
+    if not any(r.cause for r in reasons):
+        reasons.insert(0, Reason(
+            "undetermined", "model", None, None, None,
+            "The coverage LP has no plan that serves every mandatory demand, and no single "
+            "rule can be named by counting; at this size the elastic re-solve is not run."))
+    return Diagnosis(reasons, "infeasible", None, "", 0.0).table
+
+
 def diagnosis_summary(instance: Instance, elig: Eligibility, diag: Diagnosis) -> dict:
     """summary.json of a diagnose run: status, the elastic figures and the rules named."""
     ela = diag.elastic

@@ -9,11 +9,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from allocator import __version__
+from allocator import __version__, large_scale
 from allocator.backends import Status, get_backend
-from allocator.diagnose import diagnose
+from allocator.diagnose import counting_diagnosis, diagnose
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.instance import Instance
+from allocator.large_scale import solve_large, use_large_path
 from allocator.lexicographic import LevelReport, LexResult, solve_lexicographic
 from allocator.model import AllocationModel, build_model, point_from_triples
 from allocator.results import (
@@ -60,6 +61,9 @@ def solve_instance(instance: Instance, solver: str | None = None,
         timings["eligibility"] = time.perf_counter() - t
     say(f"eligibility: {len(elig.triples):,} eligible triples, {len(elig.excluded):,} kept out")
 
+    if backend.name == "highs" and use_large_path(instance, elig):
+        return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
+
     t = time.perf_counter()
     model = build_model(instance, elig)
     timings["build"] = time.perf_counter() - t
@@ -97,6 +101,48 @@ def solve_instance(instance: Instance, solver: str | None = None,
     timings["results"] = time.perf_counter() - t
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
+    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
+
+
+def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, threads: int,
+                 t0: float, timings: dict[str, float], say: Progress) -> RunResult:
+    """solve_instance at province scale (allocator.large_scale): the full model is never
+    built; the coverage LP is solved over demand classes, rounded and repaired."""
+    say(f"large scale: {len(elig.triples):,} eligible triples >= "
+        f"{large_scale.LARGE_TRIPLES:,}: coverage "
+        "LP over demand classes, rounded and repaired (quality and cost not optimised)")
+    pol = instance.policy
+    dem = instance.demands
+    has = np.zeros(len(dem), dtype=bool)
+    has[elig.triples["demand"].to_numpy()] = True
+    mand = dem["risk_level"].isin(pol.mandatory_levels).to_numpy()
+    if (mand & ~has).any():
+        say("infeasible before solving: a mandatory demand has no eligible agency")
+        lex, chosen, info = LexResult(Status.INFEASIBLE, None, [], 0.0), None, {}
+    else:
+        remaining = max(limit - (time.perf_counter() - t0), 0.1)
+        res = solve_large(instance, elig, remaining, pol.mip_gap, threads, pol.seed,
+                          progress=say)
+        lex, chosen, info = res.lex, res.chosen, res.info
+    timings["solve"] = lex.seconds
+    t = time.perf_counter()
+    if lex.status.has_solution and chosen is not None:
+        a, unserved, agencies, districts = plan_tables(instance, elig, chosen)
+        diagnosis = None
+    else:
+        a, unserved, agencies, districts = (pd.DataFrame(columns=cols) for cols in (
+            ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
+        diagnosis = None
+        if lex.status is Status.INFEASIBLE:  # the named reasons; no elastic MIP at this size
+            diagnosis = counting_diagnosis(instance, elig)
+    timings["results"] = time.perf_counter() - t
+    model = build_model(instance, Eligibility(elig.triples.iloc[:0], elig.excluded))
+    summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
+                           timings, time.perf_counter() - t0)
+    summary["large_scale"] = info
+    summary["levels_optimised"] = ["coverage"]
+    summary["counts"].update(variables=info.get("lp_columns", 0),
+                             constraints=info.get("lp_rows", 0), nonzeros=None)
     return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
 
 

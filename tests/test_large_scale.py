@@ -1,0 +1,140 @@
+"""The province-scale path (allocator.large_scale): bound validity against the exact MIP,
+rules restored after rounding, and the whole command line with the independent checker.
+
+The path normally starts at 400,000 eligible triples; here it is forced on small instances
+(LARGE_TRIPLES patched to 0) so its answers can be compared with the full model's optimum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from instance_builder import agency, bid, demand, enterprise
+from instance_builder import write_instance as write_tiny
+
+import allocator.large_scale as ls
+from allocator.check import check_results
+from allocator.cli import main
+from allocator.eligibility import compute_eligibility
+from allocator.generate import generate_instance, write_instance
+from allocator.solve import solve_instance
+from allocator.validation import load_instance
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """A generated city (budget-bound, share caps and three agencies per district on)."""
+    path = tmp_path_factory.mktemp("large") / "city"
+    write_instance(generate_instance(400, 12, 4, seed=11), path)
+    return path
+
+
+def test_bound_is_valid_and_plan_close(generated: Path) -> None:
+    """The LP bound is at least the proven MIP optimum; the rounded plan at most that, and
+    within 2% of the bound on this small city (the province is within 0.01%)."""
+    inst = load_instance(generated)
+    elig = compute_eligibility(inst)
+    large = ls.solve_large(inst, elig, 60.0, 1e-4)
+    exact = solve_instance(load_instance(generated, overrides={"solver": {"levels": ["coverage"]}}),
+                           time_limit=60.0)
+    cov = {r.name: r for r in large.lex.levels}["coverage"]
+    mip = exact.summary["levels"][0]
+    assert mip["status"] == "optimal"
+    assert cov.bound >= mip["value"] - 1e-6
+    assert cov.value <= mip["bound"] + 1e-6
+    assert cov.value >= 0.98 * cov.bound
+    assert large.info["lp_converged"]
+
+
+def test_cli_forced_large_path_passes_check(generated: Path, tmp_path: Path,
+                                            monkeypatch) -> None:
+    """`allocator solve` on the large path writes a plan `allocator check` accepts, with
+    quality and cost marked as not optimised."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    out = tmp_path / "res"
+    result = CliRunner().invoke(main, ["solve", str(generated), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert check_results(generated, out) == []
+    import json
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "feasible"
+    assert summary["levels_optimised"] == ["coverage"]
+    levels = {lv["name"]: lv for lv in summary["levels"]}
+    assert levels["quality"]["optimised"] is False and levels["cost"]["optimised"] is False
+    assert summary["large_scale"]["lp_converged"] is True
+    assert summary["bound"] >= summary["coverage"]
+
+
+def test_unsupported_rules_keep_the_full_model(generated: Path, monkeypatch) -> None:
+    """A cross-district rule the repair cannot restore sends the solve to the full model."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    inst = load_instance(generated, overrides={"anti_monopoly": {"max_districts_per_agency": 2},
+                                               "solver": {"levels": ["coverage"]}})
+    assert ls.unsupported_rules(inst) == ["anti_monopoly.max_districts_per_agency"]
+    res = solve_instance(inst, time_limit=20.0)
+    assert "large_scale" not in res.summary
+
+
+def _tiny(tmp_path: Path, risks: list[int], person_days: float,
+          agencies: list[tuple[str, float, float]], changes: dict) -> Path:
+    """One district, one service; agencies as (id, capacity_days, day_rate)."""
+    ents = [enterprise(f"E{i}", "D1", r) for i, r in enumerate(risks)]
+    return write_tiny(tmp_path / "inst", enterprises=ents,
+                      demands=[demand(e["enterprise_id"], person_days=person_days)
+                               for e in ents],
+                      agencies=[agency(a, capacity_days=cap) for a, cap, _ in agencies],
+                      bids=[bid(a, rate) for a, _, rate in agencies], policy_changes=changes)
+
+
+def test_mandatory_rounding_over_capacity_is_moved(tmp_path: Path) -> None:
+    """Rounding gives a mandatory class its members on one agency past its capacity: the
+    repair moves one to another agency instead of leaving capacity broken."""
+    # two identical mandatory demands (one class of 2); agency A has room for one only
+    path = _tiny(tmp_path, [4, 4], 4, [("A", 4, 100), ("B", 10, 120)],
+                 {"coverage": {"mandatory_levels": [4]}})
+    inst = load_instance(path)
+    elig = compute_eligibility(inst)
+    arr = ls.Arrays.of(inst, elig.triples)
+    classes = ls.Classes.of(inst, elig.triples)
+    assert len(classes.rep) == 1 and classes.size[0] == 2
+    # a hand-made LP point: both members on the cheap agency A
+    col_a = ls.triple_of(arr, np.array([classes.rep[0]]), np.array([0]))
+    lp = ls.CoverageLp(ls.Status.OPTIMAL, 16.0, 16.0, col_a, np.array([2.0]), True, 1, 0.0)
+    choice = ls.round_lp(arr, classes, lp)
+    assert (choice >= 0).all()
+    assert ls.remaining_breaks(inst, arr, choice) == ["agency capacity (1)"]
+    ls.restore_rules(inst, arr, choice, lambda _m: None)
+    assert ls.remaining_breaks(inst, arr, choice) == []
+    assert sorted(arr.agency[choice].tolist()) == [0, 1]
+
+
+def test_share_cap_and_thin_district_are_restored(tmp_path: Path) -> None:
+    """A plan that gives one agency all of a district is cut back until the share cap and
+    the minimum number of agencies hold (non-mandatory demands only are dropped)."""
+    path = _tiny(tmp_path, [2] * 6, 2, [("A", 100, 100), ("B", 100, 100), ("C", 100, 100)],
+                 {"anti_monopoly": {"max_share_in_district": 0.5,
+                                    "min_agencies_per_district": 2}})
+    inst = load_instance(path)
+    elig = compute_eligibility(inst)
+    arr = ls.Arrays.of(inst, elig.triples)
+    everyone_on_a = ls.triple_of(arr, np.arange(6), np.zeros(6, dtype=np.int64))
+    choice = everyone_on_a.copy()
+    assert "share caps (1)" in ls.remaining_breaks(inst, arr, choice)
+    ls.restore_rules(inst, arr, choice, lambda _m: None)
+    assert ls.remaining_breaks(inst, arr, choice) == []
+    # and the money left is spent again on agencies that keep every rule
+    ls.fill_budget(inst, arr, choice)
+    assert ls.remaining_breaks(inst, arr, choice) == []
+
+
+def test_infeasible_mandatory_is_reported(tmp_path: Path, monkeypatch) -> None:
+    """Mandatory demands that no capacity can hold: infeasible, no plan, named reasons."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    path = _tiny(tmp_path, [4, 4], 5, [("A", 6, 100)], {"coverage": {"mandatory_levels": [4]}})
+    res = solve_instance(load_instance(path), time_limit=10.0)
+    assert res.summary["status"] == "infeasible"
+    assert res.assignments.empty
+    assert res.diagnosis is not None and len(res.diagnosis)
