@@ -233,12 +233,16 @@ def lp_relaxation_bound(instance_dir: Path, time_limit: float) -> dict:
     import highspy
     import numpy as np
 
+    from allocator import large_scale
     from allocator.eligibility import compute_eligibility
     from allocator.model import build_model
     from allocator.validation import load_instance
 
     inst = load_instance(instance_dir)
-    model = build_model(inst, compute_eligibility(inst))
+    elig = compute_eligibility(inst)
+    if len(elig.triples) >= large_scale.LARGE_TRIPLES:
+        return large_lp_bound(inst, elig, time_limit)
+    model = build_model(inst, elig)
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         return {"lp_status": "infeasible", "lp_bound": None}
     m = model.lp
@@ -267,6 +271,21 @@ def lp_relaxation_bound(instance_dir: Path, time_limit: float) -> dict:
     ok = status == highspy.HighsModelStatus.kOptimal
     return {"lp_status": h.modelStatusToString(status), "lp_seconds": secs,
             "lp_bound": float(h.getInfo().objective_function_value) if ok else None}
+
+
+def large_lp_bound(inst, elig, time_limit: float) -> dict:
+    """At province scale the full LP does not fit: the coverage LP of allocator.large_scale
+    (share caps and minimum agencies left out, so at least the full LP's optimum), solved to
+    optimality by column generation; its bound is the Lagrangian dual at the final duals."""
+    from allocator import large_scale
+
+    t = time.perf_counter()
+    arr = large_scale.Arrays.of(inst, elig.triples)
+    lp = large_scale.coverage_lp(inst, arr, large_scale.Classes.of(inst, elig.triples),
+                                 time_limit)
+    return {"lp_status": ("Optimal (relaxation)" if lp.converged else lp.status.value),
+            "lp_seconds": time.perf_counter() - t,
+            "lp_bound": lp.bound if lp.converged else None}
 
 
 def job_lpbound(job: dict) -> dict:

@@ -74,7 +74,7 @@ def test_unsupported_rules_keep_the_full_model(generated: Path, monkeypatch) -> 
     inst = load_instance(generated, overrides={"anti_monopoly": {"max_districts_per_agency": 2},
                                                "solver": {"levels": ["coverage"]}})
     assert ls.unsupported_rules(inst) == ["anti_monopoly.max_districts_per_agency"]
-    res = solve_instance(inst, time_limit=20.0)
+    res = solve_instance(inst, time_limit=3.0)
     assert "large_scale" not in res.summary
 
 
