@@ -140,7 +140,7 @@ def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, t
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
     summary["large_scale"] = info
-    summary["levels_optimised"] = ["coverage"]
+    summary["levels_optimised"] = info.get("levels_optimised", [])
     summary["counts"].update(variables=info.get("lp_columns", 0),
                              constraints=info.get("lp_rows", 0), nonzeros=None)
     return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)

@@ -7,6 +7,7 @@ The path normally starts at 400,000 eligible triples; here it is forced on small
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,21 +52,38 @@ def test_bound_is_valid_and_plan_close(generated: Path) -> None:
 
 def test_cli_forced_large_path_passes_check(generated: Path, tmp_path: Path,
                                             monkeypatch) -> None:
-    """`allocator solve` on the large path writes a plan `allocator check` accepts, with
-    quality and cost marked as not optimised."""
+    """`allocator solve` on the large path writes a plan `allocator check` accepts; every
+    level has a bound on the right side of its value."""
     monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
     out = tmp_path / "res"
     result = CliRunner().invoke(main, ["solve", str(generated), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert check_results(generated, out) == []
-    import json
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] in ("optimal", "feasible")
+    assert summary["levels_optimised"] == ["coverage", "quality", "cost"]
+    levels = {lv["name"]: lv for lv in summary["levels"]}
+    assert levels["coverage"]["bound"] >= levels["coverage"]["value"] - 1e-6
+    assert levels["quality"]["bound"] >= levels["quality"]["value"] - 1e-6
+    assert levels["cost"]["bound"] <= levels["cost"]["value"] + 1e-6
+    assert summary["large_scale"]["lp_converged"] is True
+    assert summary["bound"] >= summary["coverage"]
+
+
+def test_levels_option_on_the_large_path(generated: Path, tmp_path: Path,
+                                         monkeypatch) -> None:
+    """--levels coverage: quality and cost are the plan's values, marked not optimised."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    out = tmp_path / "res"
+    result = CliRunner().invoke(main, ["solve", str(generated), "--out", str(out),
+                                       "--levels", "coverage"])
+    assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "feasible"
     assert summary["levels_optimised"] == ["coverage"]
     levels = {lv["name"]: lv for lv in summary["levels"]}
     assert levels["quality"]["optimised"] is False and levels["cost"]["optimised"] is False
-    assert summary["large_scale"]["lp_converged"] is True
-    assert summary["bound"] >= summary["coverage"]
+    assert check_results(generated, out) == []
 
 
 def test_unsupported_rules_keep_the_full_model(generated: Path, monkeypatch) -> None:

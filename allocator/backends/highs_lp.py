@@ -85,6 +85,26 @@ class LpMaster:
         self.n_cols += n
         return out
 
+    def add_rows(self, lo: np.ndarray, hi: np.ndarray, matrix: sp.csr_matrix) -> None:
+        """Append rows (matrix: new rows x current columns)."""
+        matrix = sp.csr_matrix(matrix)
+        inf = highspy.kHighsInf
+        self.h.addRows(matrix.shape[0], np.clip(np.asarray(lo, dtype=float), -inf, inf),
+                       np.clip(np.asarray(hi, dtype=float), -inf, inf), int(matrix.nnz),
+                       matrix.indptr[:-1].astype(np.int32), matrix.indices.astype(np.int32),
+                       matrix.data.astype(float))
+        self.n_rows += matrix.shape[0]
+
+    def set_row_bounds(self, row: int, lo: float, hi: float) -> None:
+        """Change one row's limits."""
+        inf = highspy.kHighsInf
+        self.h.changeRowBounds(int(row), max(float(lo), -inf), min(float(hi), inf))
+
+    def set_costs(self, cost: np.ndarray) -> None:
+        """Replace the objective coefficients of every column (in column order)."""
+        n = self.n_cols
+        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, dtype=float))
+
     def solve(self, time_limit: float) -> LpSolution:
         """Solve from the current basis; a point and duals only when proven optimal."""
         h = self.h
