@@ -371,3 +371,28 @@ def test_highs_level_solve_never_ends_below_its_start(quality_start):
     assert res.status.has_solution, res.solver_status
     assert model.lp.violations(round_plan(model, res.x)).empty
     assert res.objective >= value - 1e-6
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_rounds_bounds_to_the_objectives_decimal_grid():
+    """Costs in tenths on integer columns: every plan's objective is a multiple of 0.1, so a
+    bound rounds to that grid (towards the plans); costs off every 10**-p grid leave it as is."""
+    from allocator.backends.highs import HighsSession
+
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(np.array([0.5, 0.4, 0.3, 0.0]), "max")
+    assert session._objective_grid() == pytest.approx(0.1)
+    assert session._integral_bound(0.87) == pytest.approx(0.8)
+    assert session._integral_bound(0.8000000001) == pytest.approx(0.8)
+    session.set_objective(np.array([0.5, 0.4, 0.3, 0.0]), "min")
+    assert session._integral_bound(0.71) == pytest.approx(0.8)
+    session.set_objective(np.array([5.0, 4.0, 3.0, 0.0]), "max")
+    assert session._objective_grid() == pytest.approx(1.0)
+    assert session._integral_bound(8.5) == pytest.approx(8.0)
+    session.set_objective(np.array([1 / 3, 4.0, 3.0, 0.0]), "max")  # no decimal grid
+    assert session._objective_grid() is None
+    assert session._integral_bound(8.5) == pytest.approx(8.5)
+    session.set_objective(np.array([0.5, 0.4, 0.3, 0.01]), "max")  # cost on a continuous column
+    assert session._objective_grid() is None
+    res = session.solve(10, 1e-6, None)  # the solve's bound stays on the right side of the plan
+    assert res.status is Status.OPTIMAL and res.bound >= res.objective - 1e-9

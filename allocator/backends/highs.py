@@ -20,6 +20,8 @@ SUB_MIP_SHARE = 0.3
 SUB_MIP_SHARE_WITH_START = 0.5
 #: seconds past a solve's time limit after which the interrupt callback stops HiGHS
 INTERRUPT_GRACE = 0.5
+#: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
+OBJECTIVE_GRID_MAX_POWER = 6
 
 try:  # solver imports live in the backends only
     import highspy
@@ -191,14 +193,33 @@ class HighsSession:
             res.status = Status.FEASIBLE
         return res
 
-    def _integral_bound(self, bound: float) -> float:
-        """The LP bound, rounded to the objective's integer grid when every plan's objective
-        is an integer (integer coefficients on integer columns only)."""
+    def _objective_grid(self) -> float | None:
+        """The step between objective values of any two plans, or None if there is none.
+
+        When every cost is on integer columns and 10**p times it is an integer (p <= 6; model
+        costs are currency in units of a power of ten), every plan's objective is a multiple of
+        10**-p. A bound can then be rounded to that grid, and a plan strictly better than L is
+        at least one step better.
+        """
         c = self.costs
+        if np.any(c[~self.integer] != 0):
+            return None
         on_int = c[self.integer]
-        if np.any(c[~self.integer] != 0) or np.any(np.abs(on_int - np.round(on_int)) > 1e-9):
+        for p in range(OBJECTIVE_GRID_MAX_POWER + 1):
+            v = on_int * 10.0**p
+            if np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))):
+                return 10.0**-p
+        return None
+
+    def _integral_bound(self, bound: float) -> float:
+        """A bound rounded to the objective's grid (see _objective_grid), when it has one."""
+        grid = self._objective_grid()
+        if grid is None or not np.isfinite(bound):
             return bound
-        return (np.floor(bound + 1e-6) if self.sense == "max" else np.ceil(bound - 1e-6))
+        steps = bound / grid
+        tol = 1e-4 + 1e-9 * abs(steps)  # solver noise on the bound never rounds past a plan
+        steps = np.floor(steps + tol) if self.sense == "max" else np.ceil(steps - tol)
+        return float(steps * grid)
 
     def _set_integrality(self, on: bool) -> None:
         self.mip_active = bool(on and self.integer.any())
@@ -310,8 +331,8 @@ class HighsSession:
                 min(res.bound, upper) if sign > 0 else max(res.bound, upper))
             if best_obj is not None and res.bound is not None:
                 bound = max(bound, best_obj) if sign > 0 else min(bound, best_obj)
-            res.bound = bound
-            res.gap = relative_gap(res.objective, bound)
+            res.bound = self._integral_bound(bound)  # no plan lies between grid steps
+            res.gap = relative_gap(res.objective, res.bound)
             if res.status is Status.OPTIMAL and res.gap is not None and res.gap > mip_gap + 1e-9:
                 res.status = Status.FEASIBLE
         return res
