@@ -156,3 +156,25 @@ def test_infeasible_mandatory_is_reported(tmp_path: Path, monkeypatch) -> None:
     assert res.summary["status"] == "infeasible"
     assert res.assignments.empty
     assert res.diagnosis is not None and len(res.diagnosis)
+
+
+def test_restore_coverage_moves_to_cheaper_agencies(tmp_path: Path) -> None:
+    """A later level's plan that serves less than the earlier level guarantees: one demand
+    moves to the cheaper agency, and the money saved serves the demand left out."""
+    path = write_tiny(tmp_path / "inst",
+                      enterprises=[enterprise(f"E{i}", "D1", 2) for i in range(3)],
+                      demands=[demand(f"E{i}", person_days=1) for i in range(3)],
+                      agencies=[agency("A", quality=90), agency("B", quality=60)],
+                      bids=[bid("A", 200), bid("B", 100)],
+                      policy_changes={"budget": {"total": 400}})
+    inst = load_instance(path)
+    elig = compute_eligibility(inst)
+    arr = ls.Arrays.of(inst, elig.triples)
+    choice = np.full(3, -1, dtype=np.int64)
+    choice[:2] = ls.triple_of(arr, np.arange(2), np.zeros(2, dtype=np.int64))  # both on A
+    quality = elig.triples["quality"].to_numpy(dtype=float)
+    assert arr.weight[choice >= 0].sum() == 4
+    assert ls.restore_coverage(inst, arr, choice, 6.0, quality)
+    assert arr.weight[choice >= 0].sum() == 6
+    assert ls.remaining_breaks(inst, arr, choice) == []
+    assert sorted(arr.agency[choice].tolist()) == [0, 1, 1]
