@@ -1,7 +1,7 @@
-"""Province scale: the coverage LP by column generation over demand classes, then rounding.
+"""Province scale: each level as an LP over demand classes by column generation, rounded.
 
 With millions of eligible triples (100,000 enterprises: 16 million) the full MIP fits neither
-the time nor the memory. The coverage level is then solved in three steps:
+the time nor the memory. The levels are then solved in these steps:
 
 1. **Classes.** Demands no rule can tell apart (same service, sector, district, person-days,
    weight and risk level, and an enterprise with no quote or conflict) have identical columns.
@@ -19,9 +19,15 @@ the time nor the memory. The coverage level is then solved in three steps:
    valuable served demands where one is broken (capacity, budget, district caps, share caps,
    minimum agencies), and the money left is spent greedily on the best unserved demands.
    Every rule of the spec holds for the result (allocator check recomputes them).
+4. **Quality, then cost** on the same LP: the earlier level is held by a row at what it
+   guarantees (its plan's value, or its bound x (1 - mip_gap) if lower), so the new level's
+   Lagrangian bound is valid for every plan the level may keep; its point is rounded the same
+   way (from the LP on the coverage optimum's face when rounding loses too much coverage, and
+   served weight lost is bought back by moving demands to cheaper agencies). A level's plan
+   is kept only if it keeps every earlier level's value.
 
-Quality and cost are not optimised on this path (reported `optimised: false`): the run is
-`feasible`, and its coverage is reported against the LP bound.
+The run is `optimal` only if every level's plan is within mip_gap of its bound; usually it is
+`feasible`, with each level's proven bound and gap in summary.json.
 """
 
 from __future__ import annotations
