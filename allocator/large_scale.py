@@ -823,6 +823,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         if lp2.x is not None:
             bounds["quality"] = lp2.bound
         tries = [lp2]
+        step_up, step_down = 0.5, None  # fraction of the way from hold_cov to the face
         while tries:
             src = tries.pop(0)
             if src.x is None:
@@ -840,12 +841,20 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                 + ("kept" if stats2["kept"] else "the earlier plan is kept"))
             if stats2["kept"]:
                 choice, cov, qual, cost = ch2, c2, q2, k2
-            elif c2 < hold_cov - 1e-9 and src is lp2 and lp.value is not None:
-                budget_left = time_limit - (time.perf_counter() - t0)
-                if budget_left > 0.25 * time_limit * (1 - share[0]):
-                    lpm.move_hold(max(hold_cov, lp.value * (1 - FACE_TOL)))
-                    tries.append(lpm.solve(q_obj, 0.5 * budget_left, say, "quality (face)"))
-                    lpm.move_hold(hold_cov)
+            if c2 < hold_cov - 1e-9:
+                # the plan lost coverage: nearer the coverage optimum's face, rounding loses
+                # less (and the quality the LP finds falls): 0.5, 0.75, then the face
+                step = step_up
+                if step is not None and lp.value is not None:
+                    budget_left = time_limit - (time.perf_counter() - t0)
+                    if budget_left > 0.25 * time_limit * (1 - share[0]):
+                        face = max(hold_cov, lp.value * (1 - FACE_TOL))
+                        lpm.move_hold(hold_cov + step * (face - hold_cov))
+                        tries.append(lpm.solve(q_obj, 0.5 * budget_left, say,
+                                               f"quality (hold {step:.2f} to the face)"))
+                        lpm.move_hold(hold_cov)
+                        step_up, step_down = _next_steps(step, step_up, step_down, c2,
+                                                         hold_cov)
         seconds["quality"] = time.perf_counter() - t
     # level 3: cost, quality held likewise
     left = time_limit - (time.perf_counter() - t0)
@@ -898,6 +907,14 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     # x: an empty point marks "a plan exists"; the plan itself is `chosen` (no model columns)
     return LargeResult(LexResult(overall, np.zeros(0), levels, time.perf_counter() - t0),
                        chosen, info)
+
+
+def _next_steps(step: float, up: float | None, down: float | None, served: float,
+                hold: float) -> tuple[float | None, float | None]:
+    """The next hold to try after one at `step` whose plan lost coverage (see solve_large's
+    quality level): half-way to the face, then the face itself."""
+    nxt = {0.5: 0.75, 0.75: 1.0}.get(step)
+    return nxt, None
 
 
 def plan_from_lp(instance: Instance, arr: Arrays, classes: Classes, lp: CoverageLp
