@@ -64,6 +64,9 @@ ARTIFICIAL_PRICE = 1e4
 TIME_SHARE_LARGE = (0.75, 0.6)
 #: the quality plan's LP keeps coverage within this (relative) of the coverage LP optimum
 FACE_TOL = 1e-7
+#: the coverage hold of the quality level's next try when a plan lost coverage: as a fraction
+#: of the way from what level 1 guarantees to the coverage optimum's face
+NEXT_HOLD_STEP = {0.5: 0.75, 0.75: 1.0}
 #: rounds of column generation at most
 MAX_ROUNDS = 30
 #: relative slack below which a rule counts as kept (money and person-days)
@@ -286,7 +289,6 @@ class ClassLp:
         log: list[str] = []
         best, sol, converged, rounds, solved = np.inf, None, False, 0, 0
         G = len(self.classes.rep)
-        hold_rows = np.array([r for r, _ in self.holds], dtype=np.int64)
         for rounds in range(1, MAX_ROUNDS + 1):
             res = self.master.solve(max(time_limit - (time.perf_counter() - t0), 0.1))
             if res.status is not Status.OPTIMAL:
@@ -325,7 +327,6 @@ class ClassLp:
                 break
             o = np.lexsort((-rc[enter], self.g[enter]))
             self._add(enter[o][_rank_within(self.g[enter][o]) < PER_CLASS])
-        del hold_rows
         if sol is None:
             return CoverageLp(Status.NO_SOLUTION, None, None, self.ct[self.columns], None,
                               False, rounds, time.perf_counter() - t0, log, self.master.n_rows)
@@ -504,7 +505,7 @@ def _drop(choice: np.ndarray, arr: Arrays, group: np.ndarray, amount: np.ndarray
     return int(out.sum())
 
 
-def restore_rules(instance: Instance, arr: Arrays, choice: np.ndarray, say: Progress,
+def restore_rules(instance: Instance, arr: Arrays, choice: np.ndarray,
                   rounds: int = 100) -> int:
     """Drop served demands until capacity, budget, district caps, share caps and minimum
     agencies all hold (mandatory demands are never dropped). Returns demands dropped."""
@@ -672,7 +673,7 @@ def restore_coverage(instance: Instance, arr: Arrays, choice: np.ndarray, target
         if len(pick) == 0:
             return False
         choice[served[who[pick]]] = alt[pick]
-        restore_rules(instance, arr, choice, lambda _m: None)
+        restore_rules(instance, arr, choice)
         fill_budget(instance, arr, choice)
     return float(arr.weight[choice >= 0].sum()) >= target - 1e-9
 
@@ -746,7 +747,7 @@ class LargeResult:
     info: dict
 
 
-def plan_levels(instance: Instance, arr: Arrays, choice: np.ndarray,
+def plan_levels(arr: Arrays, choice: np.ndarray,
                 quality: np.ndarray) -> tuple[float, float, float]:
     """Served weight, quality sum (weight x quality) and cost of a plan."""
     served = np.flatnonzero(choice >= 0)
@@ -803,7 +804,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         report = LevelReport("coverage", "max", Status.NO_SOLUTION, None, lp.bound, None,
                              seconds, "rounded plan could not be repaired")
         return LargeResult(LexResult(Status.NO_SOLUTION, None, [report], seconds), None, info)
-    cov, qual, cost = plan_levels(instance, arr, choice, quality)
+    cov, qual, cost = plan_levels(arr, choice, quality)
     bounds: dict[str, float | None] = {"coverage": lp.bound, "quality": None, "cost": None}
     seconds = {"coverage": time.perf_counter() - t0, "quality": 0.0, "cost": 0.0}
     lp_of = {"coverage": lp}
@@ -823,7 +824,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         if lp2.x is not None:
             bounds["quality"] = lp2.bound
         tries = [lp2]
-        step_up, step_down = 0.5, None  # fraction of the way from hold_cov to the face
+        step: float | None = 0.5  # fraction of the way from hold_cov to the face
         while tries:
             src = tries.pop(0)
             if src.x is None:
@@ -832,7 +833,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             if arr.weight[ch2 >= 0].sum() < hold_cov - 1e-9:
                 stats2["coverage_restored"] = restore_coverage(instance, arr, ch2, hold_cov,
                                                                quality)
-            c2, q2, k2 = plan_levels(instance, arr, ch2, quality)
+            c2, q2, k2 = plan_levels(arr, ch2, quality)
             ok = not remaining_breaks(instance, arr, ch2) and c2 >= hold_cov - 1e-9
             stats2["kept"] = bool(ok and q2 > qual)
             info.setdefault("quality_plans", []).append(stats2)
@@ -844,7 +845,6 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             if c2 < hold_cov - 1e-9:
                 # the plan lost coverage: nearer the coverage optimum's face, rounding loses
                 # less (and the quality the LP finds falls): 0.5, 0.75, then the face
-                step = step_up
                 if step is not None and lp.value is not None:
                     budget_left = time_limit - (time.perf_counter() - t0)
                     if budget_left > 0.25 * time_limit * (1 - share[0]):
@@ -853,8 +853,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                         tries.append(lpm.solve(q_obj, 0.5 * budget_left, say,
                                                f"quality (hold {step:.2f} to the face)"))
                         lpm.move_hold(hold_cov)
-                        step_up, step_down = _next_steps(step, step_up, step_down, c2,
-                                                         hold_cov)
+                        step = NEXT_HOLD_STEP.get(step)
         seconds["quality"] = time.perf_counter() - t
     # level 3: cost, quality held likewise
     left = time_limit - (time.perf_counter() - t0)
@@ -871,7 +870,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             if arr.weight[ch3 >= 0].sum() < hold_cov - 1e-9:
                 stats3["coverage_restored"] = restore_coverage(instance, arr, ch3, hold_cov,
                                                                quality)
-            c3, q3, k3 = plan_levels(instance, arr, ch3, quality)
+            c3, q3, k3 = plan_levels(arr, ch3, quality)
             ok = (not remaining_breaks(instance, arr, ch3) and c3 >= hold_cov - 1e-9
                   and q3 >= hold_q - 1e-6 * max(1.0, abs(hold_q)))
             stats3["kept"] = bool(ok and k3 < cost)
@@ -909,21 +908,13 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                        chosen, info)
 
 
-def _next_steps(step: float, up: float | None, down: float | None, served: float,
-                hold: float) -> tuple[float | None, float | None]:
-    """The next hold to try after one at `step` whose plan lost coverage (see solve_large's
-    quality level): half-way to the face, then the face itself."""
-    nxt = {0.5: 0.75, 0.75: 1.0}.get(step)
-    return nxt, None
-
-
 def plan_from_lp(instance: Instance, arr: Arrays, classes: Classes, lp: CoverageLp
                  ) -> tuple[np.ndarray, dict]:
     """Round an LP point, restore every rule, spend what is left: the plan and its story."""
     t = time.perf_counter()
     choice = round_lp(arr, classes, lp)
     rounded = float(arr.weight[choice >= 0].sum())
-    dropped = restore_rules(instance, arr, choice, lambda _m: None)
+    dropped = restore_rules(instance, arr, choice)
     added = fill_budget(instance, arr, choice)
     return choice, {"rounded_weight": rounded, "dropped": dropped, "filled": added,
                     "served": float(arr.weight[choice >= 0].sum()),

@@ -89,15 +89,11 @@ def solve_instance(instance: Instance, solver: str | None = None,
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
-    if lex.status.has_solution and lex.x is not None:
-        chosen = np.flatnonzero(lex.x[model.x] > 0.5)
-        a, unserved, agencies, districts = plan_tables(instance, elig, chosen)
-        diagnosis = None
-    else:
-        a, unserved, agencies, districts = (pd.DataFrame(columns=cols) for cols in (
-            ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
-        diagnosis = diagnose(instance, elig, solver=backend.name, time_limit=limit,
-                             progress=say) if lex.status is Status.INFEASIBLE else None
+    chosen = (np.flatnonzero(lex.x[model.x] > 0.5)
+              if lex.status.has_solution and lex.x is not None else None)
+    a, unserved, agencies, districts = tables_of(instance, elig, chosen)
+    diagnosis = diagnose(instance, elig, solver=backend.name, time_limit=limit,
+                         progress=say) if lex.status is Status.INFEASIBLE else None
     timings["results"] = time.perf_counter() - t
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
@@ -126,15 +122,11 @@ def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, t
         lex, chosen, info = res.lex, res.chosen, res.info
     timings["solve"] = lex.seconds
     t = time.perf_counter()
-    if lex.status.has_solution and chosen is not None:
-        a, unserved, agencies, districts = plan_tables(instance, elig, chosen)
-        diagnosis = None
-    else:
-        a, unserved, agencies, districts = (pd.DataFrame(columns=cols) for cols in (
-            ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
-        diagnosis = None
-        if lex.status is Status.INFEASIBLE:  # the named reasons; no elastic MIP at this size
-            diagnosis = counting_diagnosis(instance, elig)
+    a, unserved, agencies, districts = tables_of(
+        instance, elig, chosen if lex.status.has_solution else None)
+    # the named reasons only: the elastic MIP does not fit at this size
+    diagnosis = (counting_diagnosis(instance, elig) if lex.status is Status.INFEASIBLE
+                 else None)
     timings["results"] = time.perf_counter() - t
     model = build_model(instance, Eligibility(elig.triples.iloc[:0], elig.excluded))
     summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
@@ -144,6 +136,16 @@ def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, t
     summary["counts"].update(variables=info.get("lp_columns", 0),
                              constraints=info.get("lp_rows", 0), nonzeros=None)
     return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
+
+
+def tables_of(instance: Instance, elig: Eligibility, chosen: np.ndarray | None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """assignments, unserved, agencies and districts of the chosen triples; empty frames
+    with the spec's columns when there is no plan."""
+    if chosen is not None:
+        return plan_tables(instance, elig, chosen)
+    return tuple(pd.DataFrame(columns=cols) for cols in (  # type: ignore[return-value]
+        ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
 
 
 def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:

@@ -124,7 +124,7 @@ def test_mandatory_rounding_over_capacity_is_moved(tmp_path: Path) -> None:
     choice = ls.round_lp(arr, classes, lp)
     assert (choice >= 0).all()
     assert ls.remaining_breaks(inst, arr, choice) == ["agency capacity (1)"]
-    ls.restore_rules(inst, arr, choice, lambda _m: None)
+    ls.restore_rules(inst, arr, choice)
     assert ls.remaining_breaks(inst, arr, choice) == []
     assert sorted(arr.agency[choice].tolist()) == [0, 1]
 
@@ -141,7 +141,7 @@ def test_share_cap_and_thin_district_are_restored(tmp_path: Path) -> None:
     everyone_on_a = ls.triple_of(arr, np.arange(6), np.zeros(6, dtype=np.int64))
     choice = everyone_on_a.copy()
     assert "share caps (1)" in ls.remaining_breaks(inst, arr, choice)
-    ls.restore_rules(inst, arr, choice, lambda _m: None)
+    ls.restore_rules(inst, arr, choice)
     assert ls.remaining_breaks(inst, arr, choice) == []
     # and the money left is spent again on agencies that keep every rule
     ls.fill_budget(inst, arr, choice)
