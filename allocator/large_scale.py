@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,16 @@ class Arrays:
     districts: pd.Index
     starts: np.ndarray  # first triple of each demand (triples sorted by demand)
     ends: np.ndarray
+
+    @cached_property
+    def min_cost(self) -> np.ndarray:
+        """Cheapest eligible cost of each demand (inf: none), computed once: the fill and
+        the coverage repair ask for it on every round."""
+        out = np.full(len(self.weight), np.inf)
+        has = np.flatnonzero(self.ends > self.starts)
+        if len(has):  # triples are contiguous per demand: each segment is one demand's
+            out[has] = np.minimum.reduceat(self.cost, self.starts[has])
+        return out
 
     @classmethod
     def of(cls, instance: Instance, triples: pd.DataFrame) -> Arrays:
@@ -731,11 +742,7 @@ def fill_budget(instance: Instance, arr: Arrays, choice: np.ndarray,
 
 def min_cost_per_demand(arr: Arrays) -> np.ndarray:
     """Cheapest eligible cost of each demand (inf: no eligible agency)."""
-    out = np.full(len(arr.weight), np.inf)
-    has = np.flatnonzero(arr.ends > arr.starts)
-    if len(has):  # triples are contiguous per demand: each segment is one demand's
-        out[has] = np.minimum.reduceat(arr.cost, arr.starts[has])
-    return out
+    return arr.min_cost
 
 
 @dataclass
