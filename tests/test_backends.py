@@ -396,3 +396,26 @@ def test_highs_rounds_bounds_to_the_objectives_decimal_grid():
     assert session._objective_grid() is None
     res = session.solve(10, 1e-6, None)  # the solve's bound stays on the right side of the plan
     assert res.status is Status.OPTIMAL and res.bound >= res.objective - 1e-9
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_parallel_search_only_for_mips_with_two_or_more_threads():
+    from allocator.backends.highs import parallel_option
+
+    assert parallel_option(2, mip=True) == "on"
+    assert parallel_option(1, mip=True) == "choose"
+    assert parallel_option(0, mip=True) == "choose"  # 0 = HiGHS picks: one on two cores
+    assert parallel_option(4, mip=False) == "choose"  # LPs keep HiGHS's serial choice
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances):
+    path = small_instances[sorted(small_instances)[0]]
+    values = {}
+    for threads in (1, 2):
+        policy = {**POLICY, "solver": {**POLICY.get("solver", {}), "threads": threads}}
+        run = solve_instance(load_instance(path, overrides=policy), solver="highs",
+                             time_limit=60)
+        assert run.summary["status"] == "optimal", threads
+        values[threads] = [run.summary[k] for k in ("coverage", "quality", "cost")]
+    assert values[2] == pytest.approx(values[1], rel=2e-4)
