@@ -22,7 +22,8 @@ SUB_MIP_SHARE_WITH_START = 0.5
 INTERRUPT_GRACE = 0.5
 #: HiGHS's parallel tree search (1.15: several search workers over the threads) for every MIP
 #: run with two or more threads; measured on gapc-4 over three seeds: 7.4-7.9 s against
-#: 9.4-9.9 s serial. LP runs keep HiGHS's own choice ("choose": the serial dual simplex).
+#: 9.4-9.9 s serial, gapd-1 proven in 35 s; but gapd-5 at 60 s ends at 6,253 / 6,262 against
+#: 6,246 / 6,227 serial (benchmarks/README.md). LP runs keep HiGHS's own choice ("choose").
 PARALLEL_MIP = True
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
@@ -346,7 +347,7 @@ class HighsSession:
 def parallel_option(threads: int, mip: bool) -> str:
     """HiGHS's `parallel` option for one run: "on" (parallel tree search) for a MIP with two
     or more threads, else HiGHS's default "choose"."""
-    return "on" if PARALLEL_MIP and mip and threads and threads >= 2 else "choose"
+    return "on" if PARALLEL_MIP and mip and (threads or 0) >= 2 else "choose"
 
 
 def _child_solve(payload: dict, conn) -> None:
