@@ -419,3 +419,25 @@ def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances
         assert run.summary["status"] == "optimal", threads
         values[threads] = [run.summary[k] for k in ("coverage", "quality", "cost")]
     assert values[2] == pytest.approx(values[1], rel=2e-4)
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_run_after_an_interrupted_one_is_not_interrupted(small_instances):
+    """HiGHS keeps the callback's interrupt flag between runs: once a run overran its
+    deadline, every later run of the session (the next level, a neighbourhood sub-MIP)
+    stopped at its first callback. The flag is now cleared while on time."""
+    from allocator.backends.highs import HighsSession
+    from allocator.eligibility import compute_eligibility
+    from allocator.model import build_model
+
+    inst = load_instance(small_instances[sorted(small_instances)[0]], overrides=POLICY)
+    model = build_model(inst, compute_eligibility(inst))
+    session = HighsSession(model.lp, 2, 0)
+    quality = model.levels[1]
+    session.set_objective(quality.coefs, quality.sense)
+    session.deadline = time.perf_counter() - 1.0  # already late: the first callback stops it
+    first = session._run(60, 1e-4, None)
+    assert "interrupt" in first.solver_status.lower(), first.solver_status
+    session.deadline = float("inf")
+    second = session._run(60, 1e-4, None)
+    assert second.status is Status.OPTIMAL, second.solver_status

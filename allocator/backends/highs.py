@@ -78,8 +78,9 @@ class HighsSession:
             getattr(h, hook).subscribe(self._interrupt_if_late)
 
     def _interrupt_if_late(self, event) -> None:
-        if time.perf_counter() > self.deadline:
-            event.interrupt()
+        # set the flag both ways: HiGHS keeps it between runs, so a run interrupted once
+        # would otherwise stop every later run of this session at its first callback
+        event.interrupt(time.perf_counter() > self.deadline)
 
     def set_objective(self, coefs: np.ndarray, sense: str) -> None:
         idx = np.arange(self.n, dtype=np.int32)
