@@ -52,6 +52,9 @@ class LinearModel:
     n_vars: int = 0
     n_rows: int = 0
     _csr: sp.csr_matrix | None = None
+    #: a neighbourhood group per column (a district's number, -1 for none), for backends
+    #: that improve a plan one group at a time; None when the model has no such structure
+    column_groups: np.ndarray | None = None
 
     def add_variables(self, name: str, labels: pd.DataFrame, lb: float | np.ndarray = 0.0,
                       ub: float | np.ndarray = 1.0, integer: bool = True) -> np.ndarray:
@@ -62,6 +65,8 @@ class LinearModel:
         self._lb.append(np.broadcast_to(np.asarray(lb, dtype=float), (n,)).copy())
         self._ub.append(np.broadcast_to(np.asarray(ub, dtype=float), (n,)).copy())
         self._int.append(np.full(n, integer, dtype=bool))
+        if self.column_groups is not None:  # columns added later (slacks) are in no group
+            self.column_groups = np.concatenate([self.column_groups, np.full(n, -1)])
         self.n_vars += n
         self._csr = None
         return cols

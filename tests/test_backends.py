@@ -421,6 +421,113 @@ def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances
     assert values[2] == pytest.approx(values[1], rel=2e-4)
 
 
+# ------------------------------------------------------------------------------------------
+# HiGHS: the neighbourhood search by district on a held level
+# ------------------------------------------------------------------------------------------
+
+
+def test_every_column_is_tagged_with_its_district(small_instances):
+    from allocator.eligibility import compute_eligibility
+    from allocator.model import build_model
+
+    inst = load_instance(small_instances[sorted(small_instances)[0]])
+    model = build_model(inst, compute_eligibility(inst))
+    groups = model.lp.column_groups
+    assert groups is not None and len(groups) == model.lp.n_vars
+    names = pd.factorize(model.triples["district_id"])[1]
+    assert list(names[groups[model.x]]) == list(model.triples["district_id"])
+    assert list(names[groups[model.served]]) == list(model.demands_served["district_id"])
+    if model.active is not None:
+        cols = model.active["col"].to_numpy()
+        assert list(names[groups[cols]]) == list(model.active["district_id"])
+    assert len(np.unique(groups[groups >= 0])) == model.triples["district_id"].nunique()
+    # columns added after the build (diagnose's slacks) join no group; lengths stay equal
+    model.lp.add_variables("slack", pd.DataFrame({"row": [1, 2]}), 0.0, INF, integer=False)
+    assert len(model.lp.column_groups) == model.lp.n_vars
+    assert list(model.lp.column_groups[-2:]) == [-1, -1]
+
+
+def _held_quality_session(model, plan):
+    """A session at the quality level with coverage held at the plan's value, as the
+    lexicographic solve leaves it."""
+    session = _session_at_quality(model)
+    cov = model.levels[0]
+    nz = np.flatnonzero(cov.coefs)
+    value = float(cov.coefs @ plan)
+    session.add_row("hold_coverage", nz, cov.coefs[nz], value - 1e-6 * value, INF)
+    return session
+
+
+@pytest.fixture(scope="module")
+def district_start(tmp_path_factory):
+    """A 300-enterprise, 4-district model and a coverage plan (a start for quality)."""
+    from allocator.backends.highs import HighsSession
+    from allocator.eligibility import compute_eligibility
+    from allocator.model import build_model
+
+    path = _generate(tmp_path_factory.mktemp("districts"), 300, 12, 4, 3)
+    inst = load_instance(path, overrides=POLICY)
+    model = build_model(inst, compute_eligibility(inst))
+    session = HighsSession(model.lp, 2, 0)
+    cov = model.levels[0]
+    session.set_objective(cov.coefs, cov.sense)
+    first = session.solve(5, 1e-3, None)
+    assert first.status.has_solution, first.solver_status  # any plan will do as a start
+    return model, round_plan(model, first.x)
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+@pytest.mark.parametrize("where", ["in_process", "child"])
+def test_district_search_improves_the_coverage_plan_and_keeps_every_rule(district_start,
+                                                                          monkeypatch, where):
+    """From the coverage plan the quality level has room to improve (the LP is far above
+    it): the search finds a better plan, never a worse one, and every row holds, whether
+    it runs here or in the killable child process."""
+    from allocator.backends import highs
+
+    model, plan = district_start
+    monkeypatch.setattr(highs, "GUARD_MIN_COLUMNS", 10**9 if where == "in_process" else 0)
+    session = _held_quality_session(model, plan)
+    value = float(model.levels[1].coefs @ plan)
+    upper, x_lp, dual = session._relaxation(60)
+    assert upper > value * (1 + 1e-3)  # room to improve
+    t0 = time.perf_counter()
+    x, obj = session._district_search(plan, value, x_lp, dual, limit=8.0, mip_gap=1e-4)
+    assert time.perf_counter() - t0 < 30
+    x = round_plan(model, x)
+    assert model.lp.violations(x).empty
+    assert float(model.levels[1].coefs @ x) == pytest.approx(obj)
+    assert obj > value * (1 + 1e-3)
+    assert float(model.levels[0].coefs @ x) >= float(model.levels[0].coefs @ plan) - 1e-6
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_district_search_runs_only_on_held_levels_with_two_or_more_districts(tmp_path,
+                                                                             monkeypatch):
+    """The first level (no start) and one-district models (GAP) go straight to the full
+    MIP; a held level of a city with districts is searched district by district."""
+    from allocator.backends.highs import HighsSession
+
+    calls = []
+    real = HighsSession._district_search
+
+    def spy(self, x, obj, *args, **kwargs):
+        calls.append(self._group_count())
+        return real(self, x, obj, *args, **kwargs)
+
+    monkeypatch.setattr(HighsSession, "_district_search", spy)
+    for districts in (1, 3):
+        calls.clear()
+        path = _generate(tmp_path, 120, 8, districts, 5)
+        run = solve_instance(load_instance(path, overrides=POLICY), solver="highs",
+                             time_limit=60)
+        assert run.summary["status"] in ("optimal", "feasible")
+        if districts == 1:
+            assert calls == []
+        else:  # the quality and cost levels, unless a sub-MIP already met the LP bound
+            assert calls and all(c == districts for c in calls)
+
+
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_run_after_an_interrupted_one_is_not_interrupted(small_instances):
     """HiGHS keeps the callback's interrupt flag between runs: once a run overran its

@@ -25,6 +25,16 @@ INTERRUPT_GRACE = 0.5
 #: 9.4-9.9 s serial, gapd-1 proven in 35 s; but gapd-5 at 60 s ends at 6,253 / 6,262 against
 #: 6,246 / 6,227 serial (benchmarks/README.md). LP runs keep HiGHS's own choice ("choose").
 PARALLEL_MIP = True
+#: Neighbourhood search by district, on a held level (one with a start) of a model with two
+#: or more districts. There HiGHS's own search stalls in its root rounding heuristics (5-30 s
+#: a round on a 1,500-enterprise city's quality level) while a sub-MIP over the kernel (LP
+#: support, the plan, zero reduced costs) plus one district's columns of smallest |reduced
+#: cost| solves in seconds and improves the plan (benchmarks/README.md).
+SEARCH_EXTRA = 300  # columns of one district added to the kernel
+SEARCH_GAP = 0.0  # a sub-MIP's gap: each looks for its neighbourhood's best within its time
+SEARCH_SUB_LIMIT = 2.0  # seconds per district sub-MIP
+SEARCH_SHARE = 0.85  # share of the level's time left after the first sub-MIP
+SEARCH_MIN_RUN = 0.3  # a sub-MIP shorter than this is not started
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
 
@@ -39,11 +49,7 @@ class HighsSession:
 
     def __init__(self, model: LinearModel, threads: int, seed: int, log: bool = False,
                  lp_guided: bool = True):
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(log))
-        h.setOptionValue("random_seed", int(seed))
-        if threads:
-            h.setOptionValue("threads", int(threads))
+        h = _new_highs(threads, seed, log)
         lp = highspy.HighsLp()
         csc = model.matrix().tocsc()
         lp.num_col_ = model.n_vars
@@ -60,15 +66,22 @@ class HighsSession:
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else
                            highspy.HighsVarType.kContinuous for i in model.integer]
         h.passModel(lp)
+        self._attach(h, model.lb, model.ub, model.integer, threads, seed, lp_guided)
+        self.groups = model.column_groups
+
+    def _attach(self, h, lb: np.ndarray, ub: np.ndarray, integer: np.ndarray, threads: int,
+                seed: int, lp_guided: bool) -> None:
+        """Hold a HiGHS instance that already has the model, with the model's own bounds."""
         self.h = h
-        self.n = model.n_vars
+        self.n = len(lb)
         self.idx = np.arange(self.n, dtype=np.int32)
-        self.lb, self.ub, self.integer = model.lb, model.ub, model.integer
+        self.lb, self.ub, self.integer = lb, ub, integer
         self.costs = np.zeros(self.n)
         self.sense = "min"
         self.lp_guided = lp_guided
         self.threads, self.seed = threads, seed
         self.fixed_last = 0
+        self.groups: np.ndarray | None = None
         self.mip_active = bool(self.integer.any())
         # HiGHS checks its time_limit only now and then (root cuts, probing and heuristics can
         # run far past it, several times over on a loaded machine); an interrupt callback
@@ -76,6 +89,32 @@ class HighsSession:
         self.deadline = float("inf")
         for hook in ("cbMipInterrupt", "cbSimplexInterrupt", "cbIpmInterrupt"):
             getattr(h, hook).subscribe(self._interrupt_if_late)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> HighsSession:
+        """The session a child process solves in, rebuilt from the parent's current LP."""
+        h = _new_highs(payload["threads"], payload["seed"], False)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = payload["n_col"], payload["n_row"]
+        lp.col_cost_, lp.col_lower_ = payload["cost"], payload["lb"]
+        lp.col_upper_ = payload["ub"]
+        lp.row_lower_, lp.row_upper_ = payload["rlo"], payload["rhi"]
+        lp.a_matrix_.format_ = (highspy.MatrixFormat.kColwise if payload["colwise"]
+                                else highspy.MatrixFormat.kRowwise)
+        lp.a_matrix_.start_ = payload["start_"]
+        lp.a_matrix_.index_ = payload["index"]
+        lp.a_matrix_.value_ = payload["value"]
+        lp.sense_ = (highspy.ObjSense.kMaximize if payload["sense_max"]
+                     else highspy.ObjSense.kMinimize)
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in payload["integer"]]
+        h.passModel(lp)
+        session = cls.__new__(cls)
+        session._attach(h, payload["lb"], payload["ub"], payload["integer"], payload["threads"],
+                        payload["seed"], False)
+        session.costs = np.asarray(payload["cost"], dtype=float)
+        session.sense = "max" if payload["sense_max"] else "min"
+        return session
 
     def _interrupt_if_late(self, event) -> None:
         # set the flag both ways: HiGHS keeps it between runs, so a run interrupted once
@@ -151,42 +190,10 @@ class HighsSession:
         """
         if self.n < GUARD_MIN_COLUMNS or not self.mip_active:
             return self._run(time_limit, mip_gap, start)
-        lp = self.h.getLp()
-        payload = {
-            "n_col": lp.num_col_, "n_row": lp.num_row_, "sense_max": self.sense == "max",
-            "cost": np.asarray(lp.col_cost_), "lb": np.asarray(lp.col_lower_),
-            "ub": np.asarray(lp.col_upper_), "rlo": np.asarray(lp.row_lower_),
-            "rhi": np.asarray(lp.row_upper_), "start_": np.asarray(lp.a_matrix_.start_),
-            "index": np.asarray(lp.a_matrix_.index_), "value": np.asarray(lp.a_matrix_.value_),
-            "colwise": lp.a_matrix_.format_ == highspy.MatrixFormat.kColwise,
-            "integer": self.integer, "threads": self.threads, "seed": self.seed,
-            "time_limit": time_limit if child_limit is None else child_limit,
-            "mip_gap": mip_gap, "start": start,
-        }
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child_solve, args=(payload, child), daemon=True)
-        t0 = time.perf_counter()
-        proc.start()
-        child.close()
-        out = None
-        latest = None  # the child's last improving plan: kept if the child must be killed
-        end = t0 + time_limit + GUARD_GRACE
-        while out is None:
-            if not parent.poll(max(end - time.perf_counter(), 0.0)):
-                break
-            try:
-                msg = parent.recv()
-            except EOFError:
-                break
-            if msg[0] == "incumbent":
-                latest = msg[1:]
-            else:
-                out = msg[1:]
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        seconds = time.perf_counter() - t0
+        payload = self._payload()
+        payload.update(time_limit=time_limit if child_limit is None else child_limit,
+                       mip_gap=mip_gap, start=start)
+        out, latest, seconds = _await_child(_child_solve, payload, time_limit + GUARD_GRACE)
         if out is None:
             if latest is None:
                 return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
@@ -199,6 +206,72 @@ class HighsSession:
         if res.status is Status.OPTIMAL and res.gap is not None and res.gap > mip_gap + 1e-9:
             res.status = Status.FEASIBLE
         return res
+
+    def _payload(self) -> dict:
+        """The current LP (objective, bounds, held rows) as plain arrays for a child process."""
+        lp = self.h.getLp()
+        return {
+            "n_col": lp.num_col_, "n_row": lp.num_row_, "sense_max": self.sense == "max",
+            "cost": np.asarray(lp.col_cost_), "lb": np.asarray(lp.col_lower_),
+            "ub": np.asarray(lp.col_upper_), "rlo": np.asarray(lp.row_lower_),
+            "rhi": np.asarray(lp.row_upper_), "start_": np.asarray(lp.a_matrix_.start_),
+            "index": np.asarray(lp.a_matrix_.index_), "value": np.asarray(lp.a_matrix_.value_),
+            "colwise": lp.a_matrix_.format_ == highspy.MatrixFormat.kColwise,
+            "integer": self.integer, "threads": self.threads, "seed": self.seed,
+        }
+
+    def _district_search(self, x: np.ndarray, obj: float, x_lp: np.ndarray,
+                         dual: np.ndarray, limit: float,
+                         mip_gap: float) -> tuple[np.ndarray, float]:
+        """The plan improved one district at a time (see search_by_group), or x itself.
+
+        On a large model the search runs in one child process killed at its deadline, the
+        improving plans sent back as found; a small one runs here.
+        """
+        groups = self.groups
+        kernel = self.integer & ((np.abs(x_lp - self.lb) > 1e-9) | (np.abs(dual) <= 1e-9))
+        cand = np.flatnonzero(self.integer & ~kernel & (groups >= 0))
+        order = cand[np.lexsort((np.abs(dual[cand]), groups[cand]))]
+        ranked = np.split(order, np.flatnonzero(np.diff(groups[order])) + 1)
+        ranked = [r for r in ranked if len(r)]
+        # a district's promise: how far the plan's objective there is from the LP's
+        sign = 1.0 if self.sense == "max" else -1.0
+        has = groups >= 0
+        by_group = np.bincount(groups[has], weights=sign * self.costs[has] * (x_lp - x)[has],
+                               minlength=int(groups.max()) + 1)
+        promise = np.array([by_group[groups[r[0]]] for r in ranked])
+        # a pass gaining less than the level's gap is not worth another: the full MIP gets
+        # the time (on city-1k it proves the level; the neighbourhoods never could)
+        search = {"kernel": kernel, "ranked": ranked, "x": x, "obj": obj, "limit": limit,
+                  "mip_gap": SEARCH_GAP, "promise": promise,
+                  "min_gain": mip_gap * max(1.0, abs(obj))}
+        if self.n < GUARD_MIN_COLUMNS:
+            return search_by_group(self, **search)
+        payload = self._payload()
+        payload.update(search)
+        out, latest, _ = _await_child(_child_search, payload, limit + GUARD_GRACE)
+        if out is not None:
+            return out
+        return (latest[0], latest[1]) if latest is not None else (x, obj)
+
+    def _meets_bound(self, best: np.ndarray | None, best_obj: float | None, upper: float,
+                     mip_gap: float, t0: float) -> SolveResult | None:
+        """An optimal result when the incumbent already meets the LP bound (rounded where
+        the objective is integral): nothing is left to search. Else None."""
+        if best_obj is None:
+            return None
+        proven = self._integral_bound(upper)
+        gap = relative_gap(best_obj, proven)
+        if gap is None or gap > mip_gap:
+            return None
+        return SolveResult(Status.OPTIMAL, best, best_obj, proven, gap,
+                           time.perf_counter() - t0, "optimal (incumbent meets the LP bound)")
+
+    def _group_count(self) -> int:
+        """How many neighbourhood groups (districts) the model's columns fall in."""
+        if self.groups is None:
+            return 0
+        return len(np.unique(self.groups[self.groups >= 0]))
 
     def _objective_grid(self) -> float | None:
         """The step between objective values of any two plans, or None if there is none.
@@ -303,15 +376,20 @@ class HighsSession:
         if sub.status.has_solution and (best_obj is None or
                                         sign * (sub.objective - best_obj) > 0):
             best, best_obj = sub.x, sub.objective
-        if best_obj is not None:
-            proven = self._integral_bound(upper)
-            if relative_gap(best_obj, proven) is not None and \
-                    relative_gap(best_obj, proven) <= mip_gap:
-                # the incumbent already meets the LP bound (rounded where the objective is
-                # integral): nothing left to search
-                return SolveResult(Status.OPTIMAL, best, best_obj, proven,
-                                   relative_gap(best_obj, proven), time.perf_counter() - t0,
-                                   "optimal (incumbent meets the LP bound)")
+        done = self._meets_bound(best, best_obj, upper, mip_gap, t0)
+        if done is not None:
+            return done
+        if start is not None and best_obj is not None and self._group_count() >= 2:
+            # a held level: improve the plan district by district before the full MIP,
+            # whose root heuristics stall on large cities (SEARCH_* above)
+            left = time_limit - (time.perf_counter() - t0)
+            found, found_obj = self._district_search(best, best_obj, x_lp, dual,
+                                                     SEARCH_SHARE * left, mip_gap)
+            if sign * (found_obj - best_obj) > 0:
+                best, best_obj = found, found_obj
+            done = self._meets_bound(best, best_obj, upper, mip_gap, t0)
+            if done is not None:
+                return done
         lb, ub = self.lb.copy(), self.ub.copy()
         if best_obj is not None:
             room = sign * (upper - best_obj) + 1e-6 * max(1.0, abs(upper))
@@ -351,26 +429,118 @@ def parallel_option(threads: int, mip: bool) -> str:
     return "on" if PARALLEL_MIP and mip and (threads or 0) >= 2 else "choose"
 
 
+def _await_child(target, payload: dict, wait: float) -> tuple:
+    """Run target(payload, conn) in a spawned child for at most `wait` seconds.
+
+    Returns (the child's "done" message or None, its last "incumbent" message or None,
+    seconds). A child still running at the end is killed: HiGHS may not look at its clock
+    for minutes, and a killed child's improving plans were already sent.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(payload, child), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
+    child.close()
+    out = None
+    latest = None  # the child's last improving plan: kept if the child must be killed
+    end = t0 + wait
+    while out is None:
+        if not parent.poll(max(end - time.perf_counter(), 0.0)):
+            break
+        try:
+            msg = parent.recv()
+        except EOFError:
+            break
+        if msg[0] == "incumbent":
+            latest = msg[1:]
+        else:
+            out = msg[1:]
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+    return out, latest, time.perf_counter() - t0
+
+
+def search_by_group(session: HighsSession, kernel: np.ndarray, ranked: list[np.ndarray],
+                    x: np.ndarray, obj: float, limit: float, mip_gap: float,
+                    promise: np.ndarray | None = None, min_gain: float = 0.0,
+                    send=None) -> tuple[np.ndarray, float]:
+    """Improve plan x group by group (district by district) within `limit` seconds.
+
+    Each sub-MIP frees the kernel, the plan's own columns and the group's SEARCH_EXTRA
+    columns in `ranked` (smallest |reduced cost| first), keeps every other integer column at
+    its lower bound, and starts from the best plan so far, so it never returns a worse one.
+    Groups are visited in order of `promise` (most first), e.g. how far the plan is below
+    the LP in each district. The search ends after a pass over all groups that gains no
+    more than `min_gain` (the full MIP may then prove what the neighbourhoods cannot), or at
+    the time limit. `send(x, obj)` receives each improving plan.
+    """
+    t_end = time.perf_counter() + limit
+    sign = 1.0 if session.sense == "max" else -1.0
+    lb, ub, integer = session.lb, session.ub, session.integer
+    order = np.arange(len(ranked)) if promise is None else np.argsort(-promise, kind="stable")
+    outer_deadline = session.deadline
+    try:
+        gained = True
+        while gained:
+            gained, pass_start = False, obj
+            for g in order:
+                left = t_end - time.perf_counter()
+                if left < SEARCH_MIN_RUN:
+                    return x, obj
+                free = kernel | (x > lb + 1e-9)
+                free[ranked[g][:SEARCH_EXTRA]] = True
+                shut = integer & ~free
+                sub_ub = ub.copy()
+                sub_ub[shut] = lb[shut]
+                run_limit = min(SEARCH_SUB_LIMIT, left)
+                session._set_bounds(lb, sub_ub)
+                session.deadline = min(outer_deadline,
+                                       time.perf_counter() + run_limit + INTERRUPT_GRACE)
+                try:
+                    res = session._run(run_limit, mip_gap, x)
+                finally:
+                    session._set_bounds(lb, ub)
+                if not res.status.has_solution:
+                    continue
+                y = np.asarray(res.x, dtype=float).copy()
+                y[integer] = np.round(y[integer])
+                val = float(session.costs @ y)
+                if sign * (val - obj) > 1e-9 * max(1.0, abs(obj)):
+                    x, obj = y, val
+                    if send is not None:
+                        send(x, obj)
+            gained = sign * (obj - pass_start) > min_gain
+        return x, obj
+    finally:
+        session.deadline = outer_deadline
+
+
+def _child_search(payload: dict, conn) -> None:
+    """search_by_group in a child process: each improving plan is sent as it is found."""
+    session = HighsSession.from_payload(payload)
+    x, obj = search_by_group(
+        session, payload["kernel"], payload["ranked"], payload["x"], payload["obj"],
+        payload["limit"], payload["mip_gap"], payload["promise"], payload["min_gain"],
+        send=lambda x, obj: conn.send(("incumbent", x, obj, None)))
+    conn.send(("done", x, obj))
+    conn.close()
+
+
+def _new_highs(threads: int, seed: int, log: bool):
+    """A HiGHS instance with our seed, thread count and logging."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(log))
+    h.setOptionValue("random_seed", int(seed))
+    if threads:
+        h.setOptionValue("threads", int(threads))
+    return h
+
+
 def _child_solve(payload: dict, conn) -> None:
     """Solve one MIP in a child process and send back (status, x, obj, bound, text)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", int(payload["seed"]))
-    if payload["threads"]:
-        h.setOptionValue("threads", int(payload["threads"]))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = payload["n_col"], payload["n_row"]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = payload["cost"], payload["lb"], payload["ub"]
-    lp.row_lower_, lp.row_upper_ = payload["rlo"], payload["rhi"]
-    lp.a_matrix_.format_ = (highspy.MatrixFormat.kColwise if payload["colwise"]
-                            else highspy.MatrixFormat.kRowwise)
-    lp.a_matrix_.start_ = payload["start_"]
-    lp.a_matrix_.index_ = payload["index"]
-    lp.a_matrix_.value_ = payload["value"]
-    lp.sense_ = highspy.ObjSense.kMaximize if payload["sense_max"] else highspy.ObjSense.kMinimize
-    lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                       for i in payload["integer"]]
-    h.passModel(lp)
+    session = HighsSession.from_payload(payload)
 
     def send_improving(event) -> None:
         # each better plan goes to the parent at once: if the child is killed at the
@@ -381,13 +551,8 @@ def _child_solve(payload: dict, conn) -> None:
                    float(out.objective_function_value),
                    float(bound) if np.isfinite(bound) else None))
 
-    h.cbMipImprovingSolution.subscribe(send_improving)
-    session = HighsSession.__new__(HighsSession)
-    session.h, session.mip_active = h, True
-    session.threads = payload["threads"]
-    session.deadline = float("inf")
-    res = HighsSession._run(session, payload["time_limit"], payload["mip_gap"],
-                            payload["start"])
+    session.h.cbMipImprovingSolution.subscribe(send_improving)
+    res = session._run(payload["time_limit"], payload["mip_gap"], payload["start"])
     conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
     conn.close()
 
