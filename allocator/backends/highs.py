@@ -328,9 +328,11 @@ class HighsSession:
         1. LP relaxation: bound U and reduced costs d.
         2. A sub-MIP near the LP (columns at 0 in the LP with a non-zero reduced cost stay 0)
            gives an incumbent L fast; the better of it and `start` is kept.
-        3. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
+        3. On a held level of a model with districts, the district search (search_by_group)
+           improves L one district at a time, where HiGHS's own search stalls.
+        4. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
            any plan at least as good as L, so it is fixed there. This is exact, not a heuristic.
-        4. The full MIP on what is left, started from L. Bounds are restored afterwards.
+        5. The full MIP on what is left, started from L. Bounds are restored afterwards.
         """
         t0 = time.perf_counter()
         # the interrupt callback stops whatever HiGHS is doing a little after this
