@@ -30,9 +30,10 @@ PARALLEL_MIP = True
 #: a round on a 1,500-enterprise city's quality level) while a sub-MIP over the kernel (LP
 #: support, the plan, zero reduced costs) plus one district's columns of smallest |reduced
 #: cost| solves in seconds and improves the plan (benchmarks/README.md).
-SEARCH_EXTRA = 300  # columns of one district added to the kernel
+SEARCH_EXTRA = 600  # columns of one district added to the kernel
 SEARCH_GAP = 0.0  # a sub-MIP's gap: each looks for its neighbourhood's best within its time
-SEARCH_SUB_LIMIT = 2.0  # seconds per district sub-MIP
+SEARCH_SUB_LIMIT = 2.0  # seconds for the first district sub-MIP
+SEARCH_SUB_LIMIT_MAX = 8.0  # doubled after each sub-MIP that ends on its limit, up to this
 SEARCH_SHARE = 0.85  # share of the level's time left after the first sub-MIP
 SEARCH_MIN_RUN = 0.3  # a sub-MIP shorter than this is not started
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
@@ -482,7 +483,7 @@ def search_by_group(session: HighsSession, kernel: np.ndarray, ranked: list[np.n
     sign = 1.0 if session.sense == "max" else -1.0
     lb, ub, integer = session.lb, session.ub, session.integer
     order = np.arange(len(ranked)) if promise is None else np.argsort(-promise, kind="stable")
-    outer_deadline = session.deadline
+    outer_deadline, sub_limit = session.deadline, SEARCH_SUB_LIMIT
     try:
         gained = True
         while gained:
@@ -496,7 +497,7 @@ def search_by_group(session: HighsSession, kernel: np.ndarray, ranked: list[np.n
                 shut = integer & ~free
                 sub_ub = ub.copy()
                 sub_ub[shut] = lb[shut]
-                run_limit = min(SEARCH_SUB_LIMIT, left)
+                run_limit = min(sub_limit, left)
                 session._set_bounds(lb, sub_ub)
                 session.deadline = min(outer_deadline,
                                        time.perf_counter() + run_limit + INTERRUPT_GRACE)
@@ -504,6 +505,9 @@ def search_by_group(session: HighsSession, kernel: np.ndarray, ranked: list[np.n
                     res = session._run(run_limit, mip_gap, x)
                 finally:
                     session._set_bounds(lb, ub)
+                if res.status is not Status.OPTIMAL:
+                    # the neighbourhood was not searched through in time: give the next more
+                    sub_limit = min(2.0 * sub_limit, SEARCH_SUB_LIMIT_MAX)
                 if not res.status.has_solution:
                     continue
                 y = np.asarray(res.x, dtype=float).copy()
