@@ -304,21 +304,26 @@ def test_one_second_on_2500_enterprises_is_never_optimal(name, large_instance):
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def quality_start(large_instance):
-    """The large instance's model and a level-1 optimal plan (a start for the quality level)."""
+def _coverage_start(path: Path, time_limit: float):
+    """An instance's model and a coverage-level plan (a start for the quality level)."""
     from allocator.backends.highs import HighsSession
     from allocator.eligibility import compute_eligibility
     from allocator.model import build_model
 
-    inst = load_instance(large_instance, overrides=POLICY)
+    inst = load_instance(path, overrides=POLICY)
     model = build_model(inst, compute_eligibility(inst))
     session = HighsSession(model.lp, 2, 0)
     cov = model.levels[0]
     session.set_objective(cov.coefs, cov.sense)
-    first = session.solve(120, 1e-3, None)
+    first = session.solve(time_limit, 1e-3, None)
     assert first.status.has_solution, first.solver_status  # any plan will do as a start
     return model, round_plan(model, first.x)
+
+
+@pytest.fixture(scope="module")
+def quality_start(large_instance):
+    """The large instance's model and a level-1 optimal plan (a start for the quality level)."""
+    return _coverage_start(large_instance, 120)
 
 
 def _session_at_quality(model):
@@ -461,19 +466,7 @@ def _held_quality_session(model, plan):
 @pytest.fixture(scope="module")
 def district_start(tmp_path_factory):
     """A 300-enterprise, 4-district model and a coverage plan (a start for quality)."""
-    from allocator.backends.highs import HighsSession
-    from allocator.eligibility import compute_eligibility
-    from allocator.model import build_model
-
-    path = _generate(tmp_path_factory.mktemp("districts"), 300, 12, 4, 3)
-    inst = load_instance(path, overrides=POLICY)
-    model = build_model(inst, compute_eligibility(inst))
-    session = HighsSession(model.lp, 2, 0)
-    cov = model.levels[0]
-    session.set_objective(cov.coefs, cov.sense)
-    first = session.solve(5, 1e-3, None)
-    assert first.status.has_solution, first.solver_status  # any plan will do as a start
-    return model, round_plan(model, first.x)
+    return _coverage_start(_generate(tmp_path_factory.mktemp("districts"), 300, 12, 4, 3), 5)
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
