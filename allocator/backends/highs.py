@@ -67,11 +67,11 @@ class HighsSession:
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else
                            highspy.HighsVarType.kContinuous for i in model.integer]
         h.passModel(lp)
-        self._attach(h, model.lb, model.ub, model.integer, threads, seed, lp_guided)
-        self.groups = model.column_groups
+        self._attach(h, model.lb, model.ub, model.integer, threads, seed, lp_guided,
+                     model.column_groups)
 
     def _attach(self, h, lb: np.ndarray, ub: np.ndarray, integer: np.ndarray, threads: int,
-                seed: int, lp_guided: bool) -> None:
+                seed: int, lp_guided: bool, groups: np.ndarray | None = None) -> None:
         """Hold a HiGHS instance that already has the model, with the model's own bounds."""
         self.h = h
         self.n = len(lb)
@@ -82,7 +82,7 @@ class HighsSession:
         self.lp_guided = lp_guided
         self.threads, self.seed = threads, seed
         self.fixed_last = 0
-        self.groups: np.ndarray | None = None
+        self.groups = groups  # each column's district (LinearModel.column_groups) or None
         self.mip_active = bool(self.integer.any())
         # HiGHS checks its time_limit only now and then (root cuts, probing and heuristics can
         # run far past it, several times over on a loaded machine); an interrupt callback
