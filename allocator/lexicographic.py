@@ -18,10 +18,10 @@ from allocator.backends import Backend, Status
 from allocator.model import AllocationModel
 
 #: share of the remaining time a level may use (the last level takes all that is left)
-TIME_SHARE = (0.4, 0.8, 1.0)
+TIME_SHARE = (0.25, 0.8, 1.0)
 # Coverage reaches its value within seconds on every city measured (city-1k 0.6 s, city-2k
-# 5.4 s, 1,500-enterprise cities 2-3 s); where it is not proven by then, the rest is a proof
-# that HiGHS needs ~35 s for (c15 in benchmarks/README.md). The quality level is the one
+# 5.4 s, 1,500-enterprise cities 1-3 s); where it is not proven by then, the rest is a proof
+# HiGHS did not finish in 35 s (c15 in benchmarks/README.md). The quality level is the one
 # whose value grows with time (district search), so it gets most of what level 1 leaves;
 # the cost level usually stops within seconds at its LP bound.
 
