@@ -495,6 +495,35 @@ def test_district_search_improves_the_coverage_plan_and_keeps_every_rule(distric
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(district_start,
+                                                                             monkeypatch):
+    """On a held level with districts the LP-support sub-MIP may take at most
+    SUB_MIP_SHARE_BEFORE_SEARCH of the level's time; the search gets the rest (on c99 the
+    uncapped sub-MIP took 17 s of 46 and left the search nothing to gain from)."""
+    from allocator.backends import highs
+
+    model, plan = district_start
+    session = _held_quality_session(model, plan)
+    limits, searched = [], []
+    real_run, real_search = highs.HighsSession._run_guarded, highs.HighsSession._district_search
+
+    def run(self, time_limit, *args, **kwargs):
+        limits.append(time_limit)
+        return real_run(self, time_limit, *args, **kwargs)
+
+    def search(self, x, obj, x_lp, dual, limit, mip_gap):
+        searched.append(limit)
+        return real_search(self, x, obj, x_lp, dual, limit, mip_gap)
+
+    monkeypatch.setattr(highs.HighsSession, "_run_guarded", run)
+    monkeypatch.setattr(highs.HighsSession, "_district_search", search)
+    res = session.solve(20.0, 1e-4, plan)
+    assert res.status.has_solution
+    assert limits[0] <= highs.SUB_MIP_SHARE_BEFORE_SEARCH * 20.0 + 1e-9
+    assert searched and searched[0] > 0.5 * 20.0  # the search has most of the level
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_district_search_runs_only_on_held_levels_with_two_or_more_districts(tmp_path,
                                                                              monkeypatch):
     """The first level (no start) and one-district models (GAP) go straight to the full

@@ -332,7 +332,8 @@ class HighsSession:
 
         1. LP relaxation: bound U and reduced costs d.
         2. A sub-MIP near the LP (columns at 0 in the LP with a non-zero reduced cost stay 0)
-           gives an incumbent L fast; the better of it and `start` is kept.
+           gives an incumbent L fast; the better of it and `start` is kept. Where step 3
+           follows, it gets less of the level's time (SUB_MIP_SHARE_BEFORE_SEARCH).
         3. On a held level of a model with districts, the district search (search_by_group)
            improves L one district at a time, where HiGHS's own search stalls.
         4. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
