@@ -65,7 +65,7 @@ def solve_instance(instance: Instance, solver: str | None = None,
         return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
 
     t = time.perf_counter()
-    model = build_model(instance, elig)
+    model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows)
     timings["build"] = time.perf_counter() - t
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")

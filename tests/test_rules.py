@@ -322,6 +322,39 @@ def test_max_share_in_district(tmp_path):
     assert d.loc["D1", "max_agency_share"] == pytest.approx(1 / 3, abs=1e-6)
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_max_share_in_district_both_forms(tmp_path, monkeypatch, direct):
+    """The share cap written over x (the default) and through the district spend column
+    (CBC's form, and models past DENSE_SHARE_MAX_NONZEROS) bind the same way."""
+    from allocator import model as model_module
+    from allocator.backends.highs import HighsBackend
+
+    monkeypatch.setattr(HighsBackend, "direct_share_rows", direct)
+    built = []
+    real = model_module.add_district_share_caps
+
+    def spy(m):
+        real(m)
+        built.append(m)
+
+    monkeypatch.setattr(model_module, "add_district_share_caps", spy)
+    tables = dict(
+        enterprises=[enterprise("E1", "D1", 3), enterprise("E2", "D1", 2),
+                     enterprise("E3", "D1", 1)],
+        demands=[demand("E1"), demand("E2"), demand("E3")],
+        agencies=[agency("A1", 90), agency("A2", 70), agency("A3", 60)],
+        bids=[bid("A1"), bid("A2"), bid("A3")])
+    on = write_instance(tmp_path / "on", **tables,
+                        policy_changes={"anti_monopoly": {"max_share_in_district": 0.5}})
+    assert_optimum(on, tmp_path, plan("E1:A1", "E2:A2", "E3:A3"))
+    m = built[-1]
+    block = next(b for b in m.lp.row_blocks if b.name == "district_share")
+    rows = m.lp.matrix().tocsr()[block.start:block.start + len(block.labels)]
+    spend_cols = m.district_cost.to_numpy()
+    uses_spend = bool(rows[:, spend_cols].nnz)
+    assert uses_spend is not direct
+
+
 def test_min_agencies_per_district(tmp_path):
     """k = 2: D1 gets two agencies; D2, where only A1 may work, is left out entirely."""
     tables = dict(

@@ -55,6 +55,8 @@ class Backend(Protocol):
 
     name: str
     accepts_start: bool
+    #: share caps written over x rather than through the district spend columns (model.py)
+    direct_share_rows: bool
 
     def available(self) -> bool: ...
 

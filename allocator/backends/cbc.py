@@ -345,6 +345,7 @@ class CbcBackend:
 
     name = "cbc"
     accepts_start = True
+    direct_share_rows = False  # CBC 2.10 segfaulted on a quality level written that way
 
     def __init__(self) -> None:
         self._path: str | None = None

@@ -578,6 +578,7 @@ class CpSatBackend:
 
     name = "cpsat"
     accepts_start = True
+    direct_share_rows = True
 
     def __init__(self) -> None:
         self._available: bool | None = None

@@ -577,6 +577,7 @@ class HighsBackend:
 
     name = "highs"
     accepts_start = True
+    direct_share_rows = True
 
     def available(self) -> bool:
         return highspy is not None
