@@ -305,16 +305,21 @@ def test_min_district_ratio(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
-def test_max_share_in_district(tmp_path):
-    """Share 0.5 with three equal 5000 demands: each agency gets one, best for the heaviest."""
-    tables = dict(
+def _three_equal_demands(path: Path, anti_monopoly: dict) -> Path:
+    """One district, three equal 5000 demands (risk 3, 2, 1) and three agencies."""
+    return write_instance(
+        path,
         enterprises=[enterprise("E1", "D1", 3), enterprise("E2", "D1", 2),
                      enterprise("E3", "D1", 1)],
         demands=[demand("E1"), demand("E2"), demand("E3")],
         agencies=[agency("A1", 90), agency("A2", 70), agency("A3", 60)],
-        bids=[bid("A1"), bid("A2"), bid("A3")])
-    on = write_instance(tmp_path / "on", **tables,
-                        policy_changes={"anti_monopoly": {"max_share_in_district": 0.5}})
+        bids=[bid("A1"), bid("A2"), bid("A3")],
+        policy_changes={"anti_monopoly": anti_monopoly})
+
+
+def test_max_share_in_district(tmp_path):
+    """Share 0.5 with three equal 5000 demands: each agency gets one, best for the heaviest."""
+    on = _three_equal_demands(tmp_path / "on", {"max_share_in_district": 0.5})
     off = variant(on, tmp_path / "off", {"anti_monopoly": {"max_share_in_district": None}})
     res_on, _ = assert_binds(on, off, tmp_path, plan("E1:A1", "E2:A2", "E3:A3"),
                              plan("E1:A1", "E2:A1", "E3:A1"))
@@ -338,14 +343,7 @@ def test_max_share_in_district_both_forms(tmp_path, monkeypatch, direct):
         built.append(m)
 
     monkeypatch.setattr(model_module, "add_district_share_caps", spy)
-    tables = dict(
-        enterprises=[enterprise("E1", "D1", 3), enterprise("E2", "D1", 2),
-                     enterprise("E3", "D1", 1)],
-        demands=[demand("E1"), demand("E2"), demand("E3")],
-        agencies=[agency("A1", 90), agency("A2", 70), agency("A3", 60)],
-        bids=[bid("A1"), bid("A2"), bid("A3")])
-    on = write_instance(tmp_path / "on", **tables,
-                        policy_changes={"anti_monopoly": {"max_share_in_district": 0.5}})
+    on = _three_equal_demands(tmp_path / "on", {"max_share_in_district": 0.5})
     assert_optimum(on, tmp_path, plan("E1:A1", "E2:A2", "E3:A3"))
     m = built[-1]
     block = next(b for b in m.lp.row_blocks if b.name == "district_share")
