@@ -585,12 +585,12 @@ def elastic_solve(instance: Instance, elig: Eligibility, solver: str | None = No
     say = progress or (lambda _m: None)
     pol = instance.policy
     t0 = time.perf_counter()
-    m = build_model(instance, elig)
+    backend = get_backend(solver or pol.solver_name)
+    m = build_model(instance, elig, direct_share_rows=backend.direct_share_rows)
     if m.lp.n_rows == 0:
         return ElasticResult(Status.OPTIMAL, [], 0.0, 0.0, 0.0, True, 0.0, 0.0)
     units = slack_units(instance, elig)
     n0 = m.lp.n_vars
-    backend = get_backend(solver or pol.solver_name)
     fams, penalty, start = add_slacks(m, units, only={"budget"} if hard_rules else None,
                                       integer=backend.name == "cpsat")
     cost = np.zeros(m.lp.n_vars)

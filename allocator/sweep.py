@@ -178,12 +178,13 @@ def least_budget(inst: Instance, elig: Eligibility, solver: str | None,
     t0 = time.perf_counter()
     pol = inst.policy
     big = 2.0 * float(elig.triples["cost"].sum()) + 1.0
-    model = build_model(at_budget(inst, big), elig)
+    backend = get_backend(solver or pol.solver_name)
+    model = build_model(at_budget(inst, big), elig,
+                        direct_share_rows=backend.direct_share_rows)
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         return LeastBudget("infeasible", seconds=time.perf_counter() - t0, model=model)
     if model.lp.n_vars == 0:
         return LeastBudget("optimal", 0.0, 0.0, None, time.perf_counter() - t0, model)
-    backend = get_backend(solver or pol.solver_name)
     limit = float(time_limit if time_limit is not None else pol.time_limit)
     session = backend.open(model.lp, threads, pol.seed)
     cost = model.levels[-1]
