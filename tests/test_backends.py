@@ -414,6 +414,29 @@ def test_highs_parallel_search_only_for_mips_with_two_or_more_threads():
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_full_mip_branches_on_pseudocosts_and_sub_mips_keep_the_default(monkeypatch):
+    from allocator.backends import highs
+
+    assert highs.PSCOST_MIN_RELIABLE_FULL == 0  # gapc-6 and gapd-5 depend on it (benchmarks)
+    monkeypatch.setattr(highs, "PSCOST_MIN_RELIABLE_FULL", 3)  # a value that is no default
+    session = REGISTRY["highs"].open(_knapsack(), threads=1, seed=0)
+    session.set_objective(OBJ, "max")
+    runs, run = [], session._run
+
+    def spy(time_limit, mip_gap, start, full=False):
+        res = run(time_limit, mip_gap, start, full)
+        _, reliable = session.h.getOptionValue("mip_pscost_minreliable")  # (status, value)
+        runs.append((session.mip_active, full, reliable))
+        return res
+
+    session._run = spy
+    res = session.solve(10, 1e-6, None)  # LP bound 9 1/3 > 8: the full MIP has to run
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(8.0)
+    # the LP, the sub-MIP around its support, then the full MIP
+    assert runs == [(False, False, 8), (True, False, 8), (True, True, 3)]
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances):
     path = small_instances[sorted(small_instances)[0]]
     values = {}

@@ -29,6 +29,14 @@ INTERRUPT_GRACE = 0.5
 #: 9.4-9.9 s serial, gapd-1 proven in 35 s; but gapd-5 at 60 s ends at 6,253 / 6,262 against
 #: 6,246 / 6,227 serial (benchmarks/README.md). LP runs keep HiGHS's own choice ("choose").
 PARALLEL_MIP = True
+#: HiGHS's mip_pscost_minreliable (strong-branching trials before a column's pseudocost is
+#: trusted) for the full MIP of a level; sub-MIPs keep HiGHS's default. At 0 the full MIP
+#: branches on pseudocosts from the start: gapc-6 proven at 6.1-9.0 s over seeds 0-5 against
+#: 8.3-14.4 s (strong branching took 85,000 of its 133,000 LP iterations), gapd-5 at 60 s
+#: 6,222 / 6,242 against 6,253 / 6,262. In the district search's sub-MIPs it slowed their
+#: proofs (c15's quality 346,263.9 against 346,315.4), so they keep the default.
+PSCOST_MIN_RELIABLE_FULL = 0
+PSCOST_MIN_RELIABLE_DEFAULT = 8  # HiGHS 1.15's own
 #: Neighbourhood search by district, on a held level (one with a start) of a model with two
 #: or more districts. There HiGHS's own search stalls in its root rounding heuristics (5-30 s
 #: a round on a 1,500-enterprise city's quality level) while a sub-MIP over the kernel (LP
@@ -140,12 +148,16 @@ class HighsSession:
         self.h.addRow(max(lo, -inf), min(hi, inf), len(cols), np.asarray(cols, dtype=np.int32),
                       np.asarray(vals, dtype=float))
 
-    def _run(self, time_limit: float, mip_gap: float, start: np.ndarray | None) -> SolveResult:
-        """One plain HiGHS run of the current model (MIP or, with integrality off, LP)."""
+    def _run(self, time_limit: float, mip_gap: float, start: np.ndarray | None,
+             full: bool = False) -> SolveResult:
+        """One plain HiGHS run of the current model (MIP or, with integrality off, LP);
+        `full`: a level's full MIP, which branches on pseudocosts (PSCOST_MIN_RELIABLE_FULL)."""
         h = self.h
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         h.setOptionValue("parallel", parallel_option(self.threads, self.mip_active))
+        h.setOptionValue("mip_pscost_minreliable", PSCOST_MIN_RELIABLE_FULL if full
+                         else PSCOST_MIN_RELIABLE_DEFAULT)  # set both ways: options persist
         if start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, start))
@@ -185,7 +197,7 @@ class HighsSession:
         return SolveResult(status, x, obj, bound, gap, seconds, text)
 
     def _run_guarded(self, time_limit: float, mip_gap: float, start: np.ndarray | None,
-                     child_limit: float | None = None) -> SolveResult:
+                     child_limit: float | None = None, full: bool = False) -> SolveResult:
         """Like _run, but a large MIP runs in a child process that is killed at the deadline.
 
         HiGHS does not look at its clock (nor call our interrupt) during root cut separation,
@@ -194,10 +206,10 @@ class HighsSession:
         `child_limit` (tests only) gives the child a longer limit than the deadline.
         """
         if self.n < GUARD_MIN_COLUMNS or not self.mip_active:
-            return self._run(time_limit, mip_gap, start)
+            return self._run(time_limit, mip_gap, start, full)
         payload = self._payload()
         payload.update(time_limit=time_limit if child_limit is None else child_limit,
-                       mip_gap=mip_gap, start=start)
+                       mip_gap=mip_gap, start=start, full=full)
         out, latest, seconds = _await_child(_child_solve, payload, time_limit + GUARD_GRACE)
         if out is None:
             if latest is None:
@@ -351,11 +363,11 @@ class HighsSession:
     def _solve(self, t0: float, time_limit: float, mip_gap: float,
                start: np.ndarray | None) -> SolveResult:
         if not self.lp_guided or not self.integer.any():
-            return self._run(time_limit, mip_gap, start)
+            return self._run(time_limit, mip_gap, start, full=True)
         relax = self._relaxation(time_limit)
         if relax is None:  # infeasible LP or trouble: let the plain MIP say what it is
             left = time_limit - (time.perf_counter() - t0)
-            return self._run(max(left, 0.05), mip_gap, start)
+            return self._run(max(left, 0.05), mip_gap, start, full=True)
         upper, x_lp, dual = relax
         sign = 1.0 if self.sense == "max" else -1.0
         best, best_obj = None, None
@@ -414,7 +426,7 @@ class HighsSession:
         self._set_bounds(lb, ub)
         left = time_limit - (time.perf_counter() - t0)
         try:
-            res = self._run_guarded(max(left, 0.05), mip_gap, best)
+            res = self._run_guarded(max(left, 0.05), mip_gap, best, full=True)
         finally:
             self._set_bounds(self.lb, self.ub)
         res.seconds = time.perf_counter() - t0
@@ -567,7 +579,8 @@ def _child_solve(payload: dict, conn) -> None:
                    float(bound) if np.isfinite(bound) else None))
 
     session.h.cbMipImprovingSolution.subscribe(send_improving)
-    res = session._run(payload["time_limit"], payload["mip_gap"], payload["start"])
+    res = session._run(payload["time_limit"], payload["mip_gap"], payload["start"],
+                       payload.get("full", False))
     conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
     conn.close()
 
