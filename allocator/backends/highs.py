@@ -31,7 +31,7 @@ INTERRUPT_GRACE = 0.5
 PARALLEL_MIP = True
 #: HiGHS's mip_pscost_minreliable (strong-branching trials before a column's pseudocost is
 #: trusted) for the full MIP of a level; sub-MIPs keep HiGHS's default. At 0 the full MIP
-#: branches on pseudocosts from the start: gapc-6 proven at 6.1-9.0 s over seeds 0-5 against
+#: branches on pseudocosts from the start: gapc-6 proven at 6.4-9.2 s over seeds 0-5 against
 #: 8.3-14.4 s (strong branching took 85,000 of its 133,000 LP iterations), gapd-5 at 60 s
 #: 6,222 / 6,242 against 6,253 / 6,262. In the district search's sub-MIPs it slowed their
 #: proofs (c15's quality 346,263.9 against 346,315.4), so they keep the default.
@@ -350,7 +350,8 @@ class HighsSession:
            improves L one district at a time, where HiGHS's own search stalls.
         4. Reduced-cost fixing: a column whose |d_j| exceeds U - L cannot leave its LP bound in
            any plan at least as good as L, so it is fixed there. This is exact, not a heuristic.
-        5. The full MIP on what is left, started from L. Bounds are restored afterwards.
+        5. The full MIP on what is left, started from L, branching on pseudocosts
+           (PSCOST_MIN_RELIABLE_FULL). Bounds are restored afterwards.
         """
         t0 = time.perf_counter()
         # the interrupt callback stops whatever HiGHS is doing a little after this
@@ -580,7 +581,7 @@ def _child_solve(payload: dict, conn) -> None:
 
     session.h.cbMipImprovingSolution.subscribe(send_improving)
     res = session._run(payload["time_limit"], payload["mip_gap"], payload["start"],
-                       payload.get("full", False))
+                       payload["full"])
     conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
     conn.close()
 
