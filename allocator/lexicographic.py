@@ -19,11 +19,12 @@ from allocator.model import AllocationModel
 
 #: share of the remaining time a level may use (the last level takes all that is left)
 TIME_SHARE = (0.25, 0.8, 1.0)
-# Coverage reaches its value within seconds on every city measured (city-1k 0.6 s, city-2k
-# 5.4 s, 1,500-enterprise cities 1-3 s); where it is not proven by then, the rest is a proof
-# HiGHS did not finish in 35 s (c15 in benchmarks/README.md). The quality level is the one
-# whose value grows with time (district search), so it gets most of what level 1 leaves;
-# the cost level usually stops within seconds at its LP bound.
+# Coverage is proven within seconds on most cities measured (city-1k 0.8 s, city-2k 5.8 s,
+# 11 of 15 generated 1,500-enterprise cities in 0.7-3 s), c31 and c109 in 10-12 s; c15 and
+# c106 are not proven within 15 s and c103 (seed 0) finds its last unit only at 31 s; the
+# baseline does no better on c103 and c106 (benchmarks/README.md, "Open"). The quality level
+# is the one whose value grows with time (district search), so it gets most of what level 1
+# leaves; the cost level usually stops within seconds at its LP bound.
 
 
 @dataclass
