@@ -102,9 +102,9 @@ def peak_mb() -> float:
 
 def job_allocator(job: dict) -> dict:
     """load, solve_instance, write_results; times and peak memory at the end of each phase."""
-    from allocator.results import write_results
-    from allocator.solve import solve_instance
-    from allocator.validation import load_instance
+    from allocator.pipeline.plan import write_results
+    from allocator.pipeline.solve import solve_instance
+    from allocator.data.validation import load_instance
 
     marks: dict[str, float] = {}
     elapsed: dict[str, float] = {}
@@ -233,10 +233,10 @@ def lp_relaxation_bound(instance_dir: Path, time_limit: float) -> dict:
     import highspy
     import numpy as np
 
-    from allocator import large_scale
+    from allocator.pipeline import large_scale
     from allocator.eligibility import compute_eligibility
-    from allocator.model import build_model
-    from allocator.validation import load_instance
+    from allocator.model.build import build_model
+    from allocator.data.validation import load_instance
 
     inst = load_instance(instance_dir)
     elig = compute_eligibility(inst)
@@ -291,10 +291,10 @@ def build_seconds(rec: dict) -> float | None:
 
 
 def large_lp_bound(inst, elig, time_limit: float) -> dict:
-    """At province scale the full LP does not fit: the coverage LP of allocator.large_scale
+    """At province scale the full LP does not fit: the coverage LP of allocator.pipeline.large_scale
     (share caps and minimum agencies left out, so at least the full LP's optimum), solved to
     optimality by column generation; its bound is the Lagrangian dual at the final duals."""
-    from allocator import large_scale
+    from allocator.pipeline import large_scale
 
     t = time.perf_counter()
     arr = large_scale.Arrays.of(inst, elig.triples)
@@ -430,7 +430,7 @@ def check_available() -> bool:
     """Whether `allocator check` is implemented (allocator/check.py with run_check)."""
     import importlib.util
 
-    return importlib.util.find_spec("allocator.check") is not None
+    return importlib.util.find_spec("allocator.analysis.audit") is not None
 
 
 def run_check(instance: Path, results: Path, timeout: float) -> dict:
@@ -451,7 +451,7 @@ def run_check(instance: Path, results: Path, timeout: float) -> dict:
 
 def generate(size: Size, seed: int) -> Path:
     """Write the generated instance for ``size`` into benchmarks/out/instances/."""
-    from allocator.generate import generate_instance, write_instance
+    from allocator.data.generate import generate_instance, write_instance
 
     path = OUT / "instances" / f"{size.name}-s{seed}"
     data = generate_instance(size.enterprises, size.agencies, size.districts, seed)
@@ -967,7 +967,7 @@ def machine_facts() -> list[tuple[str, str]]:
         except Exception:
             versions.append(f"{mod} ?")
     try:
-        from allocator.backends import get_backend
+        from allocator.solvers import get_backend
 
         b = get_backend("auto")
         solver = f"{b.name} {b.version()}"

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from allocator.sweep import budget_label, parse_budgets
+from allocator.whatif.sweep import budget_label, parse_budgets
 from benchmarks.run import machine_facts, md_table
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,10 +1,10 @@
 """An independent brute-force solver for tiny instances: every assignment, every rule of spec §4.
 
-It shares nothing with allocator.eligibility / allocator.model: eligibility is recomputed
+It shares nothing with allocator.eligibility / allocator.model.build: eligibility is recomputed
 here from the spec's text, every plan (each demand -> one of its eligible agencies, or none)
 is enumerated as a numpy column, every rule is checked on all columns at once, and the
 lexicographic optimum (coverage max, then quality max, then cost min) is read off.
-Only the reading and checking of the files (allocator.validation.load_instance) is shared.
+Only the reading and checking of the files (allocator.data.validation.load_instance) is shared.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator.instance import Instance
-from allocator.validation import load_instance
+from allocator.data.instance import Instance
+from allocator.data.validation import load_instance
 
 #: relative slack of every comparison (floating noise, e.g. 0.8 x reference cost)
 RTOL = 1e-9

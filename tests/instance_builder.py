@@ -197,11 +197,11 @@ class Outcome:
 
 
 def run_check(instance_dir: Path, results_dir: Path) -> list[str]:
-    """The independent checker (allocator.check) on a results folder: its findings as text."""
+    """The independent checker (allocator.analysis.audit) on a results folder: its findings as text."""
     import pytest
 
     try:
-        from allocator.check import check_results
+        from allocator.analysis.audit import check_results
     except ModuleNotFoundError:  # pragma: no cover - only while check.py is being written
         pytest.skip("allocator/check.py does not exist yet")
     return [str(v) for v in check_results(instance_dir, results_dir)]
@@ -209,7 +209,7 @@ def run_check(instance_dir: Path, results_dir: Path) -> list[str]:
 
 def check_rules(instance_dir: Path, results_dir: Path) -> set[str]:
     """The names of the rules the checker finds broken (empty set: every rule holds)."""
-    from allocator.check import check_results
+    from allocator.analysis.audit import check_results
 
     return {v.rule for v in check_results(instance_dir, results_dir)}
 
@@ -244,9 +244,9 @@ def solve_folder(path: Path, work: Path, check: bool = True) -> Outcome:
     Every solve goes through the independent checker (also infeasible ones: their summary and
     diagnosis.csv are checked too).
     """
-    from allocator.results import write_results
-    from allocator.solve import solve_instance
-    from allocator.validation import load_instance
+    from allocator.pipeline.plan import write_results
+    from allocator.pipeline.solve import solve_instance
+    from allocator.data.validation import load_instance
 
     inst = load_instance(path)
     result = solve_instance(inst)
@@ -257,6 +257,6 @@ def solve_folder(path: Path, work: Path, check: bool = True) -> Outcome:
     write_results(result, out)
     if check:
         findings = run_check(path, out)
-        assert findings == [], f"allocator.check fails the results of {path}:\n" + "\n".join(
+        assert findings == [], f"allocator.analysis.audit fails the results of {path}:\n" + "\n".join(
             findings)
     return Outcome(result, triples, out, inst)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from allocator.instance import Instance
+from allocator.data.instance import Instance
 
 #: relative tolerance of the price-band comparisons (so 0.8 x 1000 admits a cost of 800)
 PRICE_RTOL = 1e-9

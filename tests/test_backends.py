@@ -17,15 +17,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from allocator.backends import AUTO_ORDER, REGISTRY, Status, UnknownSolver, cbc, get_backend
-from allocator.backends.cbc import classify
-from allocator.backends.cpsat import ScalingError, scale_model, scale_vector
+from allocator.solvers import AUTO_ORDER, REGISTRY, Status, UnknownSolver, cbc, get_backend
+from allocator.solvers.cbc import classify
+from allocator.solvers.cpsat import ScalingError, scale_model, scale_vector
 from allocator.cli import main
-from allocator.generate import generate_instance, write_instance
-from allocator.lexicographic import round_plan
-from allocator.linear import INF, LinearModel
-from allocator.solve import solve_instance
-from allocator.validation import load_instance
+from allocator.data.generate import generate_instance, write_instance
+from allocator.pipeline.lexicographic import round_plan
+from allocator.model.linear import INF, LinearModel
+from allocator.pipeline.solve import solve_instance
+from allocator.data.validation import load_instance
 from benchmarks.baseline import solve_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,9 +306,9 @@ def test_one_second_on_2500_enterprises_is_never_optimal(name, large_instance):
 
 def _coverage_start(path: Path, time_limit: float):
     """An instance's model and a coverage-level plan (a start for the quality level)."""
-    from allocator.backends.highs import HighsSession
+    from allocator.solvers.highs import HighsSession
     from allocator.eligibility import compute_eligibility
-    from allocator.model import build_model
+    from allocator.model.build import build_model
 
     inst = load_instance(path, overrides=POLICY)
     model = build_model(inst, compute_eligibility(inst))
@@ -327,7 +327,7 @@ def quality_start(large_instance):
 
 
 def _session_at_quality(model):
-    from allocator.backends.highs import HighsSession
+    from allocator.solvers.highs import HighsSession
 
     session = HighsSession(model.lp, 2, 0)
     quality = model.levels[1]
@@ -337,7 +337,7 @@ def _session_at_quality(model):
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_child_process_gives_the_in_process_answer(small_instances, monkeypatch):
-    from allocator.backends import highs
+    from allocator.solvers import highs
 
     path = small_instances[sorted(small_instances)[0]]
     inst = load_instance(path, overrides=POLICY)
@@ -382,7 +382,7 @@ def test_highs_level_solve_never_ends_below_its_start(quality_start):
 def test_highs_rounds_bounds_to_the_objectives_decimal_grid():
     """Costs in tenths on integer columns: every plan's objective is a multiple of 0.1, so a
     bound rounds to that grid (towards the plans); costs off every 10**-p grid leave it as is."""
-    from allocator.backends.highs import HighsSession
+    from allocator.solvers.highs import HighsSession
 
     session = HighsSession(_knapsack(), 1, 0)
     session.set_objective(np.array([0.5, 0.4, 0.3, 0.0]), "max")
@@ -405,7 +405,7 @@ def test_highs_rounds_bounds_to_the_objectives_decimal_grid():
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_parallel_search_only_for_mips_with_two_or_more_threads():
-    from allocator.backends.highs import parallel_option
+    from allocator.solvers.highs import parallel_option
 
     assert parallel_option(2, mip=True) == "on"
     assert parallel_option(1, mip=True) == "choose"
@@ -415,7 +415,7 @@ def test_highs_parallel_search_only_for_mips_with_two_or_more_threads():
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_full_mip_branches_on_pseudocosts_and_sub_mips_keep_the_default(monkeypatch):
-    from allocator.backends import highs
+    from allocator.solvers import highs
 
     assert highs.PSCOST_MIN_RELIABLE_FULL == 0  # gapc-6 and gapd-5 depend on it (benchmarks)
     monkeypatch.setattr(highs, "PSCOST_MIN_RELIABLE_FULL", 3)  # a value that is no default
@@ -456,7 +456,7 @@ def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances
 
 def test_every_column_is_tagged_with_its_district(small_instances):
     from allocator.eligibility import compute_eligibility
-    from allocator.model import build_model
+    from allocator.model.build import build_model
 
     inst = load_instance(small_instances[sorted(small_instances)[0]])
     model = build_model(inst, compute_eligibility(inst))
@@ -499,7 +499,7 @@ def test_district_search_improves_the_coverage_plan_and_keeps_every_rule(distric
     """From the coverage plan the quality level has room to improve (the LP is far above
     it): the search finds a better plan, never a worse one, and every row holds, whether
     it runs here or in the killable child process."""
-    from allocator.backends import highs
+    from allocator.solvers import highs
 
     model, plan = district_start
     monkeypatch.setattr(highs, "GUARD_MIN_COLUMNS", 10**9 if where == "in_process" else 0)
@@ -523,7 +523,7 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
     """On a held level with districts the LP-support sub-MIP may take at most
     SUB_MIP_SHARE_BEFORE_SEARCH of the level's time; the search gets the rest (on c99 the
     uncapped sub-MIP took 17 s of 46 and left the search nothing to gain from)."""
-    from allocator.backends import highs
+    from allocator.solvers import highs
 
     model, plan = district_start
     session = _held_quality_session(model, plan)
@@ -551,7 +551,7 @@ def test_district_search_runs_only_on_held_levels_with_two_or_more_districts(tmp
                                                                              monkeypatch):
     """The first level (no start) and one-district models (GAP) go straight to the full
     MIP; a held level of a city with districts is searched district by district."""
-    from allocator.backends.highs import HighsSession
+    from allocator.solvers.highs import HighsSession
 
     calls = []
     real = HighsSession._district_search
@@ -578,9 +578,9 @@ def test_highs_run_after_an_interrupted_one_is_not_interrupted(small_instances):
     """HiGHS keeps the callback's interrupt flag between runs: once a run overran its
     deadline, every later run of the session (the next level, a neighbourhood sub-MIP)
     stopped at its first callback. The flag is now cleared while on time."""
-    from allocator.backends.highs import HighsSession
+    from allocator.solvers.highs import HighsSession
     from allocator.eligibility import compute_eligibility
-    from allocator.model import build_model
+    from allocator.model.build import build_model
 
     inst = load_instance(small_instances[sorted(small_instances)[0]], overrides=POLICY)
     model = build_model(inst, compute_eligibility(inst))

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from allocator.check import Violation, audit_results, check_results, report, run_check
+from allocator.analysis.audit import Violation, audit_results, check_results, report, run_check
 from allocator.cli import main
-from allocator.results import write_results
-from allocator.solve import solve_instance
-from allocator.validation import load_instance
+from allocator.pipeline.plan import write_results
+from allocator.pipeline.solve import solve_instance
+from allocator.data.validation import load_instance
 
 RATES = {"S1": 1000.0, "S2": 800.0}
 # agency, status, quality, capacity_days, districts, day-rate factor on the reference rate
@@ -158,7 +158,7 @@ def test_solved_results_pass(solved, capsys):
 
 
 def test_generated_instance_passes(tmp_path, capsys):
-    from allocator.generate import generate_instance, write_instance
+    from allocator.data.generate import generate_instance, write_instance
 
     write_instance(generate_instance(80, 8, 2, 1), tmp_path / "gen")
     # a plan within 1 % of the best is still a plan every rule must hold for

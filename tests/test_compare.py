@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.cli import main
-from allocator.compare import (
+from allocator.whatif.compare import (
     COMPARISON_COLUMNS,
     herfindahl,
     load_scenarios,
     rule_switches,
     run_compare,
 )
-from allocator.validation import load_instance
+from allocator.data.validation import load_instance
 from benchmarks.baseline import solve_baseline
 from tests.conftest import write_instance_files
 

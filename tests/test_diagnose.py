@@ -13,10 +13,10 @@ import yaml
 from click.testing import CliRunner
 
 from allocator.cli import main
-from allocator.diagnose import capacity_shortage, diagnose, explain
+from allocator.analysis.diagnose import capacity_shortage, diagnose, explain
 from allocator.eligibility import compute_eligibility
-from allocator.linear import LinearModel
-from allocator.validation import load_instance
+from allocator.model.linear import LinearModel
+from allocator.data.validation import load_instance
 
 # ------------------------------------------------------------------------------------------
 # a tiny instance writer
@@ -445,7 +445,7 @@ def test_cli_solve_infeasible_writes_diagnosis(tmp_path):
 def test_integer_slacks_on_cpsat_give_the_same_sizes(tmp_path, monkeypatch, case):
     """CP-SAT has no continuous columns: the slacks become integer steps (cents, 1/1000
     person-day) and the sizes must not change."""
-    from allocator.backends import REGISTRY
+    from allocator.solvers import REGISTRY
 
     if not REGISTRY["cpsat"].available():
         pytest.skip("OR-Tools CP-SAT is not installed")

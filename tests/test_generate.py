@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from allocator.generate import COLUMNS, SECTORS, generate_instance, write_instance
+from allocator.data.generate import COLUMNS, SECTORS, generate_instance, write_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 K_CITY = ROOT / "instances" / "k_city"

@@ -1,4 +1,4 @@
-"""The province-scale path (allocator.large_scale): bound validity against the exact MIP,
+"""The province-scale path (allocator.pipeline.large_scale): bound validity against the exact MIP,
 rules restored after rounding, and the whole command line with the independent checker.
 
 The path normally starts at 400,000 eligible triples; here it is forced on small instances
@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from instance_builder import agency, bid, demand, enterprise
 from instance_builder import write_instance as write_tiny
 
-import allocator.large_scale as ls
-from allocator.check import check_results
+import allocator.pipeline.large_scale as ls
+from allocator.analysis.audit import check_results
 from allocator.cli import main
 from allocator.eligibility import compute_eligibility
-from allocator.generate import generate_instance, write_instance
-from allocator.solve import solve_instance
-from allocator.validation import load_instance
+from allocator.data.generate import generate_instance, write_instance
+from allocator.pipeline.solve import solve_instance
+from allocator.data.validation import load_instance
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from allocator.io import read_policy
-from allocator.policy import DEFAULTS, parse_policy
-from allocator.problems import InputError
-from allocator.validation import load_instance
+from allocator.data.reading import read_policy
+from allocator.data.policy import DEFAULTS, parse_policy
+from allocator.core.problems import InputError
+from allocator.data.validation import load_instance
 from tests.conftest import write_instance_files
 
 BUDGET = {"budget": {"total": 1_000_000}}

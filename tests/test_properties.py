@@ -33,7 +33,7 @@ from instance_builder import (
     write_instance,
 )
 
-from allocator.solve import solve_instance
+from allocator.pipeline.solve import solve_instance
 
 EXAMPLES = int(os.environ.get("ALLOCATOR_PROPERTY_EXAMPLES", "30"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,

@@ -3,7 +3,7 @@
 Every case asserts the optimal plan known by hand, that the brute force (tests/bruteforce.py)
 finds the same unique optimum, that `solve_instance` returns it, and that the twin instance
 with the rule switched off has another optimal plan. Every solve is written to a results folder
-and judged by the independent checker (allocator.check).
+and judged by the independent checker (allocator.analysis.audit).
 """
 
 from __future__ import annotations
@@ -331,8 +331,8 @@ def test_max_share_in_district(tmp_path):
 def test_max_share_in_district_both_forms(tmp_path, monkeypatch, direct):
     """The share cap written over x (the default) and through the district spend column
     (CBC's form, and models past DENSE_SHARE_MAX_NONZEROS) bind the same way."""
-    from allocator import model as model_module
-    from allocator.backends.highs import HighsBackend
+    from allocator.model import build as model_module
+    from allocator.solvers.highs import HighsBackend
 
     monkeypatch.setattr(HighsBackend, "direct_share_rows", direct)
     built = []

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from allocator.cli import main
 from allocator.eligibility import compute_eligibility
-from allocator.generate import generate_instance, write_instance
-from allocator.solve import solve_instance
-from allocator.sweep import (
+from allocator.data.generate import generate_instance, write_instance
+from allocator.pipeline.solve import solve_instance
+from allocator.whatif.sweep import (
     FRONTIER_COLUMNS,
     MARGINAL_STEP,
     budget_label,
@@ -28,7 +28,7 @@ from allocator.sweep import (
     run_sweep,
     split_chains,
 )
-from allocator.validation import load_instance
+from allocator.data.validation import load_instance
 from benchmarks.baseline import solve_baseline
 from tests.conftest import write_instance_files
 
@@ -280,7 +280,7 @@ def test_cli_sweep_writes_frontier(tmp_path):
 
 
 def test_monotone_repair_gives_a_worse_point_the_smaller_budgets_plan(tmp_path):
-    from allocator.sweep import monotone_repair
+    from allocator.whatif.sweep import monotone_repair
 
     inst_dir = write_instance_files(tmp_path / "inst", policy=RULED)
     inst = load_instance(inst_dir)

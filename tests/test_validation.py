@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from allocator.cli import main
-from allocator.problems import InputError
-from allocator.validation import load_instance
+from allocator.core.problems import InputError
+from allocator.data.validation import load_instance
 from tests.conftest import TINY, write_instance_files
 
 

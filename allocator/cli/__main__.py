@@ -1,0 +1,5 @@
+"""`python -m allocator.cli`: the command line."""
+
+from allocator.cli import main
+
+main()

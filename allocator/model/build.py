@@ -1,0 +1,464 @@
+"""The allocation MIP of spec section 4, one function per rule family.
+
+`build_model` reads like the spec's list of rules. Every rule adds a named block of rows over
+the data's ids and returns early when its index set is empty or the rule is off. No solver is
+imported here: the result is a `linear.LinearModel` plus the three objective levels.
+
+Formulation notes (all exact reformulations of the spec):
+- x[e,s,a] binary per eligible triple; `serve_once[e,s]`: sum_a x <= 1 (= 1 if mandatory),
+  or <= open[d] when the minimum-agencies rule is on, which both forbids double service and
+  ties "district has a served demand" to its demands without a big-M.
+- active[a,d] binary with both directions: x[e,s,a] <= active[a,d] per triple (tight) and
+  active[a,d] <= sum of those x, so an agency counts only if it really serves.
+- district spend cost[d] is a continuous column defined by one row, so a share cap is
+  sparse: spend of a in d - share * cost[d] <= 0.
+- capacity rows are left out when an agency's eligible load cannot exceed its capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from allocator.eligibility import Eligibility
+from allocator.data.instance import Instance
+from allocator.model.linear import INF, LinearModel
+
+COVERAGE, QUALITY, COST = "coverage", "quality", "cost"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of the lexicographic objective: coefficients over all columns and a sense."""
+
+    name: str
+    coefs: np.ndarray
+    sense: str  # "max" or "min"
+    unit: float = 1.0  # multiply model values by this to report them (cost: currency)
+    constant: bool = False  # same value in every feasible plan: nothing to optimise
+
+
+@dataclass
+class AllocationModel:
+    """The MIP with handles to its variable families, and what made it."""
+
+    instance: Instance
+    triples: pd.DataFrame
+    lp: LinearModel = field(default_factory=LinearModel)
+    x: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    district_cost: pd.Series | None = None  # column per district with triples
+    active: pd.DataFrame | None = None  # agency_id, district_id, col
+    open: pd.Series | None = None  # column per district
+    levels: list[Level] = field(default_factory=list)
+    unservable_mandatory: pd.DataFrame | None = None  # mandatory demands with no triple
+    served: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    demand_of_triple: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    demands_served: pd.DataFrame | None = None  # per served column: demand, district, weight
+    cost_scale: float = 1.0  # currency per model cost unit (keeps coefficients near 1)
+    direct_share_rows: bool = True  # share caps over x (see add_district_share_caps)
+
+    def scaled_cost(self) -> np.ndarray:
+        """Triple costs in model units: currency / cost_scale."""
+        return self.triples["cost"].to_numpy(dtype=float) / self.cost_scale
+
+
+def _codes(values: pd.Series | pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group number of each row and the groups' labels, both in order of first appearance."""
+    frame = values.to_frame() if isinstance(values, pd.Series) else values
+    cols = list(frame.columns)
+    codes = frame.groupby(cols, sort=False).ngroup().to_numpy()
+    labels = frame.drop_duplicates().reset_index(drop=True)
+    return codes, labels
+
+
+#: largest number of nonzeros for share-cap rows written over x (see add_district_share_caps)
+DENSE_SHARE_MAX_NONZEROS = 2_000_000
+
+
+def add_assignment_variables(m: AllocationModel) -> None:
+    """x[e,s,a] in {0,1}: agency a serves enterprise e's need for service s."""
+    t = m.triples
+    m.x = m.lp.add_variables("x", t[["enterprise_id", "service_id", "agency_id"]], 0, 1, True)
+
+
+def add_district_cost_definitions(m: AllocationModel) -> None:
+    """spend[d] = spend in district d (continuous), only where a share cap needs it.
+
+    Share caps then read `agency spend in d - share * spend[d] <= 0`, one short row each.
+    Budget and district caps use direct rows over x instead: the dense equality defining a
+    continuous column slowed HiGHS ~5x on GAP-like instances, so it is only built when needed.
+    """
+    t, pol = m.triples, m.instance.policy
+    shares = [v for v in (pol.max_share_in_district, pol.max_share_in_city)
+              if v is not None and v < 1]
+    if t.empty or not shares:
+        return
+    codes, labels = _codes(t["district_id"])
+    cols = m.lp.add_variables("spend", labels, 0.0, INF, integer=False)
+    m.district_cost = pd.Series(cols, index=labels["district_id"])
+    rows = np.concatenate([codes, np.arange(len(labels))])
+    vars_ = np.concatenate([m.x, cols])
+    vals = np.concatenate([-m.scaled_cost(), np.ones(len(labels))])
+    m.lp.add_constraints("district_spend", labels, rows, vars_, vals, 0.0, 0.0)
+
+
+def add_district_open_variables(m: AllocationModel) -> None:
+    """open[d] in {0,1}: district d has a served demand (only when min agencies is on)."""
+    t = m.triples
+    if t.empty or m.instance.policy.min_agencies_per_district <= 0:
+        return
+    _, labels = _codes(t["district_id"])
+    cols = m.lp.add_variables("open", labels, 0, 1, True)
+    m.open = pd.Series(cols, index=labels["district_id"])
+
+
+def add_served_variables(m: AllocationModel) -> None:
+    """served[e,s] in {0,1}: the demand is served (by whichever agency).
+
+    Coverage is counted on these, and branching on "served or not" avoids the symmetry of
+    the many agencies that could serve a demand equally well for coverage.
+    """
+    t = m.triples
+    if t.empty:
+        return
+    codes, labels = _codes(t[["enterprise_id", "service_id"]])
+    _, first_rows = np.unique(codes, return_index=True)
+    m.demand_of_triple = codes
+    m.demands_served = t.iloc[first_rows][["demand", "district_id", "risk_level",
+                                           "weight"]].reset_index(drop=True)
+    m.served = m.lp.add_variables("served", labels, 0, 1, True)
+
+
+def add_serve_at_most_once(m: AllocationModel) -> None:
+    """Each demand is served by at most one agency and never split: sum_a x = served."""
+    t = m.triples
+    if t.empty:
+        return
+    n = len(m.served)
+    labels = _served_labels(m)
+    rows = np.concatenate([m.demand_of_triple, np.arange(n)])
+    cols = np.concatenate([m.x, m.served])
+    vals = np.concatenate([np.ones(len(t)), -np.ones(n)])
+    m.lp.add_constraints("serve_once", labels, rows, cols, vals, 0.0, 0.0)
+
+
+def add_mandatory_service(m: AllocationModel) -> None:
+    """Demands at mandatory risk levels are served: served[e,s] >= 1."""
+    if m.served.size == 0:
+        return
+    mandatory = m.demands_served["risk_level"].isin(m.instance.policy.mandatory_levels)
+    mandatory = mandatory.to_numpy()
+    if not mandatory.any():
+        return
+    k = int(mandatory.sum())
+    m.lp.add_constraints("serve_mandatory", _served_labels(m)[mandatory], np.arange(k),
+                         m.served[mandatory], np.ones(k), 1.0, INF)
+
+
+def add_open_district_links(m: AllocationModel) -> None:
+    """served[e,s] <= open[d]: a district with a served demand counts as open."""
+    if m.open is None or m.served.size == 0:
+        return
+    n = len(m.served)
+    opened = m.open.loc[m.demands_served["district_id"]].to_numpy()
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    m.lp.add_constraints("open_if_served", _served_labels(m), rows,
+                         np.concatenate([m.served, opened]),
+                         np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+
+
+def _served_labels(m: AllocationModel) -> pd.DataFrame:
+    block = next(b for b in m.lp.var_blocks if b.name == "served")
+    return block.labels
+
+
+def record_unservable_mandatory(m: AllocationModel) -> None:
+    """Mandatory demands with no eligible triple make the model infeasible before solving."""
+    dem, pol = m.instance.demands, m.instance.policy
+    mandatory = dem[dem["risk_level"].isin(pol.mandatory_levels)]
+    has = mandatory.index.isin(m.triples["demand"])
+    m.unservable_mandatory = mandatory[~has]
+
+
+def add_total_budget(m: AllocationModel) -> None:
+    """Total spend <= budget.total."""
+    t = m.triples
+    if t.empty:
+        return
+    m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(t)), m.x,
+                         m.scaled_cost(), -INF, m.instance.policy.budget_total / m.cost_scale)
+
+
+def add_district_budget_caps(m: AllocationModel) -> None:
+    """District spend <= its budget_cap, where one is given."""
+    t = m.triples
+    caps = m.instance.districts["budget_cap"].dropna()
+    caps = caps[caps.index.isin(t["district_id"])]
+    if caps.empty:
+        return
+    sel = t["district_id"].isin(caps.index).to_numpy()
+    pos = pd.Series(np.arange(len(caps)), index=caps.index)
+    rows = pos.loc[t.loc[sel, "district_id"]].to_numpy()
+    m.lp.add_constraints("district_budget_cap", caps.index.to_frame(index=False), rows,
+                         m.x[sel], m.scaled_cost()[sel], -INF, caps.to_numpy() / m.cost_scale)
+
+
+def add_capacity_limits(m: AllocationModel) -> None:
+    """An agency's load <= its capacity_days (rows only where the limit can bind)."""
+    t = m.triples
+    if t.empty:
+        return
+    total = t.groupby("agency_id", sort=False)["load"].sum()
+    cap = m.instance.agencies["capacity_days"].reindex(total.index)
+    binding = total.index[total.to_numpy() > cap.to_numpy() + 1e-9]
+    if binding.empty:
+        return
+    sel = t["agency_id"].isin(binding).to_numpy()
+    codes, labels = _codes(t.loc[sel, "agency_id"])
+    m.lp.add_constraints("capacity", labels, codes, m.x[sel], t.loc[sel, "load"].to_numpy(),
+                         -INF, cap.loc[labels["agency_id"]].to_numpy())
+
+
+def add_district_min_coverage(m: AllocationModel) -> None:
+    """Served weight in a district >= min_district_ratio x the weight of all its demands."""
+    ratio = m.instance.policy.min_district_ratio
+    if ratio <= 0:
+        return
+    dem = m.instance.demands
+    need = dem.groupby("district_id", sort=False)["weight"].sum() * ratio
+    need = need[need > 0]
+    if need.empty:
+        return
+    ds = m.demands_served
+    sel = ds["district_id"].isin(need.index).to_numpy() if ds is not None else np.zeros(0, bool)
+    labels = need.index.to_frame(index=False)
+    pos = pd.Series(np.arange(len(need)), index=need.index)
+    rows = pos.loc[ds.loc[sel, "district_id"]].to_numpy() if sel.any() else np.zeros(0, int)
+    m.lp.add_constraints("district_min_coverage", labels, rows, m.served[sel],
+                         ds.loc[sel, "weight"].to_numpy() if sel.any() else np.zeros(0),
+                         need.to_numpy(), INF)
+
+
+def add_activity_variables(m: AllocationModel) -> None:
+    """active[a,d] in {0,1} iff agency a serves >= 1 demand in district d (both directions)."""
+    pol, t = m.instance.policy, m.triples
+    if t.empty or (pol.min_agencies_per_district <= 0 and pol.max_districts_per_agency is None):
+        return
+    codes, labels = _codes(t[["agency_id", "district_id"]])
+    cols = m.lp.add_variables("active", labels, 0, 1, True)
+    m.active = labels.assign(col=cols)
+    n, k = len(t), len(labels)
+    # active[a,d] - sum x over (a,d) <= 0: no credit for an agency that serves nothing there
+    rows = np.concatenate([codes, np.arange(k)])
+    m.lp.add_constraints("active_only_if_serving", labels, rows, np.concatenate([m.x, cols]),
+                         np.concatenate([-np.ones(n), np.ones(k)]), -INF, 0.0)
+    if pol.max_districts_per_agency is not None:
+        # x[e,s,a] - active[a,d] <= 0 per triple: the tight form, because a cap on the number
+        # of districts an agency works in must see every district it really serves
+        link = t[["enterprise_id", "service_id", "agency_id"]]
+        rows = np.concatenate([np.arange(n), np.arange(n)])
+        m.lp.add_constraints("active_if_serving", link, rows,
+                             np.concatenate([m.x, cols[codes]]),
+                             np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+    else:
+        # Only lower bounds on activity are in force (min agencies), and raising active[a,d]
+        # never hurts them, so this direction can never bind: one aggregated row per (a,d)
+        # states it without the per-triple rows that would double the LP.
+        size = np.bincount(codes, minlength=k).astype(float)
+        rows = np.concatenate([codes, np.arange(k)])
+        m.lp.add_constraints("active_if_serving", labels, rows, np.concatenate([m.x, cols]),
+                             np.concatenate([np.ones(n), -size]), -INF, 0.0)
+
+
+def add_min_agencies_per_district(m: AllocationModel) -> None:
+    """In a district with a served demand, >= min_agencies_per_district active agencies."""
+    k = m.instance.policy.min_agencies_per_district
+    if k <= 0 or m.active is None or m.open is None:
+        return
+    districts = m.open.index
+    pos = pd.Series(np.arange(len(districts)), index=districts)
+    rows = np.concatenate([pos.loc[m.active["district_id"]].to_numpy(),
+                           np.arange(len(districts))])
+    cols = np.concatenate([m.active["col"].to_numpy(), m.open.to_numpy()])
+    vals = np.concatenate([np.ones(len(m.active)), -float(k) * np.ones(len(districts))])
+    m.lp.add_constraints("min_agencies", districts.to_frame(index=False), rows, cols, vals,
+                         0.0, INF)
+
+
+def add_district_share_caps(m: AllocationModel) -> None:
+    """An agency's spend in a district <= max_share_in_district x the district's spend.
+
+    Written over the district's x directly (one row: (1 - share) x own cost - share x the
+    other agencies' cost <= 0) while that stays under DENSE_SHARE_MAX_NONZEROS: HiGHS
+    propagates and rounds far better on it than through the spend column (a 1,500-enterprise
+    city's coverage optimum 4,142: found and proven in 6-17 s over three seeds, against
+    4,141 after 60 s with the spend column; benchmarks/README.md). Larger models use spend,
+    and so do backends that ask for it (CBC crashed on one small model written this way).
+    """
+    share = m.instance.policy.max_share_in_district
+    t = m.triples
+    if share is None or share >= 1 or t.empty or m.district_cost is None:
+        return
+    codes, labels = _codes(t[["agency_id", "district_id"]])
+    per_district = t.groupby("district_id", sort=False).size()
+    pairs_per_district = labels.groupby("district_id", sort=False).size()
+    dense_nnz = int((per_district * pairs_per_district.reindex(per_district.index)).sum())
+    if m.direct_share_rows and dense_nnz <= DENSE_SHARE_MAX_NONZEROS:
+        pairs = labels.assign(row=np.arange(len(labels)))
+        own = t[["agency_id", "district_id"]].assign(j=np.arange(len(t)))
+        both = pairs.merge(own, on="district_id", suffixes=("", "_j"))
+        j = both["j"].to_numpy()
+        same = (both["agency_id"] == both["agency_id_j"]).to_numpy()
+        vals = m.scaled_cost()[j] * (same - share)
+        m.lp.add_constraints("district_share", labels, both["row"].to_numpy(), m.x[j], vals,
+                             -INF, 0.0)
+        return
+    dcols = m.district_cost.loc[labels["district_id"]].to_numpy()
+    rows = np.concatenate([codes, np.arange(len(labels))])
+    cols = np.concatenate([m.x, dcols])
+    vals = np.concatenate([m.scaled_cost(), -share * np.ones(len(labels))])
+    m.lp.add_constraints("district_share", labels, rows, cols, vals, -INF, 0.0)
+
+
+def add_city_share_caps(m: AllocationModel) -> None:
+    """An agency's spend city-wide <= max_share_in_city x total spend (when set)."""
+    share = m.instance.policy.max_share_in_city
+    t = m.triples
+    if share is None or share >= 1 or t.empty or m.district_cost is None:
+        return
+    codes, labels = _codes(t["agency_id"])
+    dcols = m.district_cost.to_numpy()
+    nd, na = len(dcols), len(labels)
+    rows = np.concatenate([codes, np.repeat(np.arange(na), nd)])
+    cols = np.concatenate([m.x, np.tile(dcols, na)])
+    vals = np.concatenate([m.scaled_cost(), -share * np.ones(na * nd)])
+    m.lp.add_constraints("city_share", labels, rows, cols, vals, -INF, 0.0)
+
+
+def add_districts_per_agency_caps(m: AllocationModel) -> None:
+    """An agency is active in at most max_districts_per_agency districts (when set)."""
+    cap = m.instance.policy.max_districts_per_agency
+    if cap is None or m.active is None:
+        return
+    counts = m.active.groupby("agency_id", sort=False)["col"].size()
+    over = counts.index[counts.to_numpy() > cap]
+    if over.empty:
+        return
+    sel = m.active[m.active["agency_id"].isin(over)]
+    codes, labels = _codes(sel["agency_id"])
+    m.lp.add_constraints("districts_per_agency", labels, codes, sel["col"].to_numpy(),
+                         np.ones(len(sel)), -INF, float(cap))
+
+
+def add_objectives(m: AllocationModel) -> None:
+    """Lexicographic levels: served weight, then weight x quality, then cost."""
+    t, n = m.triples, m.lp.n_vars
+
+    def over_x(values: np.ndarray) -> np.ndarray:
+        c = np.zeros(n)
+        c[m.x] = values
+        return c
+
+    w = t["weight"].to_numpy(dtype=float)
+    coverage = np.zeros(n)
+    if m.served.size:
+        coverage[m.served] = m.demands_served["weight"].to_numpy(dtype=float)
+    # When every demand that can be served must be (all mandatory), coverage is the same in
+    # every plan; if moreover each demand's agencies share one quality, so is quality. Such
+    # levels need no search of their own (GAP-like instances: only cost is left to optimise).
+    all_fixed = bool(m.served.size) and bool(
+        m.demands_served["risk_level"].isin(m.instance.policy.mandatory_levels).all())
+    same_quality = bool(t.groupby("demand")["quality"].nunique().le(1).all()) if len(t) else True
+    m.levels = [
+        Level(COVERAGE, coverage, "max", constant=all_fixed),
+        Level(QUALITY, over_x(w * t["quality"].to_numpy(dtype=float)), "max",
+              constant=all_fixed and same_quality),
+        Level(COST, over_x(m.scaled_cost()), "min", unit=m.cost_scale),
+    ]
+
+
+def mark_district_groups(m: AllocationModel) -> None:
+    """Tag each column with its district's number (-1: none), for the solver's
+    neighbourhood search: where a city-wide search stalls, a plan still improves when one
+    district's assignments are reopened at a time."""
+    t = m.triples
+    if t.empty:
+        return
+    codes, uniques = pd.factorize(t["district_id"])
+    number = pd.Series(np.arange(len(uniques)), index=uniques)
+    groups = np.full(m.lp.n_vars, -1, dtype=np.int64)
+    groups[m.x] = codes
+    if m.served.size:
+        groups[m.served] = number.loc[m.demands_served["district_id"]].to_numpy()
+    if m.active is not None:
+        groups[m.active["col"].to_numpy()] = number.loc[m.active["district_id"]].to_numpy()
+    for series in (m.open, m.district_cost):
+        if series is not None:
+            groups[series.to_numpy()] = number.loc[series.index].to_numpy()
+    m.lp.column_groups = groups
+
+
+def cost_scale(triples: pd.DataFrame) -> float:
+    """A power of ten near the typical triple cost, so money rows are O(1) like the others.
+
+    Badly scaled rows (costs ~1e5 beside 0/1 links) slow the LP down many times over.
+    """
+    if triples.empty:
+        return 1.0
+    typical = float(np.median(triples["cost"].to_numpy(dtype=float)))
+    return float(10 ** np.floor(np.log10(typical))) if typical >= 10 else 1.0
+
+
+def build_model(instance: Instance, elig: Eligibility,
+                direct_share_rows: bool = True) -> AllocationModel:
+    """Spec section 4 as a MIP: variables, then one rule family per call, then objectives.
+
+    `direct_share_rows=False` writes share caps through the district spend columns (the
+    same rule; see add_district_share_caps)."""
+    m = AllocationModel(instance=instance, triples=elig.triples,
+                        cost_scale=cost_scale(elig.triples), direct_share_rows=direct_share_rows)
+    add_assignment_variables(m)
+    add_district_cost_definitions(m)
+    add_district_open_variables(m)
+    record_unservable_mandatory(m)
+    add_served_variables(m)
+    add_serve_at_most_once(m)
+    add_mandatory_service(m)
+    add_open_district_links(m)
+    add_total_budget(m)
+    add_district_budget_caps(m)
+    add_capacity_limits(m)
+    add_district_min_coverage(m)
+    add_activity_variables(m)
+    add_min_agencies_per_district(m)
+    add_district_share_caps(m)
+    add_city_share_caps(m)
+    add_districts_per_agency_caps(m)
+    add_objectives(m)
+    mark_district_groups(m)
+    return m
+
+
+def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
+    """A full column vector for a plan given as chosen triple numbers (for warm starts).
+
+    Derived columns (district spend, agency activity, open districts) follow from x.
+    """
+    point = np.zeros(m.lp.n_vars)
+    point[m.x[chosen]] = 1.0
+    if m.served.size:
+        point[m.served[np.unique(m.demand_of_triple[chosen])]] = 1.0
+    t = m.triples.iloc[chosen]
+    if m.district_cost is not None:
+        spend = t.groupby("district_id")["cost"].sum()
+        point[m.district_cost.to_numpy()] = spend.reindex(m.district_cost.index).fillna(
+            0.0).to_numpy() / m.cost_scale
+    if m.active is not None:
+        used = pd.MultiIndex.from_frame(t[["agency_id", "district_id"]])
+        on = pd.MultiIndex.from_frame(m.active[["agency_id", "district_id"]]).isin(used)
+        point[m.active["col"].to_numpy()] = on.astype(float)
+    if m.open is not None:
+        point[m.open.to_numpy()] = m.open.index.isin(t["district_id"]).astype(float)
+    return point

@@ -1,0 +1,268 @@
+"""The result object of a run (spec section 5) and its atomic writing to a results folder.
+
+Reports, sweeps and the CLI read only `RunResult`; nothing here knows a solver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from allocator.solvers import Status
+from allocator.eligibility import Eligibility, plain_ids
+from allocator.data.instance import Instance
+
+ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
+                      "risk_level", "weight", "load", "cost", "quality", "quoted",
+                      "reference_cost"]
+UNSERVED_COLUMNS = ["enterprise_id", "service_id", "district_id", "sector", "risk_level",
+                    "weight", "reason", "detail", "eligible_agencies"]
+AGENCY_COLUMNS = ["agency_id", "demands", "load", "capacity_days", "utilization",
+                  "contract_value", "districts", "name", "status", "quality"]
+DISTRICT_COLUMNS = ["district_id", "cost", "budget_cap", "weight_total", "weight_served",
+                    "coverage_ratio", "agencies", "max_agency_share", "name", "demands",
+                    "demands_served", "mandatory_total", "mandatory_served"]
+DIAGNOSIS_COLUMNS = ["rule", "subject", "required", "available", "shortfall", "message"]
+MONEY = ["cost", "contract_value", "budget_cap", "reference_cost"]
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced: the plan's tables, the summary and, if infeasible, why."""
+
+    summary: dict[str, Any]
+    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unserved: pd.DataFrame = field(default_factory=pd.DataFrame)
+    agencies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    districts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    diagnosis: pd.DataFrame | None = None
+
+    @property
+    def status(self) -> Status:
+        return Status(self.summary["status"])
+
+
+def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """assignments, unserved, agencies, districts for the chosen triple numbers."""
+    t = elig.triples
+    a = plain_ids(t.iloc[np.asarray(chosen, dtype=np.int64)][ASSIGNMENT_COLUMNS]
+                  .reset_index(drop=True))
+    dem = instance.demands
+    served = np.zeros(len(dem), dtype=bool)
+    served[t["demand"].to_numpy()[np.asarray(chosen, dtype=np.int64)]] = True
+    unserved = dem.loc[~served].copy()
+    unserved = unserved.join(explain_unserved(instance, elig, a, unserved.index))
+    unserved = unserved.reset_index(drop=True)[UNSERVED_COLUMNS]
+    return a, unserved, agency_table(instance, a), district_table(instance, a)
+
+
+def agency_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
+    """One row per agency of the pool: its lot (demands, load, value, districts)."""
+    ag = instance.agencies
+    grp = a.groupby("agency_id", sort=False)
+    out = pd.DataFrame(index=ag.index)
+    out["demands"] = grp.size().reindex(ag.index).fillna(0).astype(int)
+    out["load"] = grp["load"].sum().reindex(ag.index).fillna(0.0)
+    out["capacity_days"] = ag["capacity_days"]
+    cap = out["capacity_days"].replace(0, np.nan)
+    out["utilization"] = (out["load"] / cap).fillna(0.0).round(4)
+    out["contract_value"] = grp["cost"].sum().reindex(ag.index).fillna(0.0)
+    out["districts"] = grp["district_id"].agg(lambda s: ";".join(pd.unique(s))).reindex(
+        ag.index).fillna("")
+    out["name"], out["status"], out["quality"] = ag["name"], ag["status"], ag["quality"]
+    return out.reset_index()[AGENCY_COLUMNS]
+
+
+def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
+    """One row per district: spend, cap, weights, agencies and the largest agency share."""
+    dist, dem, pol = instance.districts, instance.demands, instance.policy
+    out = pd.DataFrame(index=dist.index)
+    cost = a.groupby("district_id")["cost"].sum()
+    out["cost"] = cost.reindex(dist.index).fillna(0.0)
+    out["budget_cap"] = dist["budget_cap"]
+    out["weight_total"] = dem.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
+    out["weight_served"] = a.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
+    out["coverage_ratio"] = (out["weight_served"] / out["weight_total"].replace(0, np.nan)
+                             ).fillna(0.0).round(6)
+    out["agencies"] = a.groupby("district_id")["agency_id"].nunique().reindex(
+        dist.index).fillna(0).astype(int)
+    by_agency = a.groupby(["district_id", "agency_id"])["cost"].sum()
+    top = by_agency.groupby(level="district_id").max().reindex(dist.index)
+    out["max_agency_share"] = (top / out["cost"].replace(0, np.nan)).fillna(0.0).round(6)
+    out["name"] = dist["name"]
+    out["demands"] = dem.groupby("district_id").size().reindex(dist.index).fillna(0).astype(int)
+    out["demands_served"] = a.groupby("district_id").size().reindex(dist.index).fillna(0).astype(
+        int)
+    mand = dem[dem["risk_level"].isin(pol.mandatory_levels)]
+    out["mandatory_total"] = mand.groupby("district_id").size().reindex(dist.index).fillna(
+        0).astype(int)
+    out["mandatory_served"] = a[a["risk_level"].isin(pol.mandatory_levels)].groupby(
+        "district_id").size().reindex(dist.index).fillna(0).astype(int)
+    return out.reset_index()[DISTRICT_COLUMNS]
+
+
+#: reasons a demand with eligible agencies is left out, in the order they are tried
+UNSERVED_RULES = ("budget", "district_budget_cap", "capacity", "district_share", "city_share",
+                  "min_agencies", "districts_per_agency", "gap")
+UNSERVED_TEXTS = {
+    "budget": "the budget is spent",
+    "district_budget_cap": "the district's budget cap is reached",
+    "capacity": "every eligible agency is at capacity",
+    "district_share": "serving it would exceed an agency's share of district spend",
+    "city_share": "serving it would exceed an agency's share of city spend",
+    "min_agencies": "its district has no served demand and too few agencies to open it",
+    "districts_per_agency": "eligible agencies already work in their maximum number of "
+                            "districts",
+    "gap": "an eligible agency had room; the plan preferred others within the MIP gap",
+}
+
+
+def _id_codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position of each id in index (categorical codes when the categories are index)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.equals(index):
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return index.get_indexer(values.astype(str)).astype(np.int64)
+
+
+def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
+                     demand_ids: pd.Index) -> pd.DataFrame:
+    """For each unserved demand, the most telling reason it is left out.
+
+    No eligible agency; else, over its eligible offers, which rule adding it alone would
+    break (budget, district cap, capacity, shares, agency counts), the most common one
+    first; an offer breaking nothing means the plan preferred others within the MIP gap.
+    Vectorised over integer codes (millions of offers at province scale).
+    """
+    pol = instance.policy
+    t = elig.triples
+    n_dem = len(instance.demands)
+    ids = np.asarray(demand_ids, dtype=np.int64)
+    t_dem = t["demand"].to_numpy()
+    out = pd.DataFrame(index=demand_ids)
+    out["eligible_agencies"] = np.bincount(t_dem, minlength=n_dem)[ids].astype(int)
+    out["reason"] = "no_eligible_agency"
+    out["detail"] = "no agency passes the eligibility rules (see excluded.csv)"
+    wanted = np.zeros(n_dem, dtype=bool)
+    wanted[ids] = True
+    rows = np.flatnonzero(wanted[t_dem])
+    if not len(rows):
+        return out
+    ag_index, di_index = instance.agencies.index, instance.districts.index
+    n_ag, n_di = len(ag_index), len(di_index)
+    c_dem = t_dem[rows]
+    c_ag = _id_codes(t["agency_id"], ag_index)[rows]
+    c_di = _id_codes(t["district_id"], di_index)[rows]
+    c_cost = t["cost"].to_numpy(dtype=float)[rows]
+    c_load = t["load"].to_numpy(dtype=float)[rows]
+    a_ag = _id_codes(a["agency_id"], ag_index)
+    a_di = _id_codes(a["district_id"], di_index)
+    a_cost = a["cost"].to_numpy(dtype=float)
+    total = float(a_cost.sum())
+    d_cost = np.bincount(a_di, a_cost, minlength=n_di)
+    ag_cost = np.bincount(a_ag, a_cost, minlength=n_ag)
+    ag_load = np.bincount(a_ag, a["load"].to_numpy(dtype=float), minlength=n_ag)
+    pair = a_ag * n_di + a_di
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    pair_cost = np.bincount(inverse, a_cost, minlength=len(pairs))
+    active = np.bincount(pairs % n_di, minlength=n_di) if len(pairs) else np.zeros(n_di, int)
+    n_districts = np.bincount(pairs // n_di, minlength=n_ag) if len(pairs) else np.zeros(
+        n_ag, int)
+    c_pair = c_ag * n_di + c_di
+    adc = np.zeros(len(rows))  # the agency's spend in the offer's district
+    if len(pairs):
+        at = np.searchsorted(pairs, c_pair).clip(max=len(pairs) - 1)
+        hit = pairs[at] == c_pair
+        adc[hit] = pair_cost[at[hit]]
+    dc = d_cost[c_di]
+    cap = instance.districts["budget_cap"].to_numpy(dtype=float)[c_di]
+    capacity = instance.agencies["capacity_days"].to_numpy(dtype=float)[c_ag]
+    none = np.zeros(len(rows), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        tests = [
+            total + c_cost > pol.budget_total * (1 + 1e-9),
+            (dc + c_cost > cap * (1 + 1e-9)) & ~np.isnan(cap),
+            ag_load[c_ag] + c_load > capacity + 1e-9,
+            none if pol.max_share_in_district is None else
+            adc + c_cost > pol.max_share_in_district * (dc + c_cost) * (1 + 1e-9),
+            none if pol.max_share_in_city is None else
+            ag_cost[c_ag] + c_cost > pol.max_share_in_city * (total + c_cost) * (1 + 1e-9),
+            (active[c_di] == 0) & (pol.min_agencies_per_district > 1),
+            none if pol.max_districts_per_agency is None else
+            ~(adc > 0) & (n_districts[c_ag] >= pol.max_districts_per_agency),
+        ]
+    first = np.full(len(rows), len(tests), dtype=np.int64)  # "gap" unless a rule breaks
+    for k in range(len(tests) - 1, -1, -1):
+        first[tests[k]] = k
+    # per demand the most common reason; ties go to the earlier rule
+    ids_sorted = np.unique(c_dem)
+    local = np.searchsorted(ids_sorted, c_dem)
+    counts = np.bincount(local * len(UNSERVED_RULES) + first,
+                         minlength=len(ids_sorted) * len(UNSERVED_RULES)).reshape(
+        len(ids_sorted), len(UNSERVED_RULES))
+    best = pd.Series(np.array(UNSERVED_RULES, dtype=object)[counts.argmax(axis=1)],
+                     index=ids_sorted)
+    out.loc[best.index, "reason"] = best.to_numpy()
+    out.loc[best.index, "detail"] = best.map(UNSERVED_TEXTS).to_numpy()
+    zero = instance.demands.loc[demand_ids, "weight"] <= 0
+    out.loc[zero[zero].index.intersection(best.index), "reason"] = "zero_weight"
+    return out
+
+
+def write_results(result: RunResult, out: Path) -> None:
+    """Write the results folder atomically: build it beside, then swap it in."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        frames = {"assignments.csv": result.assignments, "unserved.csv": result.unserved,
+                  "agencies.csv": result.agencies, "districts.csv": result.districts,
+                  "excluded.csv": result.excluded}
+        if result.diagnosis is not None:
+            frames["diagnosis.csv"] = result.diagnosis
+        for name, frame in frames.items():
+            if frame is None:
+                continue
+            frame = frame.copy()
+            for col in MONEY:
+                if col in frame.columns:
+                    frame[col] = frame[col].astype(float).round(2)
+            frame.to_csv(tmp / name, index=False, float_format="%.15g")
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, default=_json),
+                                          encoding="utf-8")
+        swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def swap_in(tmp: Path, out: Path) -> None:
+    """Replace out by the finished tmp folder; the old one is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old.{os.getpid()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, Status):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value))

@@ -1,0 +1,72 @@
+"""Our own solve status, result object and backend interface; no solver imported here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from allocator.model.linear import LinearModel
+
+
+class Status(StrEnum):
+    """How one solve ended. Unknown solver states map to ERROR or NO_SOLUTION, never OPTIMAL."""
+
+    OPTIMAL = "optimal"  # proven within the gap asked
+    FEASIBLE = "feasible"  # a solution, not proven within the gap (time limit)
+    INFEASIBLE = "infeasible"  # proven: no solution exists
+    NO_SOLUTION = "no_solution"  # stopped (time limit) before any solution was found
+    ERROR = "error"  # the solver failed or said something we cannot trust
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+@dataclass
+class SolveResult:
+    """One solve of one objective: status, point, objective, best bound, relative gap."""
+
+    status: Status
+    x: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    solver_status: str = ""
+
+
+class Session(Protocol):
+    """A model loaded into a solver, re-solved level after level."""
+
+    def set_objective(self, coefs: np.ndarray, sense: str) -> None: ...
+
+    def add_row(self, name: str, cols: np.ndarray, vals: np.ndarray, lo: float,
+                hi: float) -> None: ...
+
+    def solve(self, time_limit: float, mip_gap: float,
+              start: np.ndarray | None) -> SolveResult: ...
+
+
+class Backend(Protocol):
+    """A solver we can drive: availability, version, and a session on a model."""
+
+    name: str
+    accepts_start: bool
+    #: share caps written over x rather than through the district spend columns (model.py)
+    direct_share_rows: bool
+
+    def available(self) -> bool: ...
+
+    def version(self) -> str: ...
+
+    def open(self, model: LinearModel, threads: int, seed: int) -> Session: ...
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """|bound - objective| / max(1, |objective|), the convention used in every report."""
+    if objective is None or bound is None or not np.isfinite(bound):
+        return None
+    return abs(bound - objective) / max(1.0, abs(objective))

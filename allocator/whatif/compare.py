@@ -1,0 +1,412 @@
+"""Policy scenarios side by side (`allocator compare`), and the price of each rule.
+
+A scenarios file names what-if policies, each overriding policy.yaml keys and/or the budget:
+
+    scenarios:
+      baseline: {}
+      more_money: {budget: 15000000}
+      strict_quality: {quality: {min_score: 70}}
+
+Every scenario is checked like policy.yaml (an unknown key is an error, with a did-you-mean)
+before anything is solved or written. With --price-of-rules each anti-monopoly and quality
+rule in force is switched off in turn, warm-started from the plan with every rule on (which
+stays feasible when a rule is dropped); the served weight gained is the rule's price.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import difflib
+import math
+import multiprocessing as mp
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+import yaml
+
+from allocator.eligibility import Eligibility, compute_eligibility
+from allocator.data.instance import Instance
+from allocator.data.policy import Policy, deep_merge, parse_policy
+from allocator.core.problems import Problem
+from allocator.pipeline.plan import swap_in, write_results
+from allocator.pipeline.solve import default_threads, solve_instance
+from allocator.whatif.sweep import PLAN_KEYS, plan_rows
+
+TOP_KEYS = ("scenarios",)
+COMPARISON_COLUMNS = ["scenario", "status", "coverage", "coverage_ratio", "cost",
+                      "agencies_used", "largest_district_share", "mean_quality", "herfindahl",
+                      "budget", "quality", "mandatory_served", "mandatory_total", "gap",
+                      "seconds", "price_of_rule", "note", "overrides", "folder"]
+#: a ceiling ratio so high that no offer is above it (the price band switched off)
+NO_CEILING = 1e6
+
+
+# ------------------------------------------------------------------------------------------
+# the scenarios file
+# ------------------------------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    """A named what-if: its overrides (policy.yaml's shape) and the policy they give."""
+
+    name: str
+    overrides: dict[str, Any]
+    policy: Policy
+
+
+def _normalise(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`budget: 15000000` is shorthand for `budget: {total: 15000000}`."""
+    out = dict(overrides)
+    b = out.get("budget")
+    if b is not None and not isinstance(b, dict):
+        out["budget"] = {"total": b}
+    return out
+
+
+def load_scenarios(path: Path, base: Policy) -> tuple[list[Scenario], list[Problem]]:
+    """Read and check a scenarios file against the instance's policy; every problem found."""
+    path = Path(path)
+    file = path.name
+    if not path.is_file():
+        return [], [Problem(str(path), None, "", None, "scenarios file not found",
+                            "give the path of a YAML file with a 'scenarios:' section")]
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return [], [Problem(file, None, "", None, f"not valid YAML: {exc}".replace("\n", " "),
+                            "fix the YAML syntax (indentation, colons, braces)")]
+    if not isinstance(raw, dict) or "scenarios" not in raw:
+        problems = []
+        if isinstance(raw, dict):
+            for key in raw:
+                close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+                problems.append(Problem(file, None, str(key), None, "unknown top-level key",
+                                        f"did you mean '{close[0]}'?" if close else
+                                        "the file has one section, 'scenarios:'"))
+        return [], problems + [Problem(file, None, "scenarios", None,
+                                       "no 'scenarios:' section",
+                                       "write 'scenarios:' and under it one named mapping of "
+                                       "policy overrides per scenario")]
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in TOP_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+            problems.append(Problem(file, None, str(key), None, "unknown top-level key",
+                                    f"remove it; did you mean '{close[0]}'?" if close else
+                                    "remove it; the file has one section, 'scenarios:'"))
+    items = raw["scenarios"]
+    if not isinstance(items, dict) or not items:
+        problems.append(Problem(file, None, "scenarios", None,
+                                "must be a non-empty mapping of named scenarios",
+                                "write e.g. 'baseline: {}' and 'more_money: {budget: 15000000}'"))
+        return [], problems
+    base_raw = base.as_dict()
+    scenarios: list[Scenario] = []
+    seen_folders: dict[str, str] = {}
+    for name, over in items.items():
+        label = f"{file}, scenario '{name}'"
+        sname = str(name)
+        if not sname.strip() or sname.startswith("without:"):
+            problems.append(Problem(label, None, "", name, "bad scenario name",
+                                    "use a short name (not empty, not starting 'without:')"))
+            continue
+        folder = folder_name(sname)
+        if folder in seen_folders:
+            problems.append(Problem(label, None, "", name,
+                                    f"gives the same folder name as '{seen_folders[folder]}'",
+                                    "rename one of them"))
+        seen_folders[folder] = sname
+        if over is None:
+            over = {}
+        if not isinstance(over, dict):
+            problems.append(Problem(label, None, "", over, "must be a mapping of policy keys",
+                                    "write e.g. {budget: 15000000} or "
+                                    "{quality: {min_score: 70}}, or {} for the policy as is"))
+            continue
+        over = _normalise(over)
+        policy, found = parse_policy(deep_merge(base_raw, over), file=label)
+        problems += found
+        if policy is not None:
+            scenarios.append(Scenario(sname, over, policy))
+    return scenarios, problems
+
+
+def folder_name(name: str) -> str:
+    """A file-system-safe folder name for a scenario."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "scenario"
+
+
+def rule_switches(base: Policy) -> list[tuple[str, dict[str, Any]]]:
+    """(rule name, overrides switching it off) for every anti-monopoly and quality rule in
+    force, and the price band."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if base.max_share_in_district is not None and base.max_share_in_district < 1:
+        out.append(("max_share_in_district", {"anti_monopoly": {"max_share_in_district": None}}))
+    if base.min_agencies_per_district > 1:
+        out.append(("min_agencies_per_district",
+                    {"anti_monopoly": {"min_agencies_per_district": 0}}))
+    if base.max_share_in_city is not None and base.max_share_in_city < 1:
+        out.append(("max_share_in_city", {"anti_monopoly": {"max_share_in_city": None}}))
+    if base.max_districts_per_agency is not None:
+        out.append(("max_districts_per_agency",
+                    {"anti_monopoly": {"max_districts_per_agency": None}}))
+    if base.min_score > 0:
+        out.append(("quality.min_score", {"quality": {"min_score": 0}}))
+    if any(v > base.min_score for v in base.min_score_by_risk.values()):
+        out.append(("quality.min_score_by_risk", {"quality": {"min_score_by_risk": {}}}))
+    if base.floor_ratio > 0 or base.ceiling_ratio < NO_CEILING:
+        out.append(("price_band", {"price": {"floor_ratio": 0.0, "ceiling_ratio": NO_CEILING}}))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# one scenario
+# ------------------------------------------------------------------------------------------
+
+def herfindahl(assignments: pd.DataFrame) -> float | None:
+    """Herfindahl index of agency shares of each district's spend, averaged over the
+    districts with any spend (1 = one agency takes all, 1/n = n equal agencies)."""
+    if assignments is None or assignments.empty:
+        return None
+    spend = assignments.groupby(["district_id", "agency_id"])["cost"].sum()
+    share = spend / spend.groupby(level="district_id").transform("sum")
+    hhi = (share ** 2).groupby(level="district_id").sum()
+    return float(hhi.mean()) if len(hhi) else None
+
+
+def scenario_row(name: str, result, seconds: float, overrides: dict[str, Any],
+                 folder: str) -> dict[str, Any]:
+    """One comparison.csv row from a scenario's result."""
+    s = result.summary
+    has = result.status.has_solution
+    a = result.assignments
+    cov = s.get("coverage") if has else None
+    return {
+        "scenario": name, "status": s["status"],
+        "coverage": cov,
+        "coverage_ratio": s.get("coverage_ratio") if has else None,
+        "cost": s.get("cost") if has else None,
+        "agencies_used": s.get("agencies_used") if has else None,
+        "largest_district_share": s.get("max_district_share") if has else None,
+        "mean_quality": (s["quality"] / cov) if has and cov else None,
+        "herfindahl": herfindahl(a) if has else None,
+        "budget": s.get("budget"), "quality": s.get("quality") if has else None,
+        "mandatory_served": s.get("mandatory_served") if has else None,
+        "mandatory_total": s.get("mandatory_total"),
+        "gap": s.get("gap") if has else None, "seconds": round(seconds, 3),
+        "price_of_rule": None, "note": "",
+        "overrides": yaml.safe_dump(overrides, default_flow_style=True, width=10_000).strip()
+        if overrides else "{}",
+        "folder": folder,
+    }
+
+
+@dataclass
+class Task:
+    """One scenario to solve in a worker process (or in this one)."""
+
+    name: str
+    inst: Instance
+    overrides: dict[str, Any]
+    start: pd.DataFrame | None
+    solver: str | None
+    time_limit: float | None
+    folder: Path
+
+
+#: eligibility by the policy fields it depends on, for one run_compare (cleared around it)
+_ELIG_CACHE: dict[tuple, Eligibility] = {}
+
+
+def _elig_key(pol: Policy) -> tuple:
+    """The policy fields eligibility depends on (the triples carry the weights too)."""
+    return (pol.min_score, tuple(sorted(pol.min_score_by_risk.items())), pol.floor_ratio,
+            pol.ceiling_ratio, tuple(sorted(pol.weights.items())))
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Solve one scenario, write its folder; its comparison row and plan rows."""
+    t0 = time.perf_counter()
+    key = _elig_key(task.inst.policy)
+    elig = _ELIG_CACHE.get(key)
+    if elig is None:
+        elig = compute_eligibility(task.inst)
+        _ELIG_CACHE[key] = elig
+    result = solve_instance(task.inst, solver=task.solver, time_limit=task.time_limit,
+                            elig=elig, start=task.start)
+    result.summary["scenario"] = {"name": task.name, "overrides": task.overrides,
+                                  "warm_start_rows": 0 if task.start is None
+                                  else len(task.start)}
+    write_results(result, task.folder)
+    row = scenario_row(task.name, result, time.perf_counter() - t0, task.overrides,
+                       task.folder.name)
+    return row, plan_rows(result.assignments) if result.status.has_solution else None
+
+
+def run_tasks(tasks: list[Task], jobs: int, bar) -> list[tuple[dict, pd.DataFrame | None]]:
+    """Solve the tasks, over `jobs` spawned processes when more than one; in task order."""
+    if not tasks:
+        return []
+    if jobs <= 1 or len(tasks) == 1:
+        out = []
+        for t in tasks:
+            out.append(run_task(t))
+            bar.set_postfix_str(f"{t.name}: {out[-1][0]['status']}", refresh=False)
+            bar.update(1)
+        return out
+    ctx = mp.get_context("spawn")
+    results: dict[int, tuple] = {}
+    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+        futures = {pool.submit(run_task, t): k for k, t in enumerate(tasks)}
+        try:
+            for f in cf.as_completed(futures):
+                k = futures[f]
+                results[k] = f.result()
+                bar.set_postfix_str(f"{tasks[k].name}: {results[k][0]['status']}",
+                                    refresh=False)
+                bar.update(1)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return [results[k] for k in range(len(tasks))]
+
+
+# ------------------------------------------------------------------------------------------
+# the command
+# ------------------------------------------------------------------------------------------
+
+def _with_threads(inst: Instance, policy: Policy, threads: int) -> Instance:
+    pol = dataclasses.replace(policy, threads=threads)
+    same_weights = pol.weights == inst.policy.weights
+    return dataclasses.replace(inst, policy=pol) if same_weights else inst.with_policy(pol)
+
+
+def run_compare(inst: Instance, scenarios_path: Path, out: Path, price_of_rules: bool = False,
+                jobs: int = 1, solver: str | None = None,
+                time_limit: float | None = None) -> int:
+    """Solve every scenario (and, with price_of_rules, the policy with each rule off); write
+    DIR/comparison.csv, DIR/comparison.png and DIR/<scenario>/ atomically. Exit 0 if any
+    scenario has a plan, 1 if none, 2 for a bad scenarios file (nothing written)."""
+    from tqdm import tqdm
+
+    from allocator.output import plots
+
+    t_start = time.perf_counter()
+    scenarios, problems = load_scenarios(scenarios_path, inst.policy)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        click.echo(f"The scenarios file has {len(errors)} problem(s); nothing was written.",
+                   err=True)
+        for p in errors:
+            click.echo(f"  error: {p}", err=True)
+        return 2
+    out = Path(out)
+    cores = inst.policy.threads or default_threads()
+    base_name = next((s.name for s in scenarios if not s.overrides), None)
+    switches = rule_switches(inst.policy) if price_of_rules else []
+    n_first = len(scenarios) + (1 if price_of_rules and base_name is None else 0)
+    k = max(1, min(jobs, n_first))
+    threads = max(1, cores // k)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _ELIG_CACHE.clear()
+    bar = tqdm(total=n_first + len(switches), file=sys.stderr, unit="scenario",
+               desc="compare", dynamic_ncols=True)
+    try:
+        tasks = [Task(s.name, _with_threads(inst, s.policy, threads), s.overrides, None, solver,
+                      time_limit, tmp / folder_name(s.name)) for s in scenarios]
+        if price_of_rules and base_name is None:
+            base_name = "policy.yaml"
+            tasks.append(Task(base_name, _with_threads(inst, inst.policy, threads), {}, None,
+                              solver, time_limit, tmp / "instance_policy"))
+        done = run_tasks(tasks, jobs, bar)
+        rows = [r for r, _ in done]
+        if switches:
+            base_row, base_plan = next((r, p) for r, p in done if r["scenario"] == base_name)
+            k2 = max(1, min(jobs, len(switches)))
+            t2 = max(1, cores // k2)
+            rule_tasks = []
+            for rule, over in switches:
+                pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over))
+                assert pol is not None, found  # switching a rule off is always valid
+                rule_tasks.append(Task(f"without:{rule}", _with_threads(inst, pol, t2), over,
+                                       base_plan, solver, time_limit,
+                                       tmp / folder_name(f"without_{rule}")))
+            for row, _ in run_tasks(rule_tasks, jobs, bar):
+                row.update(rule_price(row, base_row))
+                rows.append(row)
+        bar.close()
+        table = pd.DataFrame(rows)
+        for col in COMPARISON_COLUMNS:
+            if col not in table.columns:
+                table[col] = None
+        table = table[COMPARISON_COLUMNS]
+        out_table = table.copy()
+        out_table["cost"] = pd.to_numeric(out_table["cost"], errors="coerce").round(2)
+        out_table.to_csv(tmp / "comparison.csv", index=False, float_format="%.10g")
+        plots.plot_comparison(table, tmp / "comparison.png")
+        swap_in(tmp, out)
+    except BaseException:
+        bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        _ELIG_CACHE.clear()
+    print_comparison(table)
+    click.echo(f"wrote {out} ({len(table)} rows in {time.perf_counter() - t_start:.1f} s)")
+    has_plan = table["status"].isin(["optimal", "feasible"])
+    return 0 if has_plan.any() else 1
+
+
+def rule_price(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Coverage without the rule minus coverage with it (the served weight the rule costs)."""
+    on, off = base.get("coverage"), row.get("coverage")
+    if on is not None and off is not None:
+        price = float(off) - float(on)
+        note = "" if row["status"] == "optimal" and base["status"] == "optimal" else \
+            "not proven optimal (time limit): the price is approximate"
+        return {"price_of_rule": price, "note": note}
+    if on is None and off is not None:
+        return {"price_of_rule": None,
+                "note": f"no plan with every rule on ({base['status']}); feasible without it"}
+    return {"price_of_rule": None, "note": f"no plan without it ({row['status']})"}
+
+
+def print_comparison(table: pd.DataFrame) -> None:
+    """A compact table of the scenarios on stdout."""
+    width = max(12, int(table["scenario"].astype(str).str.len().max()))
+    click.echo(f"{'scenario':<{width}} {'status':>11} {'served':>9} {'share':>7} {'cost':>15} "
+               f"{'agencies':>8} {'top share':>9} {'quality':>7} {'HHI':>6} {'price':>8}")
+    for r in table.itertuples(index=False):
+        has = r.coverage is not None and not (isinstance(r.coverage, float)
+                                              and math.isnan(r.coverage))
+        line = f"{r.scenario:<{width}} {r.status:>11} "
+        if has:
+            line += (f"{r.coverage:9,.1f} {r.coverage_ratio:7.1%} {r.cost:15,.0f} "
+                     f"{int(r.agencies_used):8d} {r.largest_district_share:9.1%} "
+                     f"{r.mean_quality:7.1f} "
+                     + (f"{r.herfindahl:6.3f}" if r.herfindahl is not None
+                        and not np.isnan(r.herfindahl) else f"{'':6}"))
+        else:
+            line += f"{'':9} {'':7} {'':15} {'':8} {'':9} {'':7} {'':6}"
+        if r.price_of_rule is not None and not (isinstance(r.price_of_rule, float)
+                                                and math.isnan(r.price_of_rule)):
+            line += f" {r.price_of_rule:8,.1f}"
+        elif r.note:
+            line += f"  {r.note}"
+        click.echo(line)
+
+
+__all__ = ["PLAN_KEYS", "Scenario", "herfindahl", "load_scenarios", "rule_switches",
+           "run_compare"]
