@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
 
+    from allocator.data.validation import load_instance
     from allocator.pipeline.plan import write_results
     from allocator.pipeline.solve import solve_instance
-    from allocator.data.validation import load_instance
 
     meter = PhaseMeter()
     inst = load_instance(args.instance)

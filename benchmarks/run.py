@@ -102,9 +102,9 @@ def peak_mb() -> float:
 
 def job_allocator(job: dict) -> dict:
     """load, solve_instance, write_results; times and peak memory at the end of each phase."""
+    from allocator.data.validation import load_instance
     from allocator.pipeline.plan import write_results
     from allocator.pipeline.solve import solve_instance
-    from allocator.data.validation import load_instance
 
     marks: dict[str, float] = {}
     elapsed: dict[str, float] = {}
@@ -233,10 +233,10 @@ def lp_relaxation_bound(instance_dir: Path, time_limit: float) -> dict:
     import highspy
     import numpy as np
 
-    from allocator.pipeline import large_scale
+    from allocator.data.validation import load_instance
     from allocator.eligibility import compute_eligibility
     from allocator.model.build import build_model
-    from allocator.data.validation import load_instance
+    from allocator.pipeline import large_scale
 
     inst = load_instance(instance_dir)
     elig = compute_eligibility(inst)

@@ -197,7 +197,7 @@ class Outcome:
 
 
 def run_check(instance_dir: Path, results_dir: Path) -> list[str]:
-    """The independent checker (allocator.analysis.audit) on a results folder: its findings as text."""
+    """The independent auditor (allocator.analysis.audit) on a results folder: its findings."""
     import pytest
 
     try:
@@ -244,9 +244,9 @@ def solve_folder(path: Path, work: Path, check: bool = True) -> Outcome:
     Every solve goes through the independent checker (also infeasible ones: their summary and
     diagnosis.csv are checked too).
     """
+    from allocator.data.validation import load_instance
     from allocator.pipeline.plan import write_results
     from allocator.pipeline.solve import solve_instance
-    from allocator.data.validation import load_instance
 
     inst = load_instance(path)
     result = solve_instance(inst)
@@ -257,6 +257,6 @@ def solve_folder(path: Path, work: Path, check: bool = True) -> Outcome:
     write_results(result, out)
     if check:
         findings = run_check(path, out)
-        assert findings == [], f"allocator.analysis.audit fails the results of {path}:\n" + "\n".join(
+        assert findings == [], f"the audit fails the results of {path}:\n" + "\n".join(
             findings)
     return Outcome(result, triples, out, inst)

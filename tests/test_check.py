@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from allocator.analysis.audit import Violation, audit_results, check_results, report, run_check
 from allocator.cli import main
+from allocator.data.validation import load_instance
 from allocator.pipeline.plan import write_results
 from allocator.pipeline.solve import solve_instance
-from allocator.data.validation import load_instance
 
 RATES = {"S1": 1000.0, "S2": 800.0}
 # agency, status, quality, capacity_days, districts, day-rate factor on the reference rate

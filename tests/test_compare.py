@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.cli import main
+from allocator.data.validation import load_instance
 from allocator.whatif.compare import (
     COMPARISON_COLUMNS,
     herfindahl,
@@ -17,7 +18,6 @@ from allocator.whatif.compare import (
     rule_switches,
     run_compare,
 )
-from allocator.data.validation import load_instance
 from benchmarks.baseline import solve_baseline
 from tests.conftest import write_instance_files
 

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from allocator.cli import main
 from allocator.analysis.diagnose import capacity_shortage, diagnose, explain
+from allocator.cli import main
+from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
 from allocator.model.linear import LinearModel
-from allocator.data.validation import load_instance
 
 # ------------------------------------------------------------------------------------------
 # a tiny instance writer

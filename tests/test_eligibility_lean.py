@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocator.eligibility import compute_eligibility
 from allocator.data.generate import generate_instance, write_instance
+from allocator.data.validation import load_instance
+from allocator.eligibility import compute_eligibility
 from allocator.pipeline.plan import write_results
 from allocator.pipeline.solve import solve_instance
-from allocator.data.validation import load_instance
 from tests import reference_eligibility as ref
 
 ROOT = Path(__file__).resolve().parents[1]

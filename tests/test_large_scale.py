@@ -19,10 +19,10 @@ from instance_builder import write_instance as write_tiny
 import allocator.pipeline.large_scale as ls
 from allocator.analysis.audit import check_results
 from allocator.cli import main
-from allocator.eligibility import compute_eligibility
 from allocator.data.generate import generate_instance, write_instance
-from allocator.pipeline.solve import solve_instance
 from allocator.data.validation import load_instance
+from allocator.eligibility import compute_eligibility
+from allocator.pipeline.solve import solve_instance
 
 
 @pytest.fixture(scope="module")

@@ -129,8 +129,8 @@ def test_quality_is_weight_times_quality(tmp_path):
 def test_levels_coverage_cost_skips_quality_and_is_honest(tmp_path):
     """With quality left out, the dearer, better agency is no longer preferred: coverage is
     still the optimum, cost is the least at that coverage, and the run is only 'feasible'."""
-    from allocator.pipeline.solve import solve_instance
     from allocator.data.validation import load_instance
+    from allocator.pipeline.solve import solve_instance
 
     path = two_agencies(tmp_path / "q", 95, 65)
     inst = load_instance(path, overrides={"solver": {"levels": "coverage, cost"}})

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from allocator.data.reading import read_policy
+from allocator.core.errors import InputError
 from allocator.data.policy import DEFAULTS, parse_policy
-from allocator.core.problems import InputError
+from allocator.data.reading import read_policy
 from allocator.data.validation import load_instance
 from tests.conftest import write_instance_files
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allocator.cli import main
-from allocator.eligibility import compute_eligibility
 from allocator.data.generate import generate_instance, write_instance
+from allocator.data.validation import load_instance
+from allocator.eligibility import compute_eligibility
 from allocator.pipeline.solve import solve_instance
 from allocator.whatif.sweep import (
     FRONTIER_COLUMNS,
@@ -28,7 +29,6 @@ from allocator.whatif.sweep import (
     run_sweep,
     split_chains,
 )
-from allocator.data.validation import load_instance
 from benchmarks.baseline import solve_baseline
 from tests.conftest import write_instance_files
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from allocator.cli import main
-from allocator.core.problems import InputError
+from allocator.core.errors import InputError
 from allocator.data.validation import load_instance
 from tests.conftest import TINY, write_instance_files
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from allocator.core.errors import InputError, Problem
 from allocator.data.reading import instance_sha256
-from allocator.core.problems import InputError, Problem
 from allocator.data.validation import load_instance
 
 ROW_OFFSET = 2  # header is spreadsheet row 1

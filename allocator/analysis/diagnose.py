@@ -28,17 +28,17 @@ import numpy as np
 import pandas as pd
 
 from allocator import __version__
-from allocator.solvers import Status, get_backend
+from allocator.data.instance import Instance
 from allocator.eligibility import (
     Eligibility,
     candidate_reasons,
     compute_eligibility,
     plain_ids,
 )
-from allocator.data.instance import Instance
-from allocator.model.linear import INF
 from allocator.model.build import COST, AllocationModel, build_model
+from allocator.model.linear import INF
 from allocator.pipeline.plan import DIAGNOSIS_COLUMNS, RunResult, write_results
+from allocator.solvers import Status, get_backend
 
 Progress = Callable[[str], None]
 
@@ -592,7 +592,7 @@ def elastic_solve(instance: Instance, elig: Eligibility, solver: str | None = No
     units = slack_units(instance, elig)
     n0 = m.lp.n_vars
     fams, penalty, start = add_slacks(m, units, only={"budget"} if hard_rules else None,
-                                      integer=backend.name == "cpsat")
+                                      integer=backend.integer_columns_only)
     cost = np.zeros(m.lp.n_vars)
     level = next(lv for lv in m.levels if lv.name == COST)
     cost[:n0] = level.coefs

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
+from allocator.core.errors import InputError, Problem
 from allocator.solvers import REGISTRY, UnknownSolver, get_backend
-from allocator.core.problems import InputError, Problem
 
 EXIT_OK, EXIT_NO_PLAN, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -100,9 +100,9 @@ def levels_overrides(levels: str | None) -> dict | None:
 def solve(instance: Path, out: Path, solver: str | None, time_limit: float | None,
           budget: float | None, quiet: bool, levels: str | None) -> None:
     """Solve INSTANCE and write the results folder."""
+    from allocator.output.text import print_run_summary
     from allocator.pipeline.plan import write_results
     from allocator.pipeline.solve import solve_instance
-    from allocator.output.text import print_run_summary
 
     check_solver_name(solver)
     say = Phases(quiet)

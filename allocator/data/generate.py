@@ -524,7 +524,8 @@ def write_instance(data: dict, out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m allocator.data.generate --enterprises N --agencies M --districts D --seed S OUT`."""
+    """`python -m allocator.data.generate --enterprises N --agencies M --districts D --seed S
+    OUT`."""
     p = argparse.ArgumentParser(prog="allocator generate", description=__doc__.splitlines()[0])
     p.add_argument("--enterprises", type=int, required=True)
     p.add_argument("--agencies", type=int, required=True)

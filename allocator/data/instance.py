@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from allocator.core.errors import Problem
 from allocator.data.policy import Policy
-from allocator.core.problems import Problem
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from allocator.core.problems import Problem
+from allocator.core.errors import Problem
 
 POLICY_FILE = "policy.yaml"
 

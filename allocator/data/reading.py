@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from allocator.core.errors import Problem
 from allocator.data.policy import POLICY_FILE
-from allocator.core.problems import Problem
 
 #: file -> (required file?, required columns, optional columns)
 TABLES: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from allocator.core.errors import InputError, Problem
 from allocator.data.instance import Instance
-from allocator.data.reading import ROW_OFFSET, RawInstance, read_raw
 from allocator.data.policy import POLICY_FILE, parse_policy
-from allocator.core.problems import InputError, Problem
+from allocator.data.reading import ROW_OFFSET, RawInstance, read_raw
 
 STATUSES = ("active", "probation", "suspended", "blacklisted")
 #: words a planner may write for a risk level, and the level they mean (for the fix hint)

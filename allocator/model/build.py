@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from allocator.eligibility import Eligibility
 from allocator.data.instance import Instance
+from allocator.eligibility import Eligibility
 from allocator.model.linear import INF, LinearModel
 
 COVERAGE, QUALITY, COST = "coverage", "quality", "cost"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from allocator.eligibility import Eligibility, candidate_reasons
+from allocator.core.errors import Problem
 from allocator.data.instance import Instance
-from allocator.core.problems import Problem
+from allocator.eligibility import Eligibility, candidate_reasons
 from allocator.pipeline.plan import RunResult
 
 RISK_NAMES = {1: "low/blue", 2: "general/yellow", 3: "high/orange", 4: "major/red"}

@@ -41,12 +41,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from allocator.solvers import Status
-from allocator.solvers.base import relative_gap
-from allocator.solvers.highs_lp import LpMaster, lp_available
-from allocator.eligibility import Eligibility
 from allocator.data.instance import Instance
+from allocator.eligibility import Eligibility
 from allocator.pipeline.lexicographic import LevelReport, LexResult
+from allocator.solvers import Status
+from allocator.solvers.base import relative_gap, settle_status
+from allocator.solvers.highs_lp import LpMaster, lp_available
 
 #: use this path from this many eligible triples on. At 133,000 (5,000 enterprises) the full
 #: MIP needs 69 s to prove coverage (14,372) and ends quality at 1,213,477 after 360 s; this
@@ -898,7 +898,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         b = bounds[name]
         gap = relative_gap(value, b) if b is not None else None
         if name in lp_of and b is not None and name in wanted:
-            st = Status.OPTIMAL if gap is not None and gap <= mip_gap else Status.FEASIBLE
+            st = settle_status(Status.FEASIBLE, gap, mip_gap)
             levels.append(LevelReport(name, sense, st, value, b, gap, seconds[name],
                                       f"{name} LP over demand classes, rounded and repaired; "
                                       "bound: that LP's Lagrangian bound"))

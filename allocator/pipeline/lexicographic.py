@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allocator.solvers import Backend, Status
 from allocator.model.build import AllocationModel
+from allocator.solvers import Backend, Status
+from allocator.solvers.base import relative_gap, settle_status
 
 #: share of the remaining time a level may use (the last level takes all that is left)
 TIME_SHARE = (0.25, 0.8, 1.0)
@@ -145,12 +146,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             bound = res.bound if res.bound is not None else None
             if bound is not None:  # the proven bound can never be on the wrong side of a plan
                 bound = max(bound, value) if level.sense == "max" else min(bound, value)
-            gap = None if bound is None else abs(bound - value) / max(1.0, abs(value))
-            status = res.status
-            if status is Status.OPTIMAL and gap is not None and gap > mip_gap + 1e-9:
-                status = Status.FEASIBLE
-            elif status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
-                status = Status.OPTIMAL  # stopped on time, but the bound proves the gap
+            gap = relative_gap(value, bound)
+            status = settle_status(res.status, gap, mip_gap)
             if status is not Status.OPTIMAL:
                 overall = Status.FEASIBLE
             reports.append(LevelReport(level.name, level.sense, status, value, bound, gap,

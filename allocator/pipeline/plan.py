@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator.solvers import Status
-from allocator.eligibility import Eligibility, plain_ids
 from allocator.data.instance import Instance
+from allocator.eligibility import Eligibility, plain_ids
+from allocator.solvers import Status
 
 ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
                       "risk_level", "weight", "load", "cost", "quality", "quoted",

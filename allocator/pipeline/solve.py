@@ -10,15 +10,13 @@ import numpy as np
 import pandas as pd
 
 from allocator import __version__
-
-from allocator.pipeline import large_scale
-from allocator.solvers import Status, get_backend
 from allocator.analysis.diagnose import counting_diagnosis, diagnose
-from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.data.instance import Instance
+from allocator.eligibility import Eligibility, compute_eligibility
+from allocator.model.build import AllocationModel, build_model, point_from_triples
+from allocator.pipeline import large_scale
 from allocator.pipeline.large_scale import solve_large, use_large_path
 from allocator.pipeline.lexicographic import LevelReport, LexResult, solve_lexicographic
-from allocator.model.build import AllocationModel, build_model, point_from_triples
 from allocator.pipeline.plan import (
     AGENCY_COLUMNS,
     ASSIGNMENT_COLUMNS,
@@ -27,6 +25,7 @@ from allocator.pipeline.plan import (
     RunResult,
     plan_tables,
 )
+from allocator.solvers import Status, get_backend
 
 Progress = Callable[[str], None]
 
@@ -63,7 +62,7 @@ def solve_instance(instance: Instance, solver: str | None = None,
         timings["eligibility"] = time.perf_counter() - t
     say(f"eligibility: {len(elig.triples):,} eligible triples, {len(elig.excluded):,} kept out")
 
-    if backend.name == "highs" and use_large_path(instance, elig):
+    if backend.province_scale and use_large_path(instance, elig):
         return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
 
     t = time.perf_counter()

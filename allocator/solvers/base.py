@@ -51,18 +51,43 @@ class Session(Protocol):
 
 
 class Backend(Protocol):
-    """A solver we can drive: availability, version, and a session on a model."""
+    """A solver we can drive: availability, version, capability flags and a session.
+
+    Callers test the flags, never the name.
+    """
 
     name: str
+    #: takes a warm start (a full column vector) in Session.solve
     accepts_start: bool
-    #: share caps written over x rather than through the district spend columns (model.py)
+    #: share caps written over x rather than through the district spend columns (model/build.py)
     direct_share_rows: bool
+    #: every column must be integral (CP-SAT): helper columns such as slacks are made integer
+    integer_columns_only: bool
+    #: runs the province-scale path (pipeline/large_scale), whose class LP needs HiGHS's LP
+    province_scale: bool
+    #: one line for `allocator solvers`: what the backend is good for
+    purpose: str
 
     def available(self) -> bool: ...
 
     def version(self) -> str: ...
 
     def open(self, model: LinearModel, threads: int, seed: int) -> Session: ...
+
+
+#: a solver's "optimal" is re-checked with our own gap; this absorbs float noise
+GAP_TOLERANCE = 1e-9
+
+
+def settle_status(status: Status, gap: float | None, mip_gap: float) -> Status:
+    """The one status rule for every backend and level: OPTIMAL only when our own gap (see
+    relative_gap) is known and within mip_gap; a run stopped on time whose bound proves the
+    gap is OPTIMAL. Every other status passes through unchanged."""
+    if status is Status.OPTIMAL and (gap is None or gap > mip_gap + GAP_TOLERANCE):
+        return Status.FEASIBLE
+    if status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
+        return Status.OPTIMAL
+    return status
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

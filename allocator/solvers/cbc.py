@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.solvers.base import SolveResult, Status, relative_gap
+from allocator.core.errors import SolverUnavailable
 from allocator.model.linear import LinearModel
+from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
 
 try:  # solver imports live in the backends only
     import pulp
@@ -301,10 +302,7 @@ class CbcSession:
         if bound is not None and obj is not None:  # a bound never lies on the wrong side
             bound = max(bound, obj) if self.sense == "max" else min(bound, obj)
         gap = relative_gap(obj, bound)
-        if status is Status.OPTIMAL and gap is not None and gap > mip_gap + 1e-9:
-            status = Status.FEASIBLE  # CBC's ratio is relative to its own reference
-        elif status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
-            status = Status.OPTIMAL  # stopped on time, but the bound proves it within the gap
+        status = settle_status(status, gap, mip_gap)  # CBC's ratio has its own reference
         text = result_line or sol_line or f"cbc exit {returncode}"
         if stopped:
             text = f"{text} ({stopped} at the deadline)" if stopped != "killed" else \
@@ -346,6 +344,9 @@ class CbcBackend:
     name = "cbc"
     accepts_start = True
     direct_share_rows = False  # CBC 2.10 segfaulted on a quality level written that way
+    integer_columns_only = False
+    province_scale = False
+    purpose = "COIN-OR CBC (bundled with PuLP): an independent check on small cities"
 
     def __init__(self) -> None:
         self._path: str | None = None
@@ -374,5 +375,5 @@ class CbcBackend:
     def open(self, model: LinearModel, threads: int, seed: int) -> CbcSession:
         exe = self._exe()
         if exe is None:
-            raise RuntimeError("CBC is not available (install pulp with its bundled CBC)")
+            raise SolverUnavailable("CBC is not available (install pulp with its bundled CBC)")
         return CbcSession(model, threads, seed, exe)

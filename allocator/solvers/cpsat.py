@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.solvers.base import SolveResult, Status, relative_gap
 from allocator.model.linear import LinearModel
+from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
 
 #: largest power of ten tried when scaling a row, a column or the objective
 MAX_POWER = 9
@@ -548,10 +548,7 @@ class CpSatSession:
                 bound = max(bound, obj) if self.sense == "max" else min(bound, obj)
         status = map_status(name, sol is not None)
         gap = relative_gap(obj, bound)
-        if status is Status.OPTIMAL and (gap is None or gap > mip_gap + 1e-9):
-            status = Status.FEASIBLE  # CP-SAT's OPTIMAL under a gap limit: ours must hold
-        elif status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
-            status = Status.OPTIMAL  # stopped on time, but the bound proves it within the gap
+        status = settle_status(status, gap, mip_gap)  # CP-SAT's gap limit: ours must hold
         return SolveResult(status, x, obj, bound, gap, seconds,
                            f"{name}: {note}" if note else name)
 
@@ -579,6 +576,9 @@ class CpSatBackend:
     name = "cpsat"
     accepts_start = True
     direct_share_rows = True
+    integer_columns_only = True
+    province_scale = False
+    purpose = "OR-Tools CP-SAT: portfolio search on the integer-scaled model; small cities"
 
     def __init__(self) -> None:
         self._available: bool | None = None

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.core.errors import SolverUnavailable
 from allocator.solvers.base import Status
-
-try:  # solver imports live in the backends only
-    import highspy
-except ImportError:  # pragma: no cover - depends on the machine
-    highspy = None
+from allocator.solvers.highs_core import highspy, new_highs
 
 
 def lp_available() -> bool:
@@ -47,12 +44,8 @@ class LpMaster:
     def __init__(self, row_lo: np.ndarray, row_hi: np.ndarray, sense: str, threads: int = 0,
                  seed: int = 0):
         if highspy is None:  # pragma: no cover
-            raise RuntimeError("highspy is not installed")
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("random_seed", int(seed))
-        if threads:
-            h.setOptionValue("threads", int(threads))
+            raise SolverUnavailable("highspy is not installed")
+        h = new_highs(threads, seed)
         inf = highspy.kHighsInf
         lo = np.where(np.isinf(row_lo), -inf, np.asarray(row_lo, dtype=float))
         hi = np.where(np.isinf(row_hi), inf, np.asarray(row_hi, dtype=float))

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from allocator.eligibility import Eligibility, compute_eligibility
+from allocator.core.errors import Problem
 from allocator.data.instance import Instance
 from allocator.data.policy import Policy, deep_merge, parse_policy
-from allocator.core.problems import Problem
+from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.pipeline.plan import swap_in, write_results
 from allocator.pipeline.solve import default_threads, solve_instance
 from allocator.whatif.sweep import PLAN_KEYS, plan_rows

@@ -35,12 +35,11 @@ import click
 import numpy as np
 import pandas as pd
 
-from allocator.solvers import Status, get_backend
 from allocator.analysis.diagnose import diagnose
-from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.data.instance import Instance
-from allocator.pipeline.lexicographic import LevelReport, LexResult, round_plan
+from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model
+from allocator.pipeline.lexicographic import LevelReport, LexResult, round_plan
 from allocator.pipeline.plan import (
     DIAGNOSIS_COLUMNS,
     RunResult,
@@ -49,6 +48,7 @@ from allocator.pipeline.plan import (
     write_results,
 )
 from allocator.pipeline.solve import default_threads, make_summary, solve_instance
+from allocator.solvers import Status, get_backend
 
 #: marginal value is the extra served weight per this much extra budget
 MARGINAL_STEP = 10_000.0

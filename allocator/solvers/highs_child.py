@@ -1,0 +1,105 @@
+"""Large HiGHS MIPs in a child process that is killed at the deadline.
+
+HiGHS does not look at its clock (nor call our interrupt) during root cut separation, which
+ran 200 s past a 22 s limit on k_city's quality level. The child sends each improving plan as
+it finds it, so a killed run still returns its best plan (feasible).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import numpy as np
+
+from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
+from allocator.solvers.highs_core import HighsModel
+
+#: below this many columns a MIP runs in-process (a child costs ~1 s to start; small models
+#: do not overrun their deadline by much)
+GUARD_MIN_COLUMNS = 20_000
+#: seconds a child may run past its time limit before it is killed
+GUARD_GRACE = 2.0
+
+
+def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
+                start: np.ndarray | None, child_limit: float | None = None,
+                full: bool = False) -> SolveResult:
+    """session.run, but a large MIP runs in a child process killed at the deadline.
+
+    `child_limit` (tests only) gives the child a longer limit than the deadline.
+    """
+    if session.n < GUARD_MIN_COLUMNS or not session.mip_active:
+        return session.run(time_limit, mip_gap, start, full)
+    payload = session.payload()
+    payload.update(time_limit=time_limit if child_limit is None else child_limit,
+                   mip_gap=mip_gap, start=start, full=full)
+    out, latest, seconds = await_child(_child_solve, payload, time_limit + GUARD_GRACE)
+    if out is None:
+        if latest is None and start is None:
+            return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
+                               "stopped at the deadline")
+        if latest is None:  # nothing better than the start was found before the kill
+            obj = float(session.costs @ start)
+            return SolveResult(Status.FEASIBLE, np.asarray(start, dtype=float), obj, None,
+                               None, seconds, "stopped at the deadline (the start kept)")
+        x, obj, bound = latest
+        return SolveResult(Status.FEASIBLE, x, obj, bound, relative_gap(obj, bound),
+                           seconds, "stopped at the deadline (last improving plan kept)")
+    status, x, obj, bound, text = out
+    gap = relative_gap(obj, bound)
+    return SolveResult(settle_status(Status(status), gap, mip_gap), x, obj, bound, gap,
+                       seconds, text)
+
+
+def await_child(target, payload: dict, wait: float) -> tuple:
+    """Run target(payload, conn) in a spawned child for at most `wait` seconds.
+
+    Returns (the child's "done" message or None, its last "incumbent" message or None,
+    seconds). A child still running at the end is killed: HiGHS may not look at its clock
+    for minutes, and a killed child's improving plans were already sent.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(payload, child), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
+    child.close()
+    out = None
+    latest = None  # the child's last improving plan: kept if the child must be killed
+    end = t0 + wait
+    while out is None:
+        if not parent.poll(max(end - time.perf_counter(), 0.0)):
+            break
+        try:
+            msg = parent.recv()
+        except EOFError:
+            break
+        if msg[0] == "incumbent":
+            latest = msg[1:]
+        else:
+            out = msg[1:]
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+    return out, latest, time.perf_counter() - t0
+
+
+def _child_solve(payload: dict, conn) -> None:
+    """Solve one MIP in a child process and send back (status, x, obj, bound, text)."""
+    session = HighsModel.from_payload(payload)
+
+    def send_improving(event) -> None:
+        # each better plan goes to the parent at once: if the child is killed at the
+        # deadline, the parent still has the best plan found
+        out = event.data_out
+        bound = out.mip_dual_bound
+        conn.send(("incumbent", np.array(out.mip_solution, dtype=float),
+                   float(out.objective_function_value),
+                   float(bound) if np.isfinite(bound) else None))
+
+    session.h.cbMipImprovingSolution.subscribe(send_improving)
+    res = session.run(payload["time_limit"], payload["mip_gap"], payload["start"],
+                       payload["full"])
+    conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
+    conn.close()
