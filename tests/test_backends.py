@@ -25,7 +25,7 @@ from allocator.pipeline.lexicographic import round_plan
 from allocator.pipeline.solve import solve_instance
 from allocator.solvers import AUTO_ORDER, REGISTRY, Status, UnknownSolver, cbc, get_backend
 from allocator.solvers.cbc import classify
-from allocator.solvers.cpsat import ScalingError, scale_model, scale_vector
+from allocator.solvers.cpsat_scaling import ScalingError, scale_model, scale_vector
 from benchmarks.baseline import solve_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
