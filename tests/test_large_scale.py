@@ -1,7 +1,7 @@
 """The province-scale path (allocator.pipeline.large_scale): bound validity against the exact MIP,
 rules restored after rounding, and the whole command line with the independent checker.
 
-The path normally starts at 400,000 eligible triples; here it is forced on small instances
+The path normally starts at 100,000 eligible triples; here it is forced on small instances
 (LARGE_TRIPLES patched to 0) so its answers can be compared with the full model's optimum.
 """
 
@@ -16,13 +16,17 @@ from click.testing import CliRunner
 from instance_builder import agency, bid, demand, enterprise
 from instance_builder import write_instance as write_tiny
 
-import allocator.pipeline.large_scale as ls
 from allocator.analysis.audit import check_results
 from allocator.cli import main
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
+from allocator.pipeline.large_scale import classes as lsc
+from allocator.pipeline.large_scale import levels as ls
+from allocator.pipeline.large_scale import repair as lsr
+from allocator.pipeline.large_scale.class_lp import CoverageLp
 from allocator.pipeline.solve import solve_instance
+from allocator.solvers import Status
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +119,17 @@ def test_mandatory_rounding_over_capacity_is_moved(tmp_path: Path) -> None:
                  {"coverage": {"mandatory_levels": [4]}})
     inst = load_instance(path)
     elig = compute_eligibility(inst)
-    arr = ls.Arrays.of(inst, elig.triples)
-    classes = ls.Classes.of(inst, elig.triples)
+    arr = lsc.Arrays.of(inst, elig.triples)
+    classes = lsc.Classes.of(inst, elig.triples)
     assert len(classes.rep) == 1 and classes.size[0] == 2
     # a hand-made LP point: both members on the cheap agency A
-    col_a = ls.triple_of(arr, np.array([classes.rep[0]]), np.array([0]))
-    lp = ls.CoverageLp(ls.Status.OPTIMAL, 16.0, 16.0, col_a, np.array([2.0]), True, 1, 0.0)
-    choice = ls.round_lp(arr, classes, lp)
+    col_a = lsc.triple_of(arr, np.array([classes.rep[0]]), np.array([0]))
+    lp = CoverageLp(Status.OPTIMAL, 16.0, 16.0, col_a, np.array([2.0]), True, 1, 0.0)
+    choice = lsr.round_lp(arr, classes, lp)
     assert (choice >= 0).all()
-    assert ls.remaining_breaks(inst, arr, choice) == ["agency capacity (1)"]
-    ls.restore_rules(inst, arr, choice)
-    assert ls.remaining_breaks(inst, arr, choice) == []
+    assert lsr.remaining_breaks(inst, arr, choice) == ["agency capacity (1)"]
+    lsr.restore_rules(inst, arr, choice)
+    assert lsr.remaining_breaks(inst, arr, choice) == []
     assert sorted(arr.agency[choice].tolist()) == [0, 1]
 
 
@@ -137,15 +141,15 @@ def test_share_cap_and_thin_district_are_restored(tmp_path: Path) -> None:
                                     "min_agencies_per_district": 2}})
     inst = load_instance(path)
     elig = compute_eligibility(inst)
-    arr = ls.Arrays.of(inst, elig.triples)
-    everyone_on_a = ls.triple_of(arr, np.arange(6), np.zeros(6, dtype=np.int64))
+    arr = lsc.Arrays.of(inst, elig.triples)
+    everyone_on_a = lsc.triple_of(arr, np.arange(6), np.zeros(6, dtype=np.int64))
     choice = everyone_on_a.copy()
-    assert "share caps (1)" in ls.remaining_breaks(inst, arr, choice)
-    ls.restore_rules(inst, arr, choice)
-    assert ls.remaining_breaks(inst, arr, choice) == []
+    assert "share caps (1)" in lsr.remaining_breaks(inst, arr, choice)
+    lsr.restore_rules(inst, arr, choice)
+    assert lsr.remaining_breaks(inst, arr, choice) == []
     # and the money left is spent again on agencies that keep every rule
-    ls.fill_budget(inst, arr, choice)
-    assert ls.remaining_breaks(inst, arr, choice) == []
+    lsr.fill_budget(inst, arr, choice)
+    assert lsr.remaining_breaks(inst, arr, choice) == []
 
 
 def test_infeasible_mandatory_is_reported(tmp_path: Path, monkeypatch) -> None:
@@ -169,12 +173,12 @@ def test_restore_coverage_moves_to_cheaper_agencies(tmp_path: Path) -> None:
                       policy_changes={"budget": {"total": 400}})
     inst = load_instance(path)
     elig = compute_eligibility(inst)
-    arr = ls.Arrays.of(inst, elig.triples)
+    arr = lsc.Arrays.of(inst, elig.triples)
     choice = np.full(3, -1, dtype=np.int64)
-    choice[:2] = ls.triple_of(arr, np.arange(2), np.zeros(2, dtype=np.int64))  # both on A
+    choice[:2] = lsc.triple_of(arr, np.arange(2), np.zeros(2, dtype=np.int64))  # both on A
     quality = elig.triples["quality"].to_numpy(dtype=float)
     assert arr.weight[choice >= 0].sum() == 4
-    assert ls.restore_coverage(inst, arr, choice, 6.0, quality)
+    assert lsr.restore_coverage(inst, arr, choice, 6.0, quality)
     assert arr.weight[choice >= 0].sum() == 6
-    assert ls.remaining_breaks(inst, arr, choice) == []
+    assert lsr.remaining_breaks(inst, arr, choice) == []
     assert sorted(arr.agency[choice].tolist()) == [0, 1, 1]
