@@ -1,3 +1,124 @@
-"""allocator: optimal allocation of work-safety technical services to enterprises."""
+"""allocator: optimal allocation of work-safety technical services to enterprises.
 
-__version__ = "0.1.0"
+The public API (see README, "Python"):
+
+    import allocator
+    inst = allocator.load_instance("instances/k_city")
+    plan = allocator.solve(inst)
+    plan.write("results/k_city")
+
+Names are loaded on first use, so `import allocator` is cheap and loads no solver.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "load_instance": "allocator.data.validation",
+    "instance_from_frames": "allocator.data.validation",
+    "Instance": "allocator.data.instance",
+    "Policy": "allocator.data.policy",
+    "solve": "allocator.api",
+    "sweep": "allocator.api",
+    "compare": "allocator.api",
+    "diagnose": "allocator.api",
+    "audit": "allocator.api",
+    "generate": "allocator.api",
+    "Plan": "allocator.api",
+    "Sweep": "allocator.api",
+    "Comparison": "allocator.api",
+    "DiagnosisReport": "allocator.api",
+    "Audit": "allocator.analysis.audit",
+    "Violation": "allocator.analysis.audit",
+    "Status": "allocator.solvers.base",
+    "solvers": "allocator.solvers.info",
+    "AllocatorError": "allocator.core.errors",
+    "InputError": "allocator.core.errors",
+    "ResultsError": "allocator.core.errors",
+    "SolverError": "allocator.core.errors",
+    "UnknownSolver": "allocator.core.errors",
+    "SolverUnavailable": "allocator.core.errors",
+    "OutputPathError": "allocator.core.errors",
+    "UsageError": "allocator.core.errors",
+    "Problem": "allocator.core.errors",
+}
+
+__all__ = [
+    "AllocatorError",
+    "Audit",
+    "Comparison",
+    "DiagnosisReport",
+    "InputError",
+    "Instance",
+    "OutputPathError",
+    "Plan",
+    "Policy",
+    "Problem",
+    "ResultsError",
+    "SolverError",
+    "SolverUnavailable",
+    "Status",
+    "Sweep",
+    "UnknownSolver",
+    "UsageError",
+    "Violation",
+    "audit",
+    "compare",
+    "diagnose",
+    "generate",
+    "instance_from_frames",
+    "load_instance",
+    "solve",
+    "solvers",
+    "sweep",
+    "__version__",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from allocator.analysis.audit import Audit, Violation
+    from allocator.api import (
+        Comparison,
+        DiagnosisReport,
+        Plan,
+        Sweep,
+        audit,
+        compare,
+        diagnose,
+        generate,
+        solve,
+        sweep,
+    )
+    from allocator.core.errors import (
+        AllocatorError,
+        InputError,
+        OutputPathError,
+        Problem,
+        ResultsError,
+        SolverError,
+        SolverUnavailable,
+        UnknownSolver,
+        UsageError,
+    )
+    from allocator.data.instance import Instance
+    from allocator.data.policy import Policy
+    from allocator.data.validation import instance_from_frames, load_instance
+    from allocator.solvers.base import Status
+    from allocator.solvers.info import solvers
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'allocator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from allocator.data.validation import load_instance
-    from allocator.pipeline.plan import write_results
+    from allocator.output.results_folder import write_results
     from allocator.pipeline.solve import solve_instance
 
     meter = PhaseMeter()

@@ -103,7 +103,7 @@ def peak_mb() -> float:
 def job_allocator(job: dict) -> dict:
     """load, solve_instance, write_results; times and peak memory at the end of each phase."""
     from allocator.data.validation import load_instance
-    from allocator.pipeline.plan import write_results
+    from allocator.output.results_folder import write_results
     from allocator.pipeline.solve import solve_instance
 
     marks: dict[str, float] = {}

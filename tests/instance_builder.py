@@ -198,12 +198,8 @@ class Outcome:
 
 def run_check(instance_dir: Path, results_dir: Path) -> list[str]:
     """The independent auditor (allocator.analysis.audit) on a results folder: its findings."""
-    import pytest
+    from allocator.analysis.audit import check_results
 
-    try:
-        from allocator.analysis.audit import check_results
-    except ModuleNotFoundError:  # pragma: no cover - only while check.py is being written
-        pytest.skip("allocator/check.py does not exist yet")
     return [str(v) for v in check_results(instance_dir, results_dir)]
 
 
@@ -239,24 +235,30 @@ def variant(src: Path, dst: Path, policy_changes: dict[str, Any] | None = None,
 
 
 def solve_folder(path: Path, work: Path, check: bool = True) -> Outcome:
-    """load_instance + solve_instance + write_results into work/results-N, then check them.
+    """allocator.load_instance + solve + Plan.write into work/results-N, then audit them.
 
     Every solve goes through the independent checker (also infeasible ones: their summary and
     diagnosis.csv are checked too).
     """
-    from allocator.data.validation import load_instance
-    from allocator.pipeline.plan import write_results
-    from allocator.pipeline.solve import solve_instance
+    import allocator
 
-    inst = load_instance(path)
-    result = solve_instance(inst)
+    inst = allocator.load_instance(path)
+    plan = allocator.solve(inst)
+    result = plan.result
     a = result.assignments
     triples = frozenset() if a.empty else frozenset(
         zip(a["enterprise_id"], a["service_id"], a["agency_id"], strict=True))
     out = Path(work) / f"results-{next(_counter)}"
-    write_results(result, out)
+    plan.write(out)
     if check:
         findings = run_check(path, out)
         assert findings == [], f"the audit fails the results of {path}:\n" + "\n".join(
             findings)
     return Outcome(result, triples, out, inst)
+
+
+def solve_result(inst, **kwargs):
+    """allocator.solve's result (summary, tables and, when infeasible, the diagnosis)."""
+    import allocator
+
+    return allocator.solve(inst, **kwargs).result

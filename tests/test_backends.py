@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from instance_builder import solve_result
 
 from allocator.cli import main
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.validation import load_instance
 from allocator.model.linear import INF, LinearModel
 from allocator.pipeline.lexicographic import round_plan
-from allocator.pipeline.solve import solve_instance
 from allocator.solvers import AUTO_ORDER, REGISTRY, Status, UnknownSolver, cbc, get_backend
 from allocator.solvers.cbc import classify
 from allocator.solvers.cpsat_scaling import ScalingError, scale_model, scale_vector
@@ -254,7 +254,7 @@ def test_backends_reach_the_baseline_optimum(name, small_instances, references):
         assert ref["status"] == "optimal", key
         inst = load_instance(path, overrides=POLICY)
         gap = inst.policy.mip_gap
-        run = solve_instance(inst, solver=name, time_limit=60)
+        run = solve_result(inst, solver=name, time_limit=60)
         s = run.summary
         assert s["status"] == "optimal", (key, s["levels"])
         assert s["solver"] == name and s["seed"] == 0
@@ -273,7 +273,7 @@ def test_same_input_and_seed_give_the_same_plan(name, small_instances):
     plans = []
     for _ in range(2):
         inst = load_instance(path, overrides=POLICY)
-        run = solve_instance(inst, solver=name, time_limit=60)
+        run = solve_result(inst, solver=name, time_limit=60)
         plans.append(run.assignments[["enterprise_id", "service_id", "agency_id"]]
                      .sort_values(["enterprise_id", "service_id"]).reset_index(drop=True))
     pd.testing.assert_frame_equal(plans[0], plans[1])
@@ -287,7 +287,7 @@ def test_same_input_and_seed_give_the_same_plan(name, small_instances):
 @pytest.mark.parametrize("name", BACKENDS)
 def test_one_second_on_2500_enterprises_is_never_optimal(name, large_instance):
     inst = load_instance(large_instance)
-    run = solve_instance(inst, solver=name, time_limit=1)
+    run = solve_result(inst, solver=name, time_limit=1)
     s = run.summary
     assert s["status"] in ("feasible", "no_solution"), s["levels"]
     if s["status"] == "feasible":
@@ -341,9 +341,9 @@ def test_highs_child_process_gives_the_in_process_answer(small_instances, monkey
 
     path = small_instances[sorted(small_instances)[0]]
     inst = load_instance(path, overrides=POLICY)
-    direct = solve_instance(inst, solver="highs", time_limit=60).summary
+    direct = solve_result(inst, solver="highs", time_limit=60).summary
     monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 0)  # every MIP goes to a child
-    guarded = solve_instance(inst, solver="highs", time_limit=60).summary
+    guarded = solve_result(inst, solver="highs", time_limit=60).summary
     assert guarded["status"] == direct["status"] == "optimal"
     for key in ("coverage", "quality", "cost"):
         assert guarded[key] == pytest.approx(direct[key], rel=2e-4), key
@@ -445,7 +445,7 @@ def test_highs_parallel_and_serial_search_reach_the_same_optimum(small_instances
     values = {}
     for threads in (1, 2):
         policy = {**POLICY, "solver": {**POLICY.get("solver", {}), "threads": threads}}
-        run = solve_instance(load_instance(path, overrides=policy), solver="highs",
+        run = solve_result(load_instance(path, overrides=policy), solver="highs",
                              time_limit=60)
         assert run.summary["status"] == "optimal", threads
         values[threads] = [run.summary[k] for k in ("coverage", "quality", "cost")]
@@ -568,7 +568,7 @@ def test_district_search_runs_only_on_held_levels_with_two_or_more_districts(tmp
     for districts in (1, 3):
         calls.clear()
         path = _generate(tmp_path, 120, 8, districts, 5)
-        run = solve_instance(load_instance(path, overrides=POLICY), solver="highs",
+        run = solve_result(load_instance(path, overrides=POLICY), solver="highs",
                              time_limit=60)
         assert run.summary["status"] in ("optimal", "feasible")
         if districts == 1:

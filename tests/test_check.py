@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,12 +16,14 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from instance_builder import solve_result
 
-from allocator.analysis.audit import Violation, audit_results, check_results, report, run_check
+from allocator.analysis.audit import Violation, audit_results, check_results
 from allocator.cli import main
+from allocator.core.tables import read_csv
 from allocator.data.validation import load_instance
-from allocator.pipeline.plan import write_results
-from allocator.pipeline.solve import solve_instance
+from allocator.output.results_folder import write_results
+from allocator.output.text import audit_text
 
 RATES = {"S1": 1000.0, "S2": 800.0}
 # agency, status, quality, capacity_days, districts, day-rate factor on the reference rate
@@ -72,7 +75,7 @@ def write_tiny(path: Path, budget: float = 60000) -> Path:
 def solve_into(inst_dir: Path, out: Path, budget: float | None = None,
                time_limit: float = 30, overrides: dict | None = None) -> Path:
     inst = load_instance(inst_dir, budget=budget, overrides=overrides)
-    write_results(solve_instance(inst, time_limit=time_limit), out)
+    write_results(solve_result(inst, time_limit=time_limit), out)
     return out
 
 
@@ -93,7 +96,7 @@ def copy(solved, tmp_path) -> tuple[Path, Path]:
 
 
 def read(res: Path, file: str) -> pd.DataFrame:
-    return pd.read_csv(res / file, dtype=str, keep_default_na=False)
+    return read_csv(res / file)
 
 
 def write(res: Path, file: str, df: pd.DataFrame) -> None:
@@ -112,7 +115,7 @@ def edit_summary(res: Path, **changes) -> None:
 
 def bid_cost(inst: Path, e: str, s: str, agency: str) -> tuple[float, float]:
     """(cost, load) of a bid-priced triple, computed here from the test's own tables."""
-    dem = pd.read_csv(inst / "demands.csv", dtype=str)
+    dem = pd.read_csv(inst / "demands.csv", dtype=str, encoding="utf-8-sig")
     days = float(dem.loc[(dem.enterprise_id == e) & (dem.service_id == s), "person_days"].iloc[0])
     return days * RATES[s] * FACTOR[agency], days
 
@@ -134,9 +137,17 @@ def row_of(a: pd.DataFrame, e: str, s: str) -> int:
 def check(inst: Path, res: Path, capsys) -> tuple[int, str, list[Violation]]:
     """Exit code, printed output and violations of one audit."""
     audit = audit_results(inst, res)
-    rc = report(audit)
-    captured = capsys.readouterr()
-    return rc, captured.out + captured.err, audit.violations
+    return (1 if audit.violations else 0), audit_text(audit), audit.violations
+
+
+def run_check(inst: Path, res: Path) -> int:
+    """`allocator check INSTANCE RESULTS` through the command line; its output is passed on
+    to this process's stdout and stderr (for capsys). Returns the exit code."""
+    r = CliRunner().invoke(main, ["check", str(inst), str(res)])
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.exit_code
 
 
 # ----------------------------------------------------------------------------------------------
@@ -173,19 +184,20 @@ def test_generated_instance_passes(tmp_path, capsys):
         assert out.strip().splitlines()[-1].startswith("OK: ")
 
 
-def test_what_if_budget_is_taken_from_summary(tmp_path, capsys):
+def test_what_if_run_is_audited_against_the_budget_given_to_check(tmp_path, capsys):
+    """A --budget run's plan is audited against policy.yaml's budget unless check is told the
+    what-if budget; the figure in summary.json is never trusted."""
     inst = write_tiny(tmp_path / "instance")
     res = solve_into(inst, tmp_path / "res", budget=75000)
     cost = json.loads((res / "summary.json").read_text())["cost"]
     assert cost > 60000  # more than policy.yaml's budget allows
     rc, out, found = check(inst, res, capsys)
-    assert (rc, found) == (0, [])
-    assert "WARNING: summary.json budget 75000.00 differs" in out
-    edit_summary(res, budget=None)  # without it, policy.yaml's 60000 is in force
-    rc, out, found = check(inst, res, capsys)
-    assert rc == 1
-    assert rules(found) == {"budget"}
+    assert rc == 1 and rules(found) == {"budget"}
     assert "above the budget 60000.00" in found[0].message
+    assert "summary.json says the budget was 75000.00" in out
+    assert audit_results(inst, res, budget=75000).violations == []
+    r = CliRunner().invoke(main, ["check", str(inst), str(res), "--budget", "75000"])
+    assert r.exit_code == 0, r.output
 
 
 def test_infeasible_results(tmp_path, capsys):
@@ -369,14 +381,16 @@ def test_unknown_agency_and_demand(copy, capsys):
     assert ("unknown_agency", 2) in got and ("unknown_demand", 3) in got
 
 
-def test_budget_exceeded(copy, capsys):
+def test_budget_exceeded_even_when_summary_claims_more(copy, capsys):
+    """Raising the budget written in summary.json does not make an over-budget plan pass."""
     inst, res = copy
     cost = json.loads((res / "summary.json").read_text())["cost"]
-    edit_summary(res, budget=cost - 100)
-    rc, out, found = check(inst, res, capsys)
-    assert rc == 1
+    found = audit_results(inst, res, budget=cost - 100).violations
     assert rules(found) == {"budget"}
     assert f"above the budget {cost - 100:.2f} by 100.00" in found[0].message
+    edit_summary(res, budget=cost * 10)
+    found = audit_results(inst, res, budget=cost - 100).violations
+    assert rules(found) == {"budget"}
 
 
 def test_district_budget_cap(copy, capsys, tmp_path):
@@ -542,7 +556,7 @@ def test_missing_result_file(copy, capsys):
     rc = run_check(inst, res)
     err = capsys.readouterr().err
     assert rc == 2
-    assert "cannot be read" in err and "districts.csv: result file is missing" in err
+    assert "results folder has 1 error" in err and "districts.csv: result file is missing" in err
     assert "Traceback" not in err
 
 

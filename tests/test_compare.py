@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import allocator
 from allocator.cli import main
+from allocator.core.errors import InputError
 from allocator.data.validation import load_instance
 from allocator.whatif.compare import (
     COMPARISON_COLUMNS,
     herfindahl,
     load_scenarios,
     rule_switches,
-    run_compare,
 )
 from benchmarks.baseline import solve_baseline
 from tests.conftest import write_instance_files
@@ -73,9 +74,8 @@ def test_scenario_typo_is_an_error_with_did_you_mean(ruled, tmp_path):
     assert "scenario 'worse'" in text
     assert "scenario 'money'" in text and "budget.total" in text
     assert len(problems) == 4
-    out = tmp_path / "out"
-    assert run_compare(inst, f, out) == 2
-    assert not out.exists()
+    with pytest.raises(InputError):
+        allocator.compare(inst, f)
 
 
 def test_cli_scenario_typo_exit_2(ruled, tmp_path):
@@ -139,8 +139,11 @@ def test_compare_with_price_of_rules(ruled, tmp_path):
               "  poor: {budget: 100}\n  loose:\n"
               "    anti_monopoly: {max_share_in_district: null, min_agencies_per_district: 0}\n")
     out = tmp_path / "cmp"
-    assert run_compare(inst, f, out, price_of_rules=True, jobs=2) == 0
-    table = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""])
+    result = allocator.compare(inst, f, price_of_rules=True, jobs=2)
+    assert result.has_plan
+    result.write(out)
+    table = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""],
+                        encoding="utf-8-sig")
     assert list(table.columns) == COMPARISON_COLUMNS
     rows = table.set_index("scenario")
     assert list(rows.index[:4]) == ["base", "rich", "poor", "loose"]
@@ -156,7 +159,7 @@ def test_compare_with_price_of_rules(ruled, tmp_path):
     assert rows.loc["rich", "coverage"] >= rows.loc["base", "coverage"]
     base = rows.loc["base"]
     assert base["mean_quality"] == pytest.approx(base["quality"] / base["coverage"])
-    a = pd.read_csv(out / "base" / "assignments.csv")
+    a = pd.read_csv(out / "base" / "assignments.csv", encoding="utf-8-sig")
     assert base["herfindahl"] == pytest.approx(herfindahl(a), abs=1e-6)
     assert base["agencies_used"] == a["agency_id"].nunique()
     rules = rows[rows.index.str.startswith("without:")]
@@ -174,8 +177,9 @@ def test_compare_with_price_of_rules(ruled, tmp_path):
 
 
 def test_compare_no_plan_anywhere_exit_1(ruled, tmp_path):
-    inst = load_instance(ruled)
     f = write(tmp_path / "s.yaml", "scenarios:\n  poor: {budget: 10}\n")
     out = tmp_path / "cmp"
-    assert run_compare(inst, f, out) == 1
+    res = CliRunner().invoke(main, ["compare", str(ruled), "--scenarios", str(f),
+                                    "--out", str(out)])
+    assert res.exit_code == 1, res.output
     assert (out / "comparison.png").read_bytes()[:8] == PNG

@@ -407,7 +407,7 @@ def test_cli_diagnose_feasible_exits_0(tmp_path):
     assert res.exit_code == 0, res.output
     assert "no infeasibility: a plan exists" in res.output
     assert json.loads((out / "summary.json").read_text())["status"] == "feasible"
-    assert pd.read_csv(out / "diagnosis.csv").empty
+    assert pd.read_csv(out / "diagnosis.csv", encoding="utf-8-sig").empty
 
 
 def test_cli_diagnose_infeasible_prints_and_writes(tmp_path):
@@ -417,7 +417,7 @@ def test_cli_diagnose_infeasible_prints_and_writes(tmp_path):
     assert res.exit_code == 1, res.output
     assert "The budget is 5,000 short of the 7,000 needed to serve every major-risk demand." \
         in res.output
-    d = pd.read_csv(out / "diagnosis.csv")
+    d = pd.read_csv(out / "diagnosis.csv", encoding="utf-8-sig")
     assert list(d.columns) == ["rule", "subject", "required", "available", "shortfall",
                                "message"]
     assert d.loc[0, "rule"] == "budget" and d.loc[0, "required"] == pytest.approx(7000)
@@ -433,7 +433,7 @@ def test_cli_solve_infeasible_writes_diagnosis(tmp_path):
     res = CliRunner().invoke(main, ["solve", str(p), "--out", str(out), "--quiet"])
     assert res.exit_code == 1, res.output
     assert json.loads((out / "summary.json").read_text())["status"] == "infeasible"
-    d = pd.read_csv(out / "diagnosis.csv")
+    d = pd.read_csv(out / "diagnosis.csv", encoding="utf-8-sig")
     assert list(d["rule"]) == ["budget"]
     assert d.loc[0, "shortfall"] == pytest.approx(5000)
     assert "short of the 7,000 needed" in res.output

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from instance_builder import solve_result
 
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
-from allocator.pipeline.plan import write_results
-from allocator.pipeline.solve import solve_instance
+from allocator.output.results_folder import write_results
 from tests import reference_eligibility as ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,10 +69,10 @@ def test_generated_instances(tmp_path, seed, policy):
 
 def test_quotes_override_bids_and_add_triples(tmp_path):
     path = _generated(tmp_path, 4)
-    quotes = pd.read_csv(path / "quotes.csv", dtype=str)
-    dem = pd.read_csv(path / "demands.csv", dtype=str)
-    bids = pd.read_csv(path / "bids.csv", dtype=str)
-    agencies = pd.read_csv(path / "agencies.csv", dtype=str)["agency_id"]
+    quotes = pd.read_csv(path / "quotes.csv", dtype=str, encoding="utf-8-sig")
+    dem = pd.read_csv(path / "demands.csv", dtype=str, encoding="utf-8-sig")
+    bids = pd.read_csv(path / "bids.csv", dtype=str, encoding="utf-8-sig")
+    agencies = pd.read_csv(path / "agencies.csv", dtype=str, encoding="utf-8-sig")["agency_id"]
     # a quote from every agency for the first demands: some replace bids, some are new
     extra = pd.DataFrame([(a, e, s, "1234", "3") for e, s in dem[["enterprise_id",
                                                                    "service_id"]].head(5)
@@ -91,15 +91,16 @@ def test_ids_come_out_as_the_original_strings(tmp_path):
     path = _generated(tmp_path, 5)
     for name, col in (("agencies", "agency_id"), ("bids", "agency_id"),
                       ("quotes", "agency_id"), ("conflicts", "agency_id")):
-        f = pd.read_csv(path / f"{name}.csv", dtype=str, keep_default_na=False)
+        f = pd.read_csv(path / f"{name}.csv", dtype=str, keep_default_na=False,
+                        encoding="utf-8-sig")
         f[col] = "00" + f[col].str[1:]
         f.to_csv(path / f"{name}.csv", index=False)
     inst = load_instance(path)
-    res = solve_instance(inst, time_limit=20)
+    res = solve_result(inst, time_limit=20)
     write_results(res, tmp_path / "out")
-    a = pd.read_csv(tmp_path / "out" / "assignments.csv", dtype=str)
+    a = pd.read_csv(tmp_path / "out" / "assignments.csv", dtype=str, encoding="utf-8-sig")
     assert len(a) and a["agency_id"].str.startswith("00").all()
     assert set(a["agency_id"]) <= set(inst.agencies.index)
     assert set(a["enterprise_id"]) <= set(inst.enterprises.index)
-    exc = pd.read_csv(tmp_path / "out" / "excluded.csv", dtype=str)
+    exc = pd.read_csv(tmp_path / "out" / "excluded.csv", dtype=str, encoding="utf-8-sig")
     assert exc["agency_id"].str.startswith("00").all()

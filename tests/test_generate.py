@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from allocator.core.folders import MARKER
 from allocator.data.generate import COLUMNS, SECTORS, generate_instance, write_instance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,8 @@ def read_instance(folder: Path) -> dict:
     data = {}
     for name in COLUMNS:
         path = folder / f"{name}.csv"
-        data[name] = pd.read_csv(path, dtype=ID_COLS, keep_default_na=True) if path.exists() \
+        data[name] = pd.read_csv(path, dtype=ID_COLS, keep_default_na=True,
+                                 encoding="utf-8-sig") if path.exists() \
             else pd.DataFrame(columns=COLUMNS[name])
     data["policy"] = yaml.safe_load((folder / "policy.yaml").read_text(encoding="utf-8"))
     return data
@@ -186,7 +188,7 @@ def brute_force(folder: Path):
 # generator
 # ---------------------------------------------------------------------------------------------
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != MARKER}
 
 
 def test_same_seed_identical_files_different_seed_differs(tmp_path):
@@ -204,7 +206,7 @@ def test_write_is_atomic_replace(tmp_path):
     out = tmp_path / "inst"
     write_instance(generate_instance(50, 6, 3, seed=1), out)
     write_instance(generate_instance(60, 6, 3, seed=2), out)
-    assert len(pd.read_csv(out / "enterprises.csv")) == 60
+    assert len(pd.read_csv(out / "enterprises.csv", encoding="utf-8-sig")) == 60
     assert [p.name for p in tmp_path.iterdir()] == ["inst"]  # no temp dirs left behind
 
 

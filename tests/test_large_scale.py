@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from instance_builder import agency, bid, demand, enterprise
+from instance_builder import agency, bid, demand, enterprise, solve_result
 from instance_builder import write_instance as write_tiny
 
 from allocator.analysis.audit import check_results
@@ -25,7 +25,6 @@ from allocator.pipeline.large_scale import classes as lsc
 from allocator.pipeline.large_scale import levels as ls
 from allocator.pipeline.large_scale import repair as lsr
 from allocator.pipeline.large_scale.class_lp import CoverageLp
-from allocator.pipeline.solve import solve_instance
 from allocator.solvers import Status
 
 
@@ -43,7 +42,7 @@ def test_bound_is_valid_and_plan_close(generated: Path) -> None:
     inst = load_instance(generated)
     elig = compute_eligibility(inst)
     large = ls.solve_large(inst, elig, 60.0, 1e-4)
-    exact = solve_instance(load_instance(generated, overrides={"solver": {"levels": ["coverage"]}}),
+    exact = solve_result(load_instance(generated, overrides={"solver": {"levels": ["coverage"]}}),
                            time_limit=60.0)
     cov = {r.name: r for r in large.lex.levels}["coverage"]
     mip = exact.summary["levels"][0]
@@ -96,7 +95,7 @@ def test_unsupported_rules_keep_the_full_model(generated: Path, monkeypatch) -> 
     inst = load_instance(generated, overrides={"anti_monopoly": {"max_districts_per_agency": 2},
                                                "solver": {"levels": ["coverage"]}})
     assert ls.unsupported_rules(inst) == ["anti_monopoly.max_districts_per_agency"]
-    res = solve_instance(inst, time_limit=3.0)
+    res = solve_result(inst, time_limit=3.0)
     assert "large_scale" not in res.summary
 
 
@@ -156,7 +155,7 @@ def test_infeasible_mandatory_is_reported(tmp_path: Path, monkeypatch) -> None:
     """Mandatory demands that no capacity can hold: infeasible, no plan, named reasons."""
     monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
     path = _tiny(tmp_path, [4, 4], 5, [("A", 6, 100)], {"coverage": {"mandatory_levels": [4]}})
-    res = solve_instance(load_instance(path), time_limit=10.0)
+    res = solve_result(load_instance(path), time_limit=10.0)
     assert res.summary["status"] == "infeasible"
     assert res.assignments.empty
     assert res.diagnosis is not None and len(res.diagnosis)

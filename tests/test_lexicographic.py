@@ -129,13 +129,14 @@ def test_quality_is_weight_times_quality(tmp_path):
 def test_levels_coverage_cost_skips_quality_and_is_honest(tmp_path):
     """With quality left out, the dearer, better agency is no longer preferred: coverage is
     still the optimum, cost is the least at that coverage, and the run is only 'feasible'."""
+    from instance_builder import solve_result
+
     from allocator.data.validation import load_instance
-    from allocator.pipeline.solve import solve_instance
 
     path = two_agencies(tmp_path / "q", 95, 65)
     inst = load_instance(path, overrides={"solver": {"levels": "coverage, cost"}})
     assert inst.policy.levels == ("coverage", "cost")
-    run = solve_instance(inst)
+    run = solve_result(inst)
     s = run.summary
     assert s["status"] == "feasible" and s["levels_optimised"] == ["coverage", "cost"]
     levels = {lv["name"]: lv for lv in s["levels"]}
@@ -181,6 +182,6 @@ def test_levels_option_on_the_command_line(tmp_path):
     assert ok.exit_code == 0, ok.output
     import pandas as pd
 
-    frontier = pd.read_csv(out / "frontier.csv")
+    frontier = pd.read_csv(out / "frontier.csv", encoding="utf-8-sig")
     assert set(frontier["levels"]) == {"coverage+cost"}
     assert frontier["coverage_status"].isin(["optimal", "infeasible"]).all()

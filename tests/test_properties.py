@@ -30,10 +30,9 @@ from instance_builder import (
     run_check,
     service,
     solve_folder,
+    solve_result,
     write_instance,
 )
-
-from allocator.pipeline.solve import solve_instance
 
 EXAMPLES = int(os.environ.get("ALLOCATOR_PROPERTY_EXAMPLES", "30"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
@@ -179,7 +178,7 @@ def test_more_budget_never_serves_less(case):
         inst = out.instance
         richer = inst.with_policy(dataclasses.replace(
             inst.policy, budget_total=1.5 * inst.policy.budget_total))
-        more = solve_instance(richer)
+        more = solve_result(richer)
         if out.status == "infeasible":
             assert more.summary["status"] in ("infeasible", "optimal")
             return

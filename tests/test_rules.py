@@ -568,7 +568,8 @@ def tamper(results: Path, dst: Path, edit) -> Path:
     """A copy of a results folder whose assignments.csv went through edit(frame) -> frame."""
     shutil.copytree(results, dst)
     a = pd.read_csv(dst / "assignments.csv", dtype={"enterprise_id": str, "service_id": str,
-                                                    "agency_id": str, "district_id": str})
+                                                    "agency_id": str, "district_id": str},
+                    encoding="utf-8-sig")
     edit(a).to_csv(dst / "assignments.csv", index=False)
     return dst
 
@@ -651,7 +652,7 @@ def test_check_rejects_tampered_results(tmp_path, name):
     rules = check_rules(path, bad)
     assert rule in rules, f"{name}: checker found {sorted(rules)}"
     # and the brute force's own judge agrees the tampered plan breaks a rule
-    a = pd.read_csv(bad / "assignments.csv", dtype=str)
+    a = pd.read_csv(bad / "assignments.csv", dtype=str, encoding="utf-8-sig")
     judged = evaluate(good.instance, list(zip(a["enterprise_id"], a["service_id"],
                                              a["agency_id"], strict=True)))
     if name != "cost_understated":  # the plan itself is fine there, only a figure is false

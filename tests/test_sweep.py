@@ -14,19 +14,20 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from instance_builder import solve_result
 
+import allocator
 from allocator.cli import main
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
-from allocator.pipeline.solve import solve_instance
+from allocator.pipeline.least_budget import least_budget
+from allocator.solvers import get_backend
 from allocator.whatif.sweep import (
     FRONTIER_COLUMNS,
     MARGINAL_STEP,
     budget_label,
-    least_budget,
     parse_budgets,
-    run_sweep,
     split_chains,
 )
 from benchmarks.baseline import solve_baseline
@@ -111,14 +112,16 @@ def swept(city, tmp_path_factory):
     least budget, the policy's budget, and two budgets past anything a plan can cost."""
     inst = load_instance(city)
     elig = compute_eligibility(inst)
-    lb = least_budget(inst, elig, None, None, 1)
+    lb = least_budget(inst, elig, get_backend("auto"), 60, 1)
     assert lb.status == "optimal" and lb.value > 0
     most = float(elig.triples.groupby("demand")["cost"].max().sum())  # >= any plan's cost
     budgets = [math.ceil(lb.value) - 1, math.ceil(lb.value), inst.policy.budget_total,
                math.ceil(most), math.ceil(2 * most)]
     out = tmp_path_factory.mktemp("sweep") / "frontier"
-    code = run_sweep(inst, budgets, out, jobs=2)
-    frontier = pd.read_csv(out / "frontier.csv")
+    result = allocator.sweep(inst, budgets, jobs=2)
+    result.write(out)
+    code = 0 if result.has_plan else 1
+    frontier = pd.read_csv(out / "frontier.csv", encoding="utf-8-sig")
     levels = {}  # status of each point's served-weight level
     for b in budgets:
         summary = json.loads((out / budget_label(b) / "summary.json").read_text())
@@ -165,7 +168,7 @@ def test_sweep_uses_its_shortcuts_soundly(swept):
     assert f.loc[second, "how"] == "reused"  # costs no more than the top plan's budget
     for col in ("coverage", "quality", "cost"):
         assert f.loc[second, col] == pytest.approx(f.loc[top, col])
-    diag = pd.read_csv(swept["out"] / budget_label(below) / "diagnosis.csv")
+    diag = pd.read_csv(swept["out"] / budget_label(below) / "diagnosis.csv", encoding="utf-8-sig")
     row = diag[diag["rule"] == "budget"].iloc[0]
     assert row["required"] == pytest.approx(swept["lb"].value, abs=0.01)
     assert row["shortfall"] == pytest.approx(swept["lb"].value - below, abs=0.01)
@@ -174,7 +177,7 @@ def test_sweep_uses_its_shortcuts_soundly(swept):
 def test_sweep_point_equals_single_solve(city, swept):
     budget = swept["inst"].policy.budget_total
     row = swept["frontier"].set_index("budget").loc[budget]
-    single = solve_instance(load_instance(city, budget=budget)).summary
+    single = solve_result(load_instance(city, budget=budget)).summary
     assert row["status"] in HAS_PLAN and single["status"] in HAS_PLAN
     assert row["coverage"] == pytest.approx(single["coverage"], abs=1e-6)
     assert row["mandatory_served"] == single["mandatory_served"]
@@ -183,7 +186,7 @@ def test_sweep_point_equals_single_solve(city, swept):
     point = json.loads((swept["out"] / budget_label(budget) / "summary.json").read_text())
     assert point["coverage"] == pytest.approx(row["coverage"])
     assert point["budget"] == budget
-    a = pd.read_csv(swept["out"] / budget_label(budget) / "assignments.csv")
+    a = pd.read_csv(swept["out"] / budget_label(budget) / "assignments.csv", encoding="utf-8-sig")
     assert a["weight"].sum() == pytest.approx(row["coverage"])
     assert a["cost"].sum() == pytest.approx(row["cost"], abs=0.05)
 
@@ -229,8 +232,10 @@ def ruled(tmp_path_factory) -> Path:
 def test_served_weight_never_falls_as_budget_grows(ruled, budgets):
     inst = load_instance(ruled)
     with tempfile.TemporaryDirectory() as tmp:
-        code = run_sweep(inst, budgets, Path(tmp) / "s", jobs=1)
-        f = pd.read_csv(Path(tmp) / "s" / "frontier.csv")
+        result = allocator.sweep(inst, budgets, jobs=1)
+        result.write(Path(tmp) / "s")
+        code = 0 if result.has_plan else 1
+        f = pd.read_csv(Path(tmp) / "s" / "frontier.csv", encoding="utf-8-sig")
     assert code in (0, 1)
     assert f["budget"].tolist() == sorted(budgets)
     for row in f.itertuples(index=False):  # and each point is the reference's
@@ -257,10 +262,10 @@ def test_no_plan_at_any_budget(tmp_path):
     res = CliRunner().invoke(main, ["sweep", str(inst_dir), "--budgets", "1000,1e9",
                                     "--out", str(out)])
     assert res.exit_code == 1, res.output
-    f = pd.read_csv(out / "frontier.csv")
+    f = pd.read_csv(out / "frontier.csv", encoding="utf-8-sig")
     assert f["status"].tolist() == ["infeasible", "infeasible"]
     for b in (1000, 1e9):
-        diag = pd.read_csv(out / budget_label(b) / "diagnosis.csv")
+        diag = pd.read_csv(out / budget_label(b) / "diagnosis.csv", encoding="utf-8-sig")
         assert (diag["rule"] != "budget").any()  # the named rule, the same at every budget
     assert_png(out / "frontier.png")
 
@@ -271,7 +276,7 @@ def test_cli_sweep_writes_frontier(tmp_path):
     res = CliRunner().invoke(main, ["sweep", str(inst_dir), "--budgets", "0:60000:4",
                                     "--out", str(out)])
     assert res.exit_code == 0, res.output
-    f = pd.read_csv(out / "frontier.csv")
+    f = pd.read_csv(out / "frontier.csv", encoding="utf-8-sig")
     assert f["budget"].tolist() == [0, 20000, 40000, 60000]
     assert f["status"].iloc[0] == "infeasible" and f["status"].iloc[-1] in HAS_PLAN
     served = f["coverage"].dropna().to_numpy()
@@ -280,28 +285,26 @@ def test_cli_sweep_writes_frontier(tmp_path):
 
 
 def test_monotone_repair_gives_a_worse_point_the_smaller_budgets_plan(tmp_path):
-    from allocator.whatif.sweep import monotone_repair
+    from allocator.whatif.sweep import Point, monotone_repair
 
     inst_dir = write_instance_files(tmp_path / "inst", policy=RULED)
     inst = load_instance(inst_dir)
-    out = tmp_path / "s"
-    assert run_sweep(inst, [30000, 60000], out) == 0
-    f = pd.read_csv(out / "frontier.csv")
-    rows = f.astype(object).where(f.notna(), None).to_dict("records")
-    small, large = rows
-    assert small["status"] == "optimal" and small["coverage"] > 0
-    # pretend the larger budget's solve stopped early with a poorer plan: no plan at all
-    large.update(status="no_solution", coverage=None, quality=None, cost=None)
-    monotone_repair(rows, inst, compute_eligibility(inst), out)
-    assert large["how"] == "smaller_budget_plan" and large["status"] == "feasible"
-    assert large["coverage"] == pytest.approx(small["coverage"])
-    a_small = pd.read_csv(out / budget_label(30000) / "assignments.csv")
-    a_large = pd.read_csv(out / budget_label(60000) / "assignments.csv")
-    assert a_large[["enterprise_id", "service_id", "agency_id"]].equals(
-        a_small[["enterprise_id", "service_id", "agency_id"]])
-    summary = json.loads((out / budget_label(60000) / "summary.json").read_text())
-    assert summary["budget"] == 60000 and summary["sweep"]["plan_from_budget"] == 30000
+    result = allocator.sweep(inst, [30000, 60000])
+    small, large = result.result.points[30000], result.result.points[60000]
+    assert small.status.value == "optimal" and small.coverage > 0
+    # pretend the larger budget's solve stopped early with no plan at all
+    lost = type(large)({**large.summary, "status": "no_solution", "coverage": None,
+                        "quality": None, "cost": None}, excluded=large.excluded)
+    points = {30000: Point(30000, small, "solved", 1.0), 60000: Point(60000, lost, "solved", 1.0)}
+    monotone_repair(points, inst, compute_eligibility(inst))
+    fixed = points[60000]
+    assert fixed.how == "smaller_budget_plan" and fixed.result.status.value == "feasible"
+    assert fixed.result.coverage == pytest.approx(small.coverage)
+    keys = ["enterprise_id", "service_id", "agency_id"]
+    assert fixed.result.assignments[keys].equals(small.assignments[keys])
+    assert fixed.result.summary["budget"] == 60000
+    assert fixed.result.summary["sweep"]["plan_from_budget"] == 30000
     # a point already at least as good is left alone
-    before = dict(small)
-    monotone_repair([small], inst, compute_eligibility(inst), out)
-    assert small == before
+    before = points[30000]
+    monotone_repair({30000: before}, inst, compute_eligibility(inst))
+    assert before.result is small

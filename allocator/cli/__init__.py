@@ -1,17 +1,34 @@
-"""The `allocator` command line (spec section 6). Exit codes: 0 ok, 1 infeasible or no
-solution, 2 bad input or usage. A user's mistake never shows a traceback."""
+"""The `allocator` command line: a thin shell over the Python API (allocator.api).
+
+It parses, prints, shows progress and maps outcomes to exit codes: 0 a plan (or every rule
+holds), 1 infeasible or no solution (or a violated rule), 2 bad input, usage or output path.
+stdout carries only what a command is for; progress and messages go to stderr. A user's
+mistake never shows a traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
-from allocator.core.errors import InputError, Problem
-from allocator.solvers import REGISTRY, UnknownSolver, get_backend
+from allocator.core.errors import (
+    AllocatorError,
+    InputError,
+    OutputPathError,
+    ProblemsError,
+    ResultsError,
+    SolverError,
+    UsageError,
+)
+from allocator.core.folders import Staged, stage
 
 EXIT_OK, EXIT_NO_PLAN, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -32,12 +49,13 @@ class Phases:
             echo_err(f"[{time.perf_counter() - self.t0:7.2f}s] {msg}")
 
 
-def report_problems(problems: list[Problem]) -> None:
-    """Print every input problem on stderr, errors first, then warnings."""
-    errors = [p for p in problems if p.severity == "error"]
-    warnings = [p for p in problems if p.severity != "error"]
+def report_problems(exc: ProblemsError) -> None:
+    """Every problem on stderr, errors first, then warnings."""
+    errors = [p for p in exc.problems if p.severity == "error"]
+    warnings = [p for p in exc.problems if p.severity != "error"]
     files = sorted({p.file for p in errors})
-    echo_err(f"The instance has {len(errors)} error(s)"
+    what = "The results folder" if isinstance(exc, ResultsError) else "The input"
+    echo_err(f"{what} has {len(errors)} error(s)"
              + (f" and {len(warnings)} warning(s)" if warnings else "")
              + (f" in {', '.join(files)}" if files else "") + "; nothing was written.")
     for p in errors:
@@ -46,34 +64,47 @@ def report_problems(problems: list[Problem]) -> None:
         echo_err(f"  warning: {p}")
 
 
-def load_or_exit(instance: Path, budget: float | None = None, overrides: dict | None = None):
-    """Load and validate an instance, or print every problem and exit 2 (before any command
-    has written anything)."""
+def fail(exc: AllocatorError) -> NoReturn:
+    """Exit 2 with what went wrong and how to fix it."""
+    if isinstance(exc, ProblemsError):
+        report_problems(exc)
+    else:
+        echo_err(f"error: {exc}")
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def guarded(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Map allocator's own errors to exit 2 with a message, never a traceback."""
+    @functools.wraps(f)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except (InputError, ResultsError, SolverError, OutputPathError, UsageError) as exc:
+            fail(exc)
+    return run
+
+
+def load(instance: Path, budget: float | None = None, overrides: dict | None = None):
+    """Load and validate an instance (InputError on any problem)."""
     from allocator.data.validation import load_instance
 
-    try:
-        return load_instance(instance, overrides=overrides, budget=budget)
-    except InputError as exc:
-        report_problems(exc.problems)
-        sys.exit(EXIT_BAD_INPUT)
+    return load_instance(instance, overrides=overrides, budget=budget)
 
 
 def check_solver_name(name: str | None) -> None:
-    if name is None:
-        return
-    try:
+    """An unknown or missing solver is a usage error, found before anything runs."""
+    if name is not None:
+        from allocator.solvers import get_backend
+
         get_backend(name)
-    except UnknownSolver as exc:
-        raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="allocator")
-def main() -> None:
-    """allocator: optimal allocation of work-safety technical services to enterprises."""
+def positive(value: float | None, what: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{what} must be a positive, finite number of seconds")
 
 
-def levels_option(f):
+def levels_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--levels: which objective levels to optimise (policy solver.levels)."""
     return click.option(
         "--levels", default=None, metavar="LIST",
@@ -86,168 +117,286 @@ def levels_overrides(levels: str | None) -> dict | None:
     return None if levels is None else {"solver": {"levels": levels}}
 
 
+def force_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--force", is_flag=True,
+        help="Replace the output folder even if it holds files allocator did not write.")(f)
+
+
+def early_stage(out: Path, kind: str, force: bool, protect: list[Path]) -> Staged:
+    """Check the output path and make its staging folder before any solving starts."""
+    return stage(out, kind, force, [p for p in protect if p.exists()])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="allocator")
+def main() -> None:
+    """allocator: optimal allocation of work-safety technical services to enterprises."""
+
+
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Results folder (written atomically).")
+              help="Results folder (written atomically; never over a user's files).")
 @click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=float, default=None,
               help="Seconds for the whole lexicographic solve (default: policy).")
-@click.option("--budget", type=click.FloatRange(min=0), default=None,
+@click.option("--budget", type=float, default=None,
               help="Override budget.total for a what-if run.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @levels_option
+@force_option
+@guarded
 def solve(instance: Path, out: Path, solver: str | None, time_limit: float | None,
-          budget: float | None, quiet: bool, levels: str | None) -> None:
+          budget: float | None, quiet: bool, levels: str | None, force: bool) -> None:
     """Solve INSTANCE and write the results folder."""
-    from allocator.output.text import print_run_summary
-    from allocator.pipeline.plan import write_results
-    from allocator.pipeline.solve import solve_instance
+    from allocator.api import solve as solve_plan
+    from allocator.output.results_folder import write_tables
+    from allocator.output.text import run_summary
 
+    positive(time_limit, "--time-limit")
     check_solver_name(solver)
     say = Phases(quiet)
     say(f"read: {instance}")
-    inst = load_or_exit(instance, budget=budget, overrides=levels_overrides(levels))
+    inst = load(instance, budget=budget, overrides=levels_overrides(levels))
     say(f"validate: OK ({len(inst.demands):,} demands, {len(inst.agencies):,} agencies, "
         f"{len(inst.warnings)} warning(s))")
-    result = solve_instance(inst, solver=solver, time_limit=time_limit, progress=say)
-    say(f"write: {out}")
-    write_results(result, out)
-    print_run_summary(inst, result)
-    sys.exit(EXIT_OK if result.status.has_solution else EXIT_NO_PLAN)
+    staged = early_stage(out, "results", force, [instance])
+    try:
+        plan = solve_plan(inst, solver=solver, time_limit=time_limit, progress=say)
+        say(f"write: {out}")
+        write_tables(plan.result, staged.path)
+        staged.commit()
+    finally:
+        staged.discard()
+    click.echo(run_summary(plan.result))
+    sys.exit(EXIT_OK if plan.has_plan else EXIT_NO_PLAN)
 
 
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
+@guarded
 def validate(instance: Path) -> None:
     """Check INSTANCE and print a one-screen summary, or every problem found."""
     from allocator.eligibility import compute_eligibility
-    from allocator.output.text import print_instance_summary
+    from allocator.output.text import instance_summary
 
-    inst = load_or_exit(instance)
-    elig = compute_eligibility(inst)
+    inst = load(instance)
     click.echo("OK")
-    print_instance_summary(inst, elig)
+    click.echo(instance_summary(inst, compute_eligibility(inst)))
 
 
 @main.command()
-@click.option("--enterprises", type=click.IntRange(min=1), required=True)
-@click.option("--agencies", type=click.IntRange(min=1), required=True)
-@click.option("--districts", type=click.IntRange(min=1), required=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--enterprises", type=click.IntRange(min=1), required=True,
+              help="Number of enterprises (at least 1).")
+@click.option("--agencies", type=click.IntRange(min=3), required=True,
+              help="Number of agencies in the reserve pool (at least 3: the default rules "
+                   "want three agencies in every served district).")
+@click.option("--districts", type=click.IntRange(min=1), required=True,
+              help="Number of districts (at least 1).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed: the same seed always gives the same files.")
 @click.argument("out", type=click.Path(path_type=Path))
-def generate(enterprises: int, agencies: int, districts: int, seed: int, out: Path) -> None:
-    """Write a realistic synthetic instance (deterministic by seed) to OUT."""
+@force_option
+@guarded
+def generate(enterprises: int, agencies: int, districts: int, seed: int, out: Path,
+             force: bool) -> None:
+    """Write a realistic synthetic city (deterministic by seed) to the folder OUT."""
     from allocator.data.generate import generate_instance, write_instance
 
     t0 = time.perf_counter()
+    staged = early_stage(out, "instance", force, [])
+    staged.discard()  # the path is fine: write_instance stages it again, atomically
     data = generate_instance(enterprises, agencies, districts, seed)
-    write_instance(data, out)
-    click.echo(f"wrote {out}: {len(data['enterprises']):,} enterprises, "
-               f"{len(data['demands']):,} demands, {len(data['agencies']):,} agencies, "
-               f"{len(data['districts']):,} districts in {time.perf_counter() - t0:.1f} s")
+    write_instance(data, out, force=force)
+    echo_err(f"wrote {out}: {len(data['enterprises']):,} enterprises, "
+             f"{len(data['demands']):,} demands, {len(data['agencies']):,} agencies, "
+             f"{len(data['districts']):,} districts in {time.perf_counter() - t0:.1f} s")
 
 
 @main.command()
 def solvers() -> None:
-    """List the solver backends, whether each is available, and its version."""
-    auto = None
-    try:
-        auto = get_backend("auto").name
-    except UnknownSolver:
-        pass
-    for name, backend in sorted(REGISTRY.items()):
-        ok = backend.available()
-        tag = " (auto)" if name == auto else ""
-        click.echo(f"{name:6s} {'available' if ok else 'missing  '} "
-                   f"{backend.version() if ok else ''}{tag}")
+    """List the solver backends: whether each runs here, its version and what it is for."""
+    from allocator.solvers.info import solvers as list_solvers
+
+    for s in list_solvers():
+        click.echo(f"{s.name:6s} {'available' if s.available else 'missing  '} "
+                   f"{s.version:12s}{' (auto)' if s.auto else '       '}  {s.purpose}")
 
 
 @main.command(name="policy")
 @click.argument("instance", type=click.Path(path_type=Path))
+@guarded
 def show_policy(instance: Path) -> None:
     """Print the policy in force (policy.yaml with every default applied) as JSON."""
-    inst = load_or_exit(instance)
-    click.echo(json.dumps(inst.policy.as_dict(), indent=2))
+    click.echo(json.dumps(load(instance).policy.as_dict(), indent=2, ensure_ascii=False))
 
 
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.argument("results", type=click.Path(path_type=Path))
-def check(instance: Path, results: Path) -> None:
+@click.option("--budget", type=float, default=None,
+              help="Audit against this budget (a what-if run's), not policy.yaml's.")
+@guarded
+def check(instance: Path, results: Path, budget: float | None) -> None:
     """Audit RESULTS against INSTANCE from the files alone; exit 0 only if no rule is broken."""
-    from allocator.analysis.audit import run_check
+    from allocator.api import audit
+    from allocator.output.text import audit_text
 
-    sys.exit(run_check(instance, results))
+    result = audit(instance, results, budget=budget)
+    click.echo(audit_text(result))
+    sys.exit(EXIT_NO_PLAN if result.violations else EXIT_OK)
 
 
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Also write diagnosis.csv and summary.json to this folder.")
-@click.option("--solver", default=None, help="Backend for the elastic re-solve.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--budget", type=click.FloatRange(min=0), default=None,
-              help="Override budget.total.")
+@click.option("--solver", default=None, help="Backend for the re-solves.")
+@click.option("--time-limit", type=float, default=None, help="Seconds for the re-solves.")
+@click.option("--budget", type=float, default=None, help="Override budget.total.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@force_option
+@guarded
 def diagnose(instance: Path, out: Path | None, solver: str | None, time_limit: float | None,
-             budget: float | None) -> None:
+             budget: float | None, quiet: bool, force: bool) -> None:
     """Explain why INSTANCE has no plan: each rule, subject and shortfall."""
-    from allocator.analysis.diagnose import run_diagnose
+    from allocator.api import diagnose as explain
+    from allocator.output.results_folder import write_tables
+    from allocator.output.text import diagnosis_text
+    from allocator.pipeline.result import RunResult
 
+    positive(time_limit, "--time-limit")
     check_solver_name(solver)
-    inst = load_or_exit(instance, budget=budget)
-    sys.exit(run_diagnose(inst, out=out, solver=solver, time_limit=time_limit))
+    inst = load(instance, budget=budget)
+    staged = early_stage(out, "diagnosis", force, [instance]) if out is not None else None
+    try:
+        report = explain(inst, solver=solver, time_limit=time_limit, progress=Phases(quiet))
+        if staged is not None:
+            write_tables(RunResult(report.facts, excluded=report.excluded,
+                                   diagnosis=report.table), staged.path)
+            staged.commit()
+    finally:
+        if staged is not None:
+            staged.discard()
+    click.echo(diagnosis_text(report.reasons, report.outcome, report.least_budget,
+                              inst.policy.budget_total))
+    sys.exit(EXIT_OK if report.feasible else EXIT_NO_PLAN)
+
+
+class Bar:
+    """A tqdm progress bar on stderr fed by the library's progress events."""
+
+    def __init__(self, total: int, unit: str, desc: str, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, file=sys.stderr, unit=unit, desc=desc,
+                        dynamic_ncols=True, disable=quiet, smoothing=0.1)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        label = event.get("scenario", event.get("budget"))
+        label = f"{label:,.0f}" if isinstance(label, float) else str(label)
+        self.bar.set_postfix_str(f"{label}: {event['status']}", refresh=False)
+        self.bar.total = event.get("total", self.bar.total)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--budgets", required=True,
               help="Comma list (1e6,2e6) or START:STOP:N (N evenly spaced points).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Sweep folder (written atomically).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel processes.")
-@click.option("--solver", default=None)
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds per budget point.")
+@click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
+@click.option("--time-limit", type=float, default=None, help="Seconds per budget point.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @levels_option
+@force_option
+@guarded
 def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
-          time_limit: float | None, levels: str | None) -> None:
+          time_limit: float | None, quiet: bool, levels: str | None, force: bool) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
-    from allocator.whatif.sweep import parse_budgets, run_sweep
+    from allocator.api import sweep as run
+    from allocator.output.text import frontier_text
+    from allocator.output.whatif_folders import fill_sweep
+    from allocator.whatif.sweep import parse_budgets
 
+    positive(time_limit, "--time-limit")
     check_solver_name(solver)
     try:
         values = parse_budgets(budgets)
-    except ValueError as exc:
+    except UsageError as exc:
         raise click.BadParameter(str(exc), param_hint="--budgets") from None
-    inst = load_or_exit(instance, overrides=levels_overrides(levels))
-    sys.exit(run_sweep(inst, values, out, jobs=jobs, solver=solver, time_limit=time_limit))
+    inst = load(instance, overrides=levels_overrides(levels))
+    staged = early_stage(out, "sweep", force, [instance])
+    bar = Bar(len(values), "point", "sweep", quiet)
+    try:
+        result = run(inst, values, jobs=jobs, solver=solver, time_limit=time_limit,
+                     progress=bar)
+        bar.close()
+        fill_sweep(result.result, staged.path)
+        staged.commit()
+    finally:
+        bar.close()
+        staged.discard()
+    mark = result.summary()["least_budget_all_mandatory"]
+    click.echo(frontier_text(result.frontier, mark["marked"], mark["exact"]))
+    echo_err(f"wrote {out} ({len(result.frontier)} points in "
+             f"{result.summary()['seconds_wall']:.1f} s)")
+    sys.exit(EXIT_OK if result.has_plan else EXIT_NO_PLAN)
 
 
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--scenarios", required=True, type=click.Path(path_type=Path),
               help="YAML of named scenarios overriding policy keys and/or the budget.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Comparison folder (written atomically).")
 @click.option("--price-of-rules", is_flag=True,
               help="Also switch each anti-monopoly and quality rule off in turn.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--solver", default=None)
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel processes.")
+@click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
+@click.option("--time-limit", type=float, default=None, help="Seconds per scenario.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @levels_option
+@force_option
+@guarded
 def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jobs: int,
-            solver: str | None, time_limit: float | None, levels: str | None) -> None:
+            solver: str | None, time_limit: float | None, quiet: bool, levels: str | None,
+            force: bool) -> None:
     """Solve named policy scenarios side by side: comparison.csv and a chart."""
-    from allocator.whatif.compare import run_compare
+    from allocator.api import compare as run
+    from allocator.output.text import comparison_text
+    from allocator.output.whatif_folders import fill_comparison
+    from allocator.whatif.compare import load_scenarios
 
+    positive(time_limit, "--time-limit")
     check_solver_name(solver)
-    inst = load_or_exit(instance, overrides=levels_overrides(levels))
-    sys.exit(run_compare(inst, scenarios, out, price_of_rules=price_of_rules, jobs=jobs,
-                         solver=solver, time_limit=time_limit))
-
-
-def run() -> None:  # pragma: no cover - console entry for python -m
-    main()
+    inst = load(instance, overrides=levels_overrides(levels))
+    items, problems = load_scenarios(scenarios, inst.policy)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InputError(errors)
+    staged = early_stage(out, "compare", force, [instance, scenarios])
+    bar = Bar(len(items), "scenario", "compare", quiet)
+    try:
+        result = run(inst, scenarios, price_of_rules=price_of_rules, jobs=jobs,
+                     solver=solver, time_limit=time_limit, progress=bar)
+        bar.close()
+        fill_comparison(result.result, staged.path)
+        staged.commit()
+    finally:
+        bar.close()
+        staged.discard()
+    click.echo(comparison_text(result.table))
+    echo_err(f"wrote {out} ({len(result.table)} rows in {result.result.seconds:.1f} s)")
+    sys.exit(EXIT_OK if result.has_plan else EXIT_NO_PLAN)
 
 
 if __name__ == "__main__":  # pragma: no cover

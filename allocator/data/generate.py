@@ -21,18 +21,17 @@ holds mandatory demand that the default rules could not serve).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import os
-import shutil
-import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from allocator.core.errors import UsageError
+from allocator.core.folders import staged
 from allocator.data.policy import DEFAULTS
 
 #: The columns of every table, exactly as spec section 2 lists them.
@@ -175,9 +174,9 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     served district) and at least one enterprise and one district.
     """
     if n_enterprises < 1 or n_districts < 1:
-        raise ValueError("need at least one enterprise and one district")
+        raise UsageError("need at least one enterprise and one district")
     if n_agencies < _MIN_AGENCIES:
-        raise ValueError(f"need at least {_MIN_AGENCIES} agencies for the default rules")
+        raise UsageError(f"need at least {_MIN_AGENCIES} agencies for the default rules")
     rng = np.random.default_rng(seed)
     n_e, n_a, n_d = int(n_enterprises), int(n_agencies), int(n_districts)
     n_s, n_sec = len(_SERVICES), len(SECTORS)
@@ -490,56 +489,14 @@ def _copy(v):
     return v
 
 
-def write_instance(data: dict, out_dir: Path) -> None:
-    """Write the tables (CSV, UTF-8, no index) and policy.yaml into out_dir, atomically.
-
-    Files go to a fresh sibling temp directory first, which then replaces out_dir (an existing
-    out_dir is swapped out and removed only after the new one is in place).
-    """
-    out_dir = Path(out_dir)
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+def write_instance(data: dict, out_dir: Path, force: bool = False,
+                   protect: Iterable[Path] = ()) -> Path:
+    """Write the tables (CSV, UTF-8, no index) and policy.yaml into out_dir, atomically and
+    never over a user's files (core.folders)."""
+    with staged(out_dir, "instance", force, protect) as s:
         for name in TABLES:
-            df = data[name]
-            df.to_csv(tmp / f"{name}.csv", index=False, encoding="utf-8", lineterminator="\n")
-        with open(tmp / "policy.yaml", "w", encoding="utf-8") as fh:
+            data[name].to_csv(s.path / f"{name}.csv", index=False, encoding="utf-8",
+                              lineterminator="\n")
+        with open(s.path / "policy.yaml", "w", encoding="utf-8") as fh:
             yaml.safe_dump(data["policy"], fh, sort_keys=False, allow_unicode=True)
-        if out_dir.exists():
-            old = parent / f".{out_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(out_dir, old)
-            try:
-                os.rename(tmp, out_dir)
-            except BaseException:
-                os.rename(old, out_dir)
-                raise
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m allocator.data.generate --enterprises N --agencies M --districts D --seed S
-    OUT`."""
-    p = argparse.ArgumentParser(prog="allocator generate", description=__doc__.splitlines()[0])
-    p.add_argument("--enterprises", type=int, required=True)
-    p.add_argument("--agencies", type=int, required=True)
-    p.add_argument("--districts", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("out", type=Path)
-    args = p.parse_args(argv)
-    try:
-        data = generate_instance(args.enterprises, args.agencies, args.districts, args.seed)
-    except ValueError as exc:
-        p.error(str(exc))
-    write_instance(data, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return s.target

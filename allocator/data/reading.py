@@ -272,3 +272,43 @@ def read_raw(path: Path) -> RawInstance:
         problems.append(Problem(POLICY_FILE, None, "", None, "required file is missing",
                                 "add policy.yaml with at least 'budget:' / 'total:'"))
     return RawInstance(path, tables, policy, instance_sha256(path), problems)
+
+
+def raw_from_frames(frames: dict[str, pd.DataFrame], policy: Any, name: str) -> RawInstance:
+    """The RawInstance of tables given as pandas frames (keys: file names without .csv): every
+    cell as stripped text, as if read from a folder, so the same checks apply."""
+    problems: list[Problem] = []
+    tables: dict[str, pd.DataFrame] = {}
+    digest = hashlib.sha256()
+    given = {str(k).removesuffix(".csv") + ".csv": v for k, v in frames.items()}
+    for extra in sorted(set(given) - set(TABLES)):
+        problems.append(Problem(extra, None, "", None, "unknown table",
+                                "the tables are " + ", ".join(t[:-4] for t in TABLES)))
+    for file, (required, cols, opt) in TABLES.items():
+        df = given.get(file)
+        if df is None:
+            if required:
+                problems.append(Problem(file, None, "", None, "required table is missing",
+                                        f"give a frame with columns {', '.join(cols + opt)}"))
+            else:
+                tables[file] = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+            continue
+        text = df.reset_index(drop=True).astype(object).where(df.notna().to_numpy(), "")
+        text = text.apply(lambda col: col.map(lambda v: _cell_text(v)))
+        text.columns = [str(c).strip() for c in text.columns]
+        digest.update(file.encode())
+        digest.update(text.to_csv(index=False).encode())
+        if check_columns(text, file, cols, problems):
+            for col in opt:
+                if col not in text.columns:
+                    text[col] = ""
+            tables[file] = text
+    digest.update(repr(policy).encode())
+    return RawInstance(Path(name), tables, policy, digest.hexdigest(), problems)
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as a person would have typed it: 12 not 12.0, text stripped."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()

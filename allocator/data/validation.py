@@ -1,7 +1,8 @@
 """Validation: every rule of spec sections 2-3 checked in one pass, every bad cell reported.
 
-`load_instance` is the only way to get an `Instance`: it reads, checks, and raises
-`InputError` with all problems at once, or returns typed frames plus warnings.
+`load_instance` (a folder) and `instance_from_frames` (pandas frames and a policy dict) are
+the only ways to get an `Instance`: both check alike and raise `InputError` with all problems
+at once, or return typed frames plus warnings.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from allocator.core.errors import InputError, Problem
 from allocator.data.instance import Instance
 from allocator.data.policy import POLICY_FILE, parse_policy
-from allocator.data.reading import ROW_OFFSET, RawInstance, read_raw
+from allocator.data.reading import ROW_OFFSET, RawInstance, raw_from_frames, read_raw
 
 STATUSES = ("active", "probation", "suspended", "blacklisted")
 #: words a planner may write for a risk level, and the level they mean (for the fix hint)
@@ -415,13 +416,28 @@ def load_instance(path: str | Path, overrides: dict[str, Any] | None = None,
     or on the InputError with the errors.
     """
     raw = read_raw(Path(path))
+    has_policy = (Path(path) / POLICY_FILE).is_file()
+    return build_instance(raw, has_policy, overrides, budget)
+
+
+def instance_from_frames(frames: dict[str, pd.DataFrame], policy: dict[str, Any],
+                         name: str = "instance", overrides: dict[str, Any] | None = None,
+                         budget: float | None = None) -> Instance:
+    """An Instance from pandas frames (keys: the file names without .csv, e.g. "districts",
+    "demands"; "quotes" and "conflicts" optional) and a policy dict shaped like policy.yaml,
+    checked exactly as a folder is (InputError with every problem found)."""
+    raw = raw_from_frames(frames, policy, name)
+    return build_instance(raw, True, overrides, budget)
+
+
+def build_instance(raw: RawInstance, has_policy: bool, overrides: dict[str, Any] | None,
+                   budget: float | None) -> Instance:
+    """Check the raw tables and the policy; the typed Instance, or InputError."""
     problems = list(raw.problems)
     frames, found = check_tables(raw)
     problems += found
     policy = None
-    if (Path(path) / POLICY_FILE).is_file() and not any(
-        p.file == POLICY_FILE for p in raw.problems
-    ):
+    if has_policy and not any(p.file == POLICY_FILE for p in raw.problems):
         extra = dict(overrides or {})
         if budget is not None:
             given = extra.get("budget")
@@ -438,7 +454,7 @@ def load_instance(path: str | Path, overrides: dict[str, Any] | None = None,
     frames["demands"] = dem.reset_index(drop=True)
     frames["demands"].index.name = "demand"
     warnings = [p for p in problems if p.severity == "warning"] + suspicious(frames)
-    return Instance(path=Path(path), policy=policy, sha256=raw.sha256, warnings=warnings,
+    return Instance(path=raw.path, policy=policy, sha256=raw.sha256, warnings=warnings,
                     **{k: frames[k] for k in ("districts", "services", "enterprises", "demands",
                                               "agencies", "agency_districts", "bids", "quotes",
                                               "conflicts")})

@@ -1,14 +1,17 @@
-"""Short human summaries on the terminal: of an instance (`validate`) and of a run (`solve`)."""
+"""Short human summaries for the terminal, as text (the command line prints them): of an
+instance (`validate`), a run (`solve`), a diagnosis, a frontier and a comparison."""
 
 from __future__ import annotations
 
-import click
+import math
+
 import pandas as pd
 
-from allocator.core.errors import Problem
+from allocator.analysis.audit import Audit
 from allocator.data.instance import Instance
-from allocator.eligibility import Eligibility, candidate_reasons
-from allocator.pipeline.plan import RunResult
+from allocator.eligibility import Eligibility
+from allocator.eligibility.warnings import mandatory_warnings
+from allocator.pipeline.result import RunResult
 
 RISK_NAMES = {1: "low/blue", 2: "general/yellow", 3: "high/orange", 4: "major/red"}
 
@@ -17,104 +20,142 @@ def _money(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def mandatory_warnings(inst: Instance, elig: Eligibility, limit: int = 50) -> list[Problem]:
-    """Demands at a mandatory level that no agency can take, with why (warnings, since the
-    data is legal; the solve will answer infeasible and name them)."""
-    dem = inst.demands
-    mand = dem["risk_level"].isin(inst.policy.mandatory_levels).to_numpy()
-    stuck = dem.index[mand & ~dem.index.isin(elig.triples["demand"])]
-    if not len(stuck):
-        return []
-    shown = dem.loc[stuck[:limit]]
-    offered = (shown.merge(inst.bids[["service_id", "sector"]].drop_duplicates()).shape[0]
-               + shown.merge(inst.quotes[["enterprise_id", "service_id"]]).shape[0])
-    why = pd.Series(dtype=object)
-    if offered:  # candidate_reasons needs at least one offer to classify
-        cand = candidate_reasons(inst, stuck[:limit])
-        why = (cand.groupby("demand")["reason"]
-               .agg(lambda r: ", ".join(f"{k} {n}" for k, n in r.value_counts().items())))
-    out = []
-    for d in stuck[:limit]:
-        e, s, lvl = dem.at[d, "enterprise_id"], dem.at[d, "service_id"], dem.at[d, "risk_level"]
-        reason = (f"offers kept out by rule: {why[d]}" if d in why.index else
-                  f"no agency bids for service {s} in sector {dem.at[d, 'sector']}")
-        out.append(Problem("demands.csv", None, "enterprise_id", e,
-                           f"mandatory demand (risk level {lvl}, service {s}) that no agency "
-                           f"can take: {reason}",
-                           "add a bid or quote from an eligible agency, or review the policy's "
-                           "quality and price thresholds; otherwise the plan is infeasible",
-                           "warning"))
-    if len(stuck) > limit:
-        out.append(Problem("demands.csv", None, "enterprise_id", None,
-                           f"{len(stuck) - limit} more mandatory demands no agency can take",
-                           "see `allocator diagnose`", "warning"))
-    return out
-
-
-def print_instance_summary(inst: Instance, elig: Eligibility | None = None) -> None:
+def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
     """One screen: districts, enterprises by risk and sector, demand against budget, agencies."""
+    out: list[str] = []
     pol, dem = inst.policy, inst.demands
     ref = (dem["person_days"] * dem["service_id"].map(inst.services["reference_rate"])).sum()
-    click.echo(f"instance: {inst.name}  ({inst.path})")
+    out.append(f"instance: {inst.name}  ({inst.path})")
     caps = inst.districts["budget_cap"].notna().sum()
-    click.echo(f"districts: {len(inst.districts)} ({caps} with a budget cap)")
+    out.append(f"districts: {len(inst.districts)} ({caps} with a budget cap)")
     risk = inst.enterprises["risk_level"].value_counts().reindex([1, 2, 3, 4]).fillna(0)
-    click.echo(f"enterprises: {len(inst.enterprises):,}  by risk: " + ", ".join(
+    out.append(f"enterprises: {len(inst.enterprises):,}  by risk: " + ", ".join(
         f"{lvl} {RISK_NAMES[lvl]} {int(n):,}" for lvl, n in risk.items()))
     sectors = inst.enterprises["sector"].value_counts()
-    click.echo("  by sector: " + ", ".join(f"{s} {n:,}" for s, n in sectors.items()))
+    out.append("  by sector: " + ", ".join(f"{s} {n:,}" for s, n in sectors.items()))
     mand = dem["risk_level"].isin(pol.mandatory_levels)
     mref = (dem.loc[mand, "person_days"]
             * dem.loc[mand, "service_id"].map(inst.services["reference_rate"])).sum()
-    click.echo(f"demands: {len(dem):,} ({int(mand.sum()):,} mandatory), "
+    out.append(f"demands: {len(dem):,} ({int(mand.sum()):,} mandatory), "
                f"{dem['person_days'].sum():,.0f} person-days, weight {dem['weight'].sum():,.0f}")
-    click.echo(f"reference cost: all demand {_money(ref)}, mandatory {_money(mref)}; budget "
+    out.append(f"reference cost: all demand {_money(ref)}, mandatory {_money(mref)}; budget "
                f"{_money(pol.budget_total)} ({pol.budget_total / ref:.0%} of all demand)"
                if ref > 0 else f"budget {_money(pol.budget_total)}")
     status = inst.agencies["status"].value_counts()
-    click.echo(f"agencies: {len(inst.agencies)}  by status: " + ", ".join(
+    out.append(f"agencies: {len(inst.agencies)}  by status: " + ", ".join(
         f"{s} {n}" for s, n in status.items()) + f"; capacity "
         f"{inst.agencies['capacity_days'].sum():,.0f} person-days")
-    click.echo(f"offers: {len(inst.bids):,} bids, {len(inst.quotes):,} quotes, "
+    out.append(f"offers: {len(inst.bids):,} bids, {len(inst.quotes):,} quotes, "
                f"{len(inst.conflicts):,} conflicts")
     if elig is not None:
         served = dem.index.isin(elig.triples["demand"])
         reasons = elig.excluded["reason"].value_counts()
-        click.echo(f"eligible triples: {len(elig.triples):,}; demands with no eligible agency: "
+        out.append(f"eligible triples: {len(elig.triples):,}; demands with no eligible agency: "
                    f"{int((~served).sum()):,} ({int((~served & mand).sum())} mandatory)")
         if len(reasons):
-            click.echo("kept out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+            out.append("kept out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
     warnings = list(inst.warnings) + (mandatory_warnings(inst, elig) if elig is not None
                                       else [])
     if warnings:
-        click.echo(f"warnings: {len(warnings)}")
+        out.append(f"warnings: {len(warnings)}")
         for w in warnings[:20]:
-            click.echo(f"  warning: {w}")
+            out.append(f"  warning: {w}")
         if len(warnings) > 20:
-            click.echo(f"  ... and {len(warnings) - 20} more")
+            out.append(f"  ... and {len(warnings) - 20} more")
+    return "\n".join(out)
 
 
-def print_run_summary(inst: Instance, result: RunResult) -> None:
+def run_summary(result: RunResult) -> str:
     """Status, served weight and share, mandatory served, cost vs budget, agencies, shares."""
+    out: list[str] = []
     s = result.summary
-    click.echo(f"status: {s['status']}  (solver {s['solver']}, {s['seconds']:.1f} s"
+    out.append(f"status: {s['status']}  (solver {s['solver']}, {s['seconds']:.1f} s"
                + (f", gap {s['gap']:.2e}" if s.get("gap") is not None else "") + ")")
     if result.diagnosis is not None and not result.diagnosis.empty:
-        click.echo("why no plan exists:")
+        out.append("why no plan exists:")
         for msg in result.diagnosis["message"]:
-            click.echo(f"  - {msg}")
-        return
+            out.append(f"  - {msg}")
+        return "\n".join(out)
     if s.get("coverage") is None:
-        click.echo("no plan was found within the time limit")
-        return
-    click.echo(f"served weight: {s['coverage']:,.1f} of {s['weight_total']:,.1f} "
+        out.append("no plan was found within the time limit")
+        return "\n".join(out)
+    out.append(f"served weight: {s['coverage']:,.1f} of {s['weight_total']:,.1f} "
                f"({s['coverage_ratio']:.1%}); demands served "
                f"{s['counts']['demands_served']:,} of {s['counts']['demands']:,}")
-    click.echo(f"mandatory served: {s['mandatory_served']} of {s['mandatory_total']}")
-    click.echo(f"cost: {_money(s['cost'])} of budget {_money(s['budget'])} "
+    out.append(f"mandatory served: {s['mandatory_served']} of {s['mandatory_total']}")
+    out.append(f"cost: {_money(s['cost'])} of budget {_money(s['budget'])} "
                f"({s['cost'] / s['budget']:.1%})" if s["budget"] else f"cost: {_money(s['cost'])}")
-    click.echo(f"agencies used: {s['agencies_used']} of {s['counts']['agencies']}; "
+    out.append(f"agencies used: {s['agencies_used']} of {s['counts']['agencies']}; "
                f"largest agency share of a district: {s['max_district_share']:.1%}")
     if len(result.unserved):
         reasons = pd.Series(result.unserved["reason"]).value_counts()
-        click.echo("left out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+        out.append("left out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+    return "\n".join(out)
+
+
+def diagnosis_text(reasons: list[str], outcome: str, least_cost: float | None,
+                   budget: float) -> str:
+    """What `allocator diagnose` says: the reasons as sentences, or that a plan exists."""
+    if outcome == "feasible":
+        return "no infeasibility: a plan exists" + (
+            f" (least cost {_money(least_cost)} of budget {_money(budget)})"
+            if least_cost is not None else "")
+    head = ("why no plan exists:" if outcome == "infeasible" else
+            "no plan was found, and none was ruled out, in the time allowed:")
+    return "\n".join([head] + [f"  - {r}" for r in reasons])
+
+
+def frontier_text(df: pd.DataFrame, mark: float | None, exact: bool) -> str:
+    """A compact table of a sweep's frontier, and the least budget for the mandatory demands."""
+    out = [f"{'budget':>16} {'status':>11} {'served':>8} {'share':>7} {'cost':>16} "
+           f"{'marginal':>9} {'seconds':>8}  how"]
+    for r in df.itertuples(index=False):
+        has = pd.notna(r.coverage)
+        out.append(f"{r.budget:16,.0f} {r.status:>11} "
+                   + (f"{r.coverage:8,.1f} {r.coverage_ratio:7.1%} {r.cost:16,.0f} "
+                      if has else f"{'':8} {'':7} {'':16} ")
+                   + (f"{r.marginal_value:9.3f} " if pd.notna(r.marginal_value) else f"{'':9} ")
+                   + f"{r.seconds:8.1f}  {r.how}")
+    if mark is not None:
+        out.append(("least budget serving every mandatory demand: " if exact else
+                    "first swept budget serving every mandatory demand: ") + f"{mark:,.2f}")
+    return "\n".join(out)
+
+
+def _blank(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def comparison_text(table: pd.DataFrame) -> str:
+    """A compact table of the scenarios side by side."""
+    width = max(12, int(table["scenario"].astype(str).str.len().max()))
+    out = [f"{'scenario':<{width}} {'status':>11} {'served':>9} {'share':>7} {'cost':>15} "
+           f"{'agencies':>8} {'top share':>9} {'quality':>7} {'HHI':>6} {'price':>8}"]
+    for r in table.itertuples(index=False):
+        line = f"{r.scenario:<{width}} {r.status:>11} "
+        if not _blank(r.coverage):
+            line += (f"{r.coverage:9,.1f} {r.coverage_ratio:7.1%} {r.cost:15,.0f} "
+                     f"{int(r.agencies_used):8d} {r.largest_district_share:9.1%} "
+                     f"{r.mean_quality:7.1f} "
+                     + (f"{r.herfindahl:6.3f}" if not _blank(r.herfindahl) else f"{'':6}"))
+        else:
+            line += f"{'':9} {'':7} {'':15} {'':8} {'':9} {'':7} {'':6}"
+        if not _blank(r.price_of_rule):
+            line += f" {r.price_of_rule:8,.1f}"
+        elif r.note:
+            line += f"  {r.note}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def audit_text(audit: Audit) -> str:
+    """What `allocator check` says: warnings, one line per violation, then the verdict."""
+    out = [f"WARNING: {w}" for w in audit.warnings]
+    out += [str(v) for v in audit.violations]
+    if audit.violations:
+        out.append(f"FAIL: {len(audit.violations)} violation(s)")
+    else:
+        out.append(f"OK: {audit.assignments} assignments, {audit.unserved} unserved, every "
+                   "rule holds" + ("" if audit.status in ("optimal", "feasible")
+                                   else f" (status {audit.status}: no plan to check)"))
+    return "\n".join(out)

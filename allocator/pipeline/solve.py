@@ -1,41 +1,29 @@
-"""One run end to end: eligibility, model, lexicographic solve, result tables, summary."""
+"""One run end to end: eligibility, model, lexicographic solve, result tables, summary.
+
+The diagnosis of an infeasible run is the analysis layer's (analysis/diagnose); the public
+`allocator.solve` adds it.
+"""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from allocator import __version__
-from allocator.analysis.diagnose import counting_diagnosis, diagnose
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, point_from_triples
-from allocator.pipeline import large_scale
-from allocator.pipeline.large_scale import solve_large, use_large_path
+from allocator.pipeline.large_scale import LARGE_TRIPLES, solve_large, use_large_path
 from allocator.pipeline.lexicographic import LevelReport, LexResult, solve_lexicographic
-from allocator.pipeline.plan import (
-    AGENCY_COLUMNS,
-    ASSIGNMENT_COLUMNS,
-    DISTRICT_COLUMNS,
-    UNSERVED_COLUMNS,
-    RunResult,
-    plan_tables,
-)
-from allocator.solvers import Status, get_backend
+from allocator.pipeline.result import RunResult
+from allocator.pipeline.summary import make_summary
+from allocator.pipeline.tables import tables_of
+from allocator.pipeline.threads import default_threads
+from allocator.solvers import Backend, Status, get_backend
 
 Progress = Callable[[str], None]
-
-
-def default_threads() -> int:
-    """All cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def solve_instance(instance: Instance, solver: str | None = None,
@@ -93,29 +81,30 @@ def solve_instance(instance: Instance, solver: str | None = None,
     chosen = (np.flatnonzero(lex.x[model.x] > 0.5)
               if lex.status.has_solution and lex.x is not None else None)
     a, unserved, agencies, districts = tables_of(instance, elig, chosen)
-    diagnosis = diagnose(instance, elig, solver=backend.name, time_limit=limit,
-                         progress=say) if lex.status is Status.INFEASIBLE else None
     timings["results"] = time.perf_counter() - t
-    summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
+    sizes = {"variables": lp.n_vars, "constraints": lp.n_rows, "nonzeros": lp.n_nonzeros}
+    summary = make_summary(instance, elig, sizes, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
-    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
+    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, None)
 
 
-def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, threads: int,
-                 t0: float, timings: dict[str, float], say: Progress) -> RunResult:
-    """solve_instance at province scale (allocator.pipeline.large_scale): the full model is never
-    built; the coverage LP is solved over demand classes, rounded and repaired."""
-    say(f"large scale: {len(elig.triples):,} eligible triples >= "
-        f"{large_scale.LARGE_TRIPLES:,}: coverage "
-        "LP over demand classes, rounded and repaired (quality and cost not optimised)")
+def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit: float,
+                 threads: int, t0: float, timings: dict[str, float], say: Progress
+                 ) -> RunResult:
+    """solve_instance at province scale (pipeline/large_scale): the full model is never
+    built; each level is an LP over demand classes, rounded and repaired."""
+    say(f"large scale: {len(elig.triples):,} eligible triples >= {LARGE_TRIPLES:,}: each "
+        "level as an LP over demand classes, rounded and repaired")
     pol = instance.policy
     dem = instance.demands
     has = np.zeros(len(dem), dtype=bool)
     has[elig.triples["demand"].to_numpy()] = True
     mand = dem["risk_level"].isin(pol.mandatory_levels).to_numpy()
+    info: dict = {}
+    chosen = None
     if (mand & ~has).any():
         say("infeasible before solving: a mandatory demand has no eligible agency")
-        lex, chosen, info = LexResult(Status.INFEASIBLE, None, [], 0.0), None, {}
+        lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         res = solve_large(instance, elig, remaining, pol.mip_gap, threads, pol.seed,
@@ -125,28 +114,14 @@ def _solve_large(instance: Instance, elig: Eligibility, backend, limit: float, t
     t = time.perf_counter()
     a, unserved, agencies, districts = tables_of(
         instance, elig, chosen if lex.status.has_solution else None)
-    # the named reasons only: the elastic MIP does not fit at this size
-    diagnosis = (counting_diagnosis(instance, elig) if lex.status is Status.INFEASIBLE
-                 else None)
     timings["results"] = time.perf_counter() - t
-    model = build_model(instance, Eligibility(elig.triples.iloc[:0], elig.excluded))
-    summary = make_summary(instance, elig, model, lex, backend, limit, threads, a, districts,
+    sizes = {"variables": info.get("lp_columns", 0), "constraints": info.get("lp_rows", 0),
+             "nonzeros": None}
+    summary = make_summary(instance, elig, sizes, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
     summary["large_scale"] = info
     summary["levels_optimised"] = info.get("levels_optimised", [])
-    summary["counts"].update(variables=info.get("lp_columns", 0),
-                             constraints=info.get("lp_rows", 0), nonzeros=None)
-    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, diagnosis)
-
-
-def tables_of(instance: Instance, elig: Eligibility, chosen: np.ndarray | None
-              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """assignments, unserved, agencies and districts of the chosen triples; empty frames
-    with the spec's columns when there is no plan."""
-    if chosen is not None:
-        return plan_tables(instance, elig, chosen)
-    return tuple(pd.DataFrame(columns=cols) for cols in (  # type: ignore[return-value]
-        ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
+    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, None)
 
 
 def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:
@@ -157,57 +132,3 @@ def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarra
     t = model.triples[keys].reset_index()
     chosen = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["triple"].to_numpy()
     return point_from_triples(model, chosen)
-
-
-def make_summary(instance, elig, model, lex: LexResult, backend, limit, threads, a, districts,
-                 timings, seconds) -> dict:
-    """summary.json: the spec's fields, the policy in force, per-level figures and counts."""
-    pol, dem = instance.policy, instance.demands
-    mand = dem["risk_level"].isin(pol.mandatory_levels)
-    served = lex.x is not None  # a plan exists (it may serve nothing)
-    levels = {r.name: r for r in lex.levels}
-    gaps = [r.gap for r in lex.levels if r.optimised]  # left-out levels have no gap
-    # a level without a bound has an unknown gap, so the run's gap is unknown too
-    gaps = [] if any(g is None for g in gaps) else gaps
-    cov = levels.get("coverage")
-    summary = {
-        "status": lex.status.value,
-        "coverage": float(a["weight"].sum()) if served else None,
-        "quality": float((a["weight"] * a["quality"]).sum()) if served else None,
-        "cost": round(float(a["cost"].sum()), 2) if served else None,
-        "gap": max(gaps) if gaps else None,
-        "bound": cov.bound if cov is not None else None,
-        "solver": backend.name,
-        "seconds": round(seconds, 3),
-        "instance": instance.name,
-        "instance_path": str(instance.path),
-        "instance_sha256": instance.sha256,
-        "allocator_version": __version__,
-        "solver_version": backend.version(),
-        "time_limit": limit,
-        "mip_gap": pol.mip_gap,
-        "threads": threads,
-        "seed": pol.seed,
-        "budget": pol.budget_total,
-        "weight_total": float(dem["weight"].sum()),
-        "coverage_ratio": (float(a["weight"].sum()) / float(dem["weight"].sum())
-                           if dem["weight"].sum() > 0 else 0.0) if served else None,
-        "mandatory_total": int(mand.sum()),
-        "mandatory_served": int(a["risk_level"].isin(pol.mandatory_levels).sum()) if served
-        else None,
-        "agencies_used": int(a["agency_id"].nunique()) if served else 0,
-        "max_district_share": float(districts["max_agency_share"].max()) if served and len(
-            districts) else None,
-        "levels": [r.as_dict() for r in lex.levels],
-        "levels_optimised": list(pol.levels),
-        "counts": {
-            "districts": len(instance.districts), "enterprises": len(instance.enterprises),
-            "demands": len(dem), "demands_served": len(a), "agencies": len(instance.agencies),
-            "eligible_triples": len(elig.triples), "excluded_offers": len(elig.excluded),
-            "variables": model.lp.n_vars, "constraints": model.lp.n_rows,
-            "nonzeros": model.lp.n_nonzeros,
-        },
-        "phase_seconds": {k: round(v, 3) for k, v in timings.items()},
-        "policy": pol.as_dict(),
-    }
-    return summary

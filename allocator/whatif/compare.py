@@ -15,32 +15,29 @@ stays feasible when a rule is dropped); the served weight gained is the rule's p
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import difflib
-import math
-import multiprocessing as mp
 import re
-import shutil
-import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-import numpy as np
 import pandas as pd
 import yaml
 
+from allocator.analysis.diagnose import attach_diagnosis
 from allocator.core.errors import Problem
 from allocator.data.instance import Instance
 from allocator.data.policy import Policy, deep_merge, parse_policy
+from allocator.data.reading import PolicyLoader
 from allocator.eligibility import Eligibility, compute_eligibility
-from allocator.pipeline.plan import swap_in, write_results
-from allocator.pipeline.solve import default_threads, solve_instance
-from allocator.whatif.sweep import PLAN_KEYS, plan_rows
+from allocator.pipeline.result import RunResult
+from allocator.pipeline.solve import solve_instance
+from allocator.pipeline.threads import default_threads
+from allocator.whatif.pool import run_all
+from allocator.whatif.sweep import plan_rows
 
 TOP_KEYS = ("scenarios",)
 COMPARISON_COLUMNS = ["scenario", "status", "coverage", "coverage_ratio", "cost",
@@ -73,18 +70,24 @@ def _normalise(overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_scenarios(path: Path, base: Policy) -> tuple[list[Scenario], list[Problem]]:
-    """Read and check a scenarios file against the instance's policy; every problem found."""
-    path = Path(path)
-    file = path.name
-    if not path.is_file():
-        return [], [Problem(str(path), None, "", None, "scenarios file not found",
-                            "give the path of a YAML file with a 'scenarios:' section")]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return [], [Problem(file, None, "", None, f"not valid YAML: {exc}".replace("\n", " "),
-                            "fix the YAML syntax (indentation, colons, braces)")]
+def load_scenarios(path: Path | str | dict[str, Any], base: Policy
+                   ) -> tuple[list[Scenario], list[Problem]]:
+    """Read and check a scenarios file (or the same mapping as a dict) against the instance's
+    policy; every problem found."""
+    if isinstance(path, dict):
+        file, raw = "scenarios", path
+    else:
+        path = Path(path)
+        file = path.name
+        if not path.is_file():
+            return [], [Problem(str(path), None, "", None, "scenarios file not found",
+                                "give the path of a YAML file with a 'scenarios:' section")]
+        try:
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=PolicyLoader)  # noqa: S506
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            return [], [Problem(file, None, "", None,
+                                f"not valid YAML: {exc}".replace("\n", " "),
+                                "fix the YAML syntax (indentation, colons, braces)")]
     if not isinstance(raw, dict) or "scenarios" not in raw:
         problems = []
         if isinstance(raw, dict):
@@ -221,11 +224,8 @@ class Task:
     start: pd.DataFrame | None
     solver: str | None
     time_limit: float | None
-    folder: Path
-
-
-#: eligibility by the policy fields it depends on, for one run_compare (cleared around it)
-_ELIG_CACHE: dict[tuple, Eligibility] = {}
+    folder: str
+    elig: Eligibility | None = None
 
 
 def _elig_key(pol: Policy) -> tuple:
@@ -234,57 +234,20 @@ def _elig_key(pol: Policy) -> tuple:
             pol.ceiling_ratio, tuple(sorted(pol.weights.items())))
 
 
-def run_task(task: Task) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Solve one scenario, write its folder; its comparison row and plan rows."""
+def run_task(task: Task) -> tuple[dict[str, Any], RunResult]:
+    """Solve one scenario (with its diagnosis when infeasible): its comparison row and result."""
     t0 = time.perf_counter()
-    key = _elig_key(task.inst.policy)
-    elig = _ELIG_CACHE.get(key)
-    if elig is None:
-        elig = compute_eligibility(task.inst)
-        _ELIG_CACHE[key] = elig
+    elig = task.elig if task.elig is not None else compute_eligibility(task.inst)
     result = solve_instance(task.inst, solver=task.solver, time_limit=task.time_limit,
                             elig=elig, start=task.start)
+    result = attach_diagnosis(task.inst, elig, result, task.solver, task.time_limit)
     result.summary["scenario"] = {"name": task.name, "overrides": task.overrides,
                                   "warm_start_rows": 0 if task.start is None
                                   else len(task.start)}
-    write_results(result, task.folder)
     row = scenario_row(task.name, result, time.perf_counter() - t0, task.overrides,
-                       task.folder.name)
-    return row, plan_rows(result.assignments) if result.status.has_solution else None
+                       task.folder)
+    return row, result
 
-
-def run_tasks(tasks: list[Task], jobs: int, bar) -> list[tuple[dict, pd.DataFrame | None]]:
-    """Solve the tasks, over `jobs` spawned processes when more than one; in task order."""
-    if not tasks:
-        return []
-    if jobs <= 1 or len(tasks) == 1:
-        out = []
-        for t in tasks:
-            out.append(run_task(t))
-            bar.set_postfix_str(f"{t.name}: {out[-1][0]['status']}", refresh=False)
-            bar.update(1)
-        return out
-    ctx = mp.get_context("spawn")
-    results: dict[int, tuple] = {}
-    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-        futures = {pool.submit(run_task, t): k for k, t in enumerate(tasks)}
-        try:
-            for f in cf.as_completed(futures):
-                k = futures[f]
-                results[k] = f.result()
-                bar.set_postfix_str(f"{tasks[k].name}: {results[k][0]['status']}",
-                                    refresh=False)
-                bar.update(1)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    return [results[k] for k in range(len(tasks))]
-
-
-# ------------------------------------------------------------------------------------------
-# the command
-# ------------------------------------------------------------------------------------------
 
 def _with_threads(inst: Instance, policy: Policy, threads: int) -> Instance:
     pol = dataclasses.replace(policy, threads=threads)
@@ -292,81 +255,87 @@ def _with_threads(inst: Instance, policy: Policy, threads: int) -> Instance:
     return dataclasses.replace(inst, policy=pol) if same_weights else inst.with_policy(pol)
 
 
-def run_compare(inst: Instance, scenarios_path: Path, out: Path, price_of_rules: bool = False,
-                jobs: int = 1, solver: str | None = None,
-                time_limit: float | None = None) -> int:
-    """Solve every scenario (and, with price_of_rules, the policy with each rule off); write
-    DIR/comparison.csv, DIR/comparison.png and DIR/<scenario>/ atomically. Exit 0 if any
-    scenario has a plan, 1 if none, 2 for a bad scenarios file (nothing written)."""
-    from tqdm import tqdm
+@dataclass
+class ComparisonResult:
+    """Scenarios side by side (comparison.csv) and each scenario's result by folder name."""
 
-    from allocator.output import plots
+    instance: Instance
+    table: pd.DataFrame
+    results: dict[str, RunResult] = field(default_factory=dict)
+    seconds: float = 0.0
 
+    @property
+    def has_plan(self) -> bool:
+        return bool(self.table["status"].isin(["optimal", "feasible"]).any())
+
+
+#: progress of a comparison: {"scenario", "status", "done", "total"} per finished scenario
+CompareProgress = Callable[[dict[str, Any]], None]
+
+
+def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool = False,
+                jobs: int = 1, solver: str | None = None, time_limit: float | None = None,
+                progress: CompareProgress | None = None) -> ComparisonResult:
+    """Solve every scenario (and, with price_of_rules, the policy with each rule off, warm-
+    started from the plan with every rule on); nothing is written here."""
     t_start = time.perf_counter()
-    scenarios, problems = load_scenarios(scenarios_path, inst.policy)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        click.echo(f"The scenarios file has {len(errors)} problem(s); nothing was written.",
-                   err=True)
-        for p in errors:
-            click.echo(f"  error: {p}", err=True)
-        return 2
-    out = Path(out)
     cores = inst.policy.threads or default_threads()
     base_name = next((s.name for s in scenarios if not s.overrides), None)
     switches = rule_switches(inst.policy) if price_of_rules else []
     n_first = len(scenarios) + (1 if price_of_rules and base_name is None else 0)
-    k = max(1, min(jobs, n_first))
-    threads = max(1, cores // k)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    _ELIG_CACHE.clear()
-    bar = tqdm(total=n_first + len(switches), file=sys.stderr, unit="scenario",
-               desc="compare", dynamic_ncols=True)
-    try:
-        tasks = [Task(s.name, _with_threads(inst, s.policy, threads), s.overrides, None, solver,
-                      time_limit, tmp / folder_name(s.name)) for s in scenarios]
-        if price_of_rules and base_name is None:
-            base_name = "policy.yaml"
-            tasks.append(Task(base_name, _with_threads(inst, inst.policy, threads), {}, None,
-                              solver, time_limit, tmp / "instance_policy"))
-        done = run_tasks(tasks, jobs, bar)
-        rows = [r for r, _ in done]
-        if switches:
-            base_row, base_plan = next((r, p) for r, p in done if r["scenario"] == base_name)
-            k2 = max(1, min(jobs, len(switches)))
-            t2 = max(1, cores // k2)
-            rule_tasks = []
-            for rule, over in switches:
-                pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over))
-                assert pol is not None, found  # switching a rule off is always valid
-                rule_tasks.append(Task(f"without:{rule}", _with_threads(inst, pol, t2), over,
-                                       base_plan, solver, time_limit,
-                                       tmp / folder_name(f"without_{rule}")))
-            for row, _ in run_tasks(rule_tasks, jobs, bar):
-                row.update(rule_price(row, base_row))
-                rows.append(row)
-        bar.close()
-        table = pd.DataFrame(rows)
-        for col in COMPARISON_COLUMNS:
-            if col not in table.columns:
-                table[col] = None
-        table = table[COMPARISON_COLUMNS]
-        out_table = table.copy()
-        out_table["cost"] = pd.to_numeric(out_table["cost"], errors="coerce").round(2)
-        out_table.to_csv(tmp / "comparison.csv", index=False, float_format="%.10g")
-        plots.plot_comparison(table, tmp / "comparison.png")
-        swap_in(tmp, out)
-    except BaseException:
-        bar.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        _ELIG_CACHE.clear()
-    print_comparison(table)
-    click.echo(f"wrote {out} ({len(table)} rows in {time.perf_counter() - t_start:.1f} s)")
-    has_plan = table["status"].isin(["optimal", "feasible"])
-    return 0 if has_plan.any() else 1
+    total = n_first + len(switches)
+    threads = max(1, cores // max(1, min(jobs, n_first)))
+    tasks = [Task(s.name, _with_threads(inst, s.policy, threads), s.overrides, None, solver,
+                  time_limit, folder_name(s.name)) for s in scenarios]
+    if price_of_rules and base_name is None:
+        base_name = "policy.yaml"
+        tasks.append(Task(base_name, _with_threads(inst, inst.policy, threads), {}, None,
+                          solver, time_limit, "instance_policy"))
+    count = [0]
+
+    def tick(_k: int, out: tuple[dict[str, Any], RunResult]) -> None:
+        count[0] += 1
+        if progress is not None:
+            progress({"scenario": out[0]["scenario"], "status": out[0]["status"],
+                      "done": count[0], "total": total})
+
+    _share_eligibility(tasks)
+    done = run_all(run_task, tasks, jobs, on_result=tick)
+    rows = [r for r, _ in done]
+    results = {r["folder"]: res for r, res in done}
+    if switches:
+        base_row, base_res = next((r, res) for r, res in done if r["scenario"] == base_name)
+        base_plan = plan_rows(base_res.assignments) if base_res.status.has_solution else None
+        t2 = max(1, cores // max(1, min(jobs, len(switches))))
+        rule_tasks = []
+        for rule, over in switches:
+            pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over))
+            assert pol is not None, found  # switching a rule off is always valid
+            rule_tasks.append(Task(f"without:{rule}", _with_threads(inst, pol, t2), over,
+                                   base_plan, solver, time_limit,
+                                   folder_name(f"without_{rule}")))
+        _share_eligibility(rule_tasks)
+        for row, res in run_all(run_task, rule_tasks, jobs, on_result=tick):
+            row.update(rule_price(row, base_row))
+            rows.append(row)
+            results[row["folder"]] = res
+    table = pd.DataFrame(rows)
+    for col in COMPARISON_COLUMNS:
+        if col not in table.columns:
+            table[col] = None
+    return ComparisonResult(inst, table[COMPARISON_COLUMNS], results,
+                            time.perf_counter() - t_start)
+
+
+def _share_eligibility(tasks: list[Task]) -> None:
+    """Eligibility computed once per distinct set of the policy fields it depends on, and
+    handed to every task that shares them."""
+    found: dict[tuple, Eligibility] = {}
+    for task in tasks:
+        key = _elig_key(task.inst.policy)
+        if key not in found:
+            found[key] = compute_eligibility(task.inst)
+        task.elig = found[key]
 
 
 def rule_price(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -383,30 +352,5 @@ def rule_price(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {"price_of_rule": None, "note": f"no plan without it ({row['status']})"}
 
 
-def print_comparison(table: pd.DataFrame) -> None:
-    """A compact table of the scenarios on stdout."""
-    width = max(12, int(table["scenario"].astype(str).str.len().max()))
-    click.echo(f"{'scenario':<{width}} {'status':>11} {'served':>9} {'share':>7} {'cost':>15} "
-               f"{'agencies':>8} {'top share':>9} {'quality':>7} {'HHI':>6} {'price':>8}")
-    for r in table.itertuples(index=False):
-        has = r.coverage is not None and not (isinstance(r.coverage, float)
-                                              and math.isnan(r.coverage))
-        line = f"{r.scenario:<{width}} {r.status:>11} "
-        if has:
-            line += (f"{r.coverage:9,.1f} {r.coverage_ratio:7.1%} {r.cost:15,.0f} "
-                     f"{int(r.agencies_used):8d} {r.largest_district_share:9.1%} "
-                     f"{r.mean_quality:7.1f} "
-                     + (f"{r.herfindahl:6.3f}" if r.herfindahl is not None
-                        and not np.isnan(r.herfindahl) else f"{'':6}"))
-        else:
-            line += f"{'':9} {'':7} {'':15} {'':8} {'':9} {'':7} {'':6}"
-        if r.price_of_rule is not None and not (isinstance(r.price_of_rule, float)
-                                                and math.isnan(r.price_of_rule)):
-            line += f" {r.price_of_rule:8,.1f}"
-        elif r.note:
-            line += f"  {r.note}"
-        click.echo(line)
-
-
-__all__ = ["PLAN_KEYS", "Scenario", "herfindahl", "load_scenarios", "rule_switches",
+__all__ = ["ComparisonResult", "Scenario", "herfindahl", "load_scenarios", "rule_switches",
            "run_compare"]

@@ -1,54 +1,18 @@
-"""The result object of a run (spec section 5) and its atomic writing to a results folder.
-
-Reports, sweeps and the CLI read only `RunResult`; nothing here knows a solver.
-"""
+"""The plan's tables (spec section 5): assignments, unserved with reasons, agencies, districts."""
 
 from __future__ import annotations
-
-import json
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, plain_ids
-from allocator.solvers import Status
-
-ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
-                      "risk_level", "weight", "load", "cost", "quality", "quoted",
-                      "reference_cost"]
-UNSERVED_COLUMNS = ["enterprise_id", "service_id", "district_id", "sector", "risk_level",
-                    "weight", "reason", "detail", "eligible_agencies"]
-AGENCY_COLUMNS = ["agency_id", "demands", "load", "capacity_days", "utilization",
-                  "contract_value", "districts", "name", "status", "quality"]
-DISTRICT_COLUMNS = ["district_id", "cost", "budget_cap", "weight_total", "weight_served",
-                    "coverage_ratio", "agencies", "max_agency_share", "name", "demands",
-                    "demands_served", "mandatory_total", "mandatory_served"]
-DIAGNOSIS_COLUMNS = ["rule", "subject", "required", "available", "shortfall", "message"]
-MONEY = ["cost", "contract_value", "budget_cap", "reference_cost"]
-
-
-@dataclass
-class RunResult:
-    """Everything a run produced: the plan's tables, the summary and, if infeasible, why."""
-
-    summary: dict[str, Any]
-    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
-    unserved: pd.DataFrame = field(default_factory=pd.DataFrame)
-    agencies: pd.DataFrame = field(default_factory=pd.DataFrame)
-    districts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
-    diagnosis: pd.DataFrame | None = None
-
-    @property
-    def status(self) -> Status:
-        return Status(self.summary["status"])
+from allocator.pipeline.result import (
+    AGENCY_COLUMNS,
+    ASSIGNMENT_COLUMNS,
+    DISTRICT_COLUMNS,
+    UNSERVED_COLUMNS,
+)
 
 
 def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
@@ -114,6 +78,8 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
 #: reasons a demand with eligible agencies is left out, in the order they are tried
 UNSERVED_RULES = ("budget", "district_budget_cap", "capacity", "district_share", "city_share",
                   "min_agencies", "districts_per_agency", "gap")
+
+
 UNSERVED_TEXTS = {
     "budget": "the budget is spent",
     "district_budget_cap": "the district's budget cap is reached",
@@ -218,51 +184,11 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
     return out
 
 
-def write_results(result: RunResult, out: Path) -> None:
-    """Write the results folder atomically: build it beside, then swap it in."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        frames = {"assignments.csv": result.assignments, "unserved.csv": result.unserved,
-                  "agencies.csv": result.agencies, "districts.csv": result.districts,
-                  "excluded.csv": result.excluded}
-        if result.diagnosis is not None:
-            frames["diagnosis.csv"] = result.diagnosis
-        for name, frame in frames.items():
-            if frame is None:
-                continue
-            frame = frame.copy()
-            for col in MONEY:
-                if col in frame.columns:
-                    frame[col] = frame[col].astype(float).round(2)
-            frame.to_csv(tmp / name, index=False, float_format="%.15g")
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, default=_json),
-                                          encoding="utf-8")
-        swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def swap_in(tmp: Path, out: Path) -> None:
-    """Replace out by the finished tmp folder; the old one is removed only afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old.{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, Status):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value))
+def tables_of(instance: Instance, elig: Eligibility, chosen: np.ndarray | None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """assignments, unserved, agencies and districts of the chosen triples; empty frames
+    with the spec's columns when there is no plan."""
+    if chosen is not None:
+        return plan_tables(instance, elig, chosen)
+    return tuple(pd.DataFrame(columns=cols) for cols in (  # type: ignore[return-value]
+        ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))

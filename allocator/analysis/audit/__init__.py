@@ -1,0 +1,121 @@
+"""`allocator check`: an independent audit of a results folder against its instance.
+
+Every rule of spec section 4 is recomputed here from the instance frames and the result files
+alone: eligibility, cost, load and weight of each assignment row, each demand exactly once,
+budget, caps, capacities, ratios, shares, agency counts, and the totals of agencies.csv,
+districts.csv and summary.json. Only the parsing of the instance (allocator.data.validation) is
+shared with the solver; no model-building code is, so a bug there cannot hide itself here.
+
+Rows are reported as a spreadsheet shows them (header = row 1). Aggregate rules use the
+recomputed cost and load of each row (the true cost of the plan), so a tampered cost is
+reported once, as a `cost` violation on its row, and not again in every total.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from allocator.analysis.audit.common import (
+    FILE_ORDER,
+    SOLVED,
+    STATUSES,
+    Audit,
+    Violation,
+)
+from allocator.analysis.audit.files import read_csv, read_summary
+from allocator.analysis.audit.rows import (
+    check_assignment_rows,
+    check_once,
+    check_unserved_rows,
+    demand_table,
+    evaluate_assignments,
+)
+from allocator.analysis.audit.rules import check_plan_rules
+from allocator.analysis.audit.totals import (
+    check_agency_table,
+    check_district_table,
+    check_summary,
+    policy_warning,
+    summary_budget,
+)
+from allocator.core.errors import Problem, ResultsError
+from allocator.data.reading import instance_sha256
+from allocator.data.validation import load_instance
+
+
+def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = None) -> Audit:
+    """Recompute every rule from the files alone.
+
+    Raises InputError when the instance cannot be read, ResultsError when the results cannot.
+    """
+    inst = load_instance(Path(instance_dir))
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ResultsError([Problem(str(results_dir), None, "", None, "results folder not found",
+                                    "give the folder written by 'allocator solve --out'")])
+    problems: list[Problem] = []
+    s = read_summary(results_dir / "summary.json", problems)
+    if problems:
+        raise ResultsError(problems)
+    audit = Audit(status=str(s.get("status")))
+    solved = audit.status in SOLVED
+    files = {name: read_csv(results_dir / name, name, problems, required=solved)
+             for name in ("assignments.csv", "unserved.csv", "agencies.csv", "districts.csv")}
+    if problems:
+        raise ResultsError(problems)
+    out = audit.violations
+    pol = inst.policy
+    sha = s.get("instance_sha256")
+    if sha and sha != instance_sha256(Path(instance_dir)):
+        audit.warnings.append("summary.json's instance_sha256 differs from the instance's files: "
+                              "these results were computed from other data")
+    policy_warning(s, pol, audit)
+    if audit.status not in STATUSES:
+        out.append(Violation("summary_status", "summary.json", None, "status",
+                             f"status is {json.dumps(s.get('status'))}; expected one of "
+                             + ", ".join(STATUSES)))
+    a = files["assignments.csv"]
+    audit.assignments, audit.unserved = len(a), len(files["unserved.csv"])
+    if not solved:
+        if len(a):
+            out.append(Violation("summary_status", "assignments.csv", None, "status",
+                                 f"status is {audit.status} but assignments.csv holds {len(a)} "
+                                 "row(s); a run without a solution has no assignments"))
+        if audit.status == "infeasible":
+            check_diagnosis(out, results_dir, audit)
+        return audit
+    budget = summary_budget(s, pol, audit, budget)
+    dem = demand_table(inst, pol.weights)
+    t = evaluate_assignments(inst, dem, a)
+    check_assignment_rows(out, inst, t)
+    u = check_unserved_rows(out, dem, files["unserved.csv"])
+    check_once(out, pol, dem, t, u)
+    plan = check_plan_rules(out, inst, t, dem, budget)
+    check_agency_table(out, files["agencies.csv"], plan["agencies"])
+    check_district_table(out, files["districts.csv"], plan["districts"])
+    check_summary(out, s, inst, dem, t, plan)
+    rank = {f: k for k, f in enumerate(FILE_ORDER)}
+    out.sort(key=lambda v: (rank.get(v.file, len(rank)), v.row is None, v.row or 0))
+    return audit
+
+
+def check_diagnosis(out: list[Violation], results_dir: Path, audit: Audit) -> None:
+    problems: list[Problem] = []
+    diag = read_csv(results_dir / "diagnosis.csv", "diagnosis.csv", problems, required=True)
+    for p in problems:
+        out.append(Violation("diagnosis", "diagnosis.csv", p.row, p.column,
+                             f"{p.message} (an infeasible run names its reasons in "
+                             "diagnosis.csv: rule, subject, required, available, shortfall, "
+                             "message)"))
+    if not problems and diag.empty:
+        audit.warnings.append("diagnosis.csv names no reason for the infeasibility")
+
+
+def check_results(instance_dir: Path, results_dir: Path,
+                  budget: float | None = None) -> list[Violation]:
+    """Every violated rule of the results against the instance (empty list: all rules hold)."""
+    return audit_results(instance_dir, results_dir, budget).violations
+
+
+__all__ = ["Audit", "ResultsError", "Violation", "audit_results", "check_results"]

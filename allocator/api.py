@@ -1,0 +1,322 @@
+"""The public Python API: `import allocator`.
+
+Every function returns a typed object and raises only AllocatorError subclasses for what the
+caller can fix; nothing here prints, exits or loads click, tqdm or matplotlib (a chart is drawn
+only when a sweep or comparison folder is written). Progress goes to an optional callback,
+detail to the standard `logging` module (logger "allocator").
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from allocator.analysis.audit import Audit, audit_results
+from allocator.analysis.diagnose import attach_diagnosis, diagnosis_summary, explain
+from allocator.core.errors import InputError, UsageError
+from allocator.data.generate import generate_instance, write_instance
+from allocator.data.instance import Instance
+from allocator.data.validation import instance_from_frames, load_instance
+from allocator.eligibility import compute_eligibility
+from allocator.output.results_folder import write_results
+from allocator.output.whatif_folders import write_comparison, write_sweep
+from allocator.pipeline.result import RunResult
+from allocator.pipeline.solve import solve_instance
+from allocator.solvers import Status
+from allocator.whatif.compare import ComparisonResult, load_scenarios, run_compare
+from allocator.whatif.sweep import SweepResult, parse_budgets, run_sweep
+
+log = logging.getLogger("allocator")
+
+#: progress callback: one line of text per phase (what the command line shows on stderr)
+Progress = Callable[[str], None]
+
+
+def _say(progress: Progress | None) -> Progress:
+    def say(msg: str) -> None:
+        log.info(msg)
+        if progress is not None:
+            progress(msg)
+    return say
+
+
+def _check_time_limit(time_limit: float | None) -> None:
+    if time_limit is not None and not (isinstance(time_limit, int | float)
+                                       and 0 < time_limit < float("inf")):
+        raise UsageError(f"time_limit must be a positive number of seconds, not {time_limit!r}")
+
+
+# ------------------------------------------------------------------------------------------
+# plans
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Plan:
+    """The outcome of `solve`: status, the three level values, the plan's tables and, when no
+    plan exists, the diagnosis. `write(folder)` writes the results folder atomically."""
+
+    result: RunResult
+    instance: Instance | None = None
+
+    @property
+    def status(self) -> Status:
+        """optimal, feasible, infeasible, no_solution or error."""
+        return self.result.status
+
+    @property
+    def has_plan(self) -> bool:
+        return self.result.status.has_solution
+
+    @property
+    def coverage(self) -> float | None:
+        """Served risk-weighted demand (level 1)."""
+        return self.result.coverage
+
+    @property
+    def quality(self) -> float | None:
+        """Sum of weight x agency quality over served demands (level 2)."""
+        return self.result.quality
+
+    @property
+    def cost(self) -> float | None:
+        """Total cost (level 3), in the policy's currency."""
+        return self.result.cost
+
+    @property
+    def gap(self) -> float | None:
+        """The largest relative MIP gap of the optimised levels (None: unknown)."""
+        return self.result.gap
+
+    @property
+    def bound(self) -> float | None:
+        """Proven upper bound on the served weight."""
+        return self.result.summary.get("bound")
+
+    @property
+    def levels(self) -> list[dict[str, Any]]:
+        """Per level: name, sense, status, value, bound, gap, seconds."""
+        return self.result.levels
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        return self.result.assignments
+
+    @property
+    def unserved(self) -> pd.DataFrame:
+        return self.result.unserved
+
+    @property
+    def agencies(self) -> pd.DataFrame:
+        return self.result.agencies
+
+    @property
+    def districts(self) -> pd.DataFrame:
+        return self.result.districts
+
+    @property
+    def excluded(self) -> pd.DataFrame:
+        return self.result.excluded
+
+    @property
+    def diagnosis(self) -> pd.DataFrame | None:
+        """diagnosis.csv rows (rule, subject, required, available, shortfall, message) when
+        the run is infeasible, else None."""
+        return self.result.diagnosis
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json as a dict (a copy)."""
+        return copy.deepcopy(self.result.summary)
+
+    def write(self, folder: str | Path, force: bool = False) -> Path:
+        """Write the results folder atomically; refused (OutputPathError) over a folder that
+        holds files allocator did not write, unless force."""
+        protect = [self.instance.path] if self.instance is not None else []
+        return write_results(self.result, Path(folder), force=force,
+                             protect=[p for p in protect if Path(p).exists()])
+
+
+def solve(instance: Instance, solver: str | None = None, time_limit: float | None = None,
+          progress: Progress | None = None, start: pd.DataFrame | None = None) -> Plan:
+    """Solve an instance under its policy; a Plan whatever the outcome (see Plan.status).
+
+    `start`: a plan to warm-start from (rows with enterprise_id, service_id, agency_id, e.g.
+    last year's assignments); rows that are not eligible this year are ignored.
+    """
+    _check_time_limit(time_limit)
+    say = _say(progress)
+    elig = compute_eligibility(instance)
+    result = solve_instance(instance, solver=solver, time_limit=time_limit, progress=say,
+                            elig=elig, start=start)
+    if result.status is Status.INFEASIBLE:
+        say("diagnose: why no plan exists")
+        result = attach_diagnosis(instance, elig, result, solver, time_limit, say)
+    return Plan(result, instance)
+
+
+# ------------------------------------------------------------------------------------------
+# diagnosis and audit
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiagnosisReport:
+    """Why an instance has no plan: `outcome` (feasible, infeasible or undetermined), the
+    reasons as diagnosis.csv rows and as sentences, and the least budget when found."""
+
+    outcome: str
+    table: pd.DataFrame
+    least_budget: float | None
+    facts: dict[str, Any]
+    excluded: pd.DataFrame
+    instance: Instance
+
+    @property
+    def feasible(self) -> bool:
+        return self.outcome == "feasible"
+
+    @property
+    def reasons(self) -> list[str]:
+        return [str(m) for m in self.table["message"]]
+
+    def summary(self) -> dict[str, Any]:
+        return copy.deepcopy(self.facts)
+
+    def write(self, folder: str | Path, force: bool = False) -> Path:
+        """summary.json, diagnosis.csv and excluded.csv, atomically."""
+        result = RunResult(self.facts, excluded=self.excluded, diagnosis=self.table)
+        return write_results(result, Path(folder), force=force,
+                             protect=[self.instance.path] if self.instance.path.exists()
+                             else [])
+
+
+def diagnose(instance: Instance, solver: str | None = None, time_limit: float | None = None,
+             progress: Progress | None = None) -> DiagnosisReport:
+    """Explain why no plan exists: each rule, subject and shortfall (or that a plan exists)."""
+    _check_time_limit(time_limit)
+    elig = compute_eligibility(instance)
+    diag = explain(instance, elig, solver=solver, time_limit=time_limit,
+                   progress=_say(progress))
+    least = diag.elastic.least_cost if diag.elastic is not None else None
+    return DiagnosisReport(diag.status, diag.table, least,
+                           diagnosis_summary(instance, elig, diag), elig.excluded, instance)
+
+
+def audit(instance_dir: str | Path, results_dir: str | Path,
+          budget: float | None = None) -> Audit:
+    """Recompute every rule from the files alone (allocator check); `Audit.violations` is
+    empty when every rule holds. `budget` audits a what-if run against that budget."""
+    return audit_results(Path(instance_dir), Path(results_dir), budget=budget)
+
+
+# ------------------------------------------------------------------------------------------
+# what-if
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sweep:
+    """A budget sweep: the frontier (one row per budget), each point's Plan, and the least
+    budget that serves every mandatory demand."""
+
+    result: SweepResult
+    plans: dict[float, Plan] = field(default_factory=dict)
+
+    @property
+    def frontier(self) -> pd.DataFrame:
+        return self.result.frontier
+
+    @property
+    def least_budget(self) -> float | None:
+        return self.result.least_budget_mark
+
+    @property
+    def has_plan(self) -> bool:
+        return self.result.has_plan
+
+    def summary(self) -> dict[str, Any]:
+        """frontier_summary.json as a dict."""
+        return copy.deepcopy(self.result.summary)
+
+    def write(self, folder: str | Path, force: bool = False) -> Path:
+        """frontier.csv, frontier.png, frontier_summary.json and budget_<amount>/ per point."""
+        path = self.result.instance.path
+        return write_sweep(self.result, Path(folder), force,
+                           [path] if path.exists() else [])
+
+
+def sweep(instance: Instance, budgets: Iterable[float] | str, jobs: int = 1,
+          solver: str | None = None, time_limit: float | None = None,
+          progress: Callable[[dict[str, Any]], None] | None = None) -> Sweep:
+    """One solve per budget (a list, or the text "START:STOP:N" / "1e6,2e6"); time_limit is
+    per point. `progress` receives {budget, status, how, done, total} per finished point."""
+    _check_time_limit(time_limit)
+    values = parse_budgets(budgets) if isinstance(budgets, str) else list(budgets)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs must be a whole number >= 1, not {jobs!r}")
+    res = run_sweep(instance, values, jobs=jobs, solver=solver, time_limit=time_limit,
+                    progress=progress)
+    return Sweep(res, {b: Plan(r, None) for b, r in res.points.items()})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Policy scenarios side by side (comparison.csv rows) and each scenario's Plan."""
+
+    result: ComparisonResult
+    plans: dict[str, Plan] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.result.table
+
+    @property
+    def has_plan(self) -> bool:
+        return self.result.has_plan
+
+    def write(self, folder: str | Path, force: bool = False,
+              protect: Iterable[Path] = ()) -> Path:
+        """comparison.csv, comparison.png and a results folder per scenario."""
+        path = self.result.instance.path
+        return write_comparison(self.result, Path(folder), force,
+                                [*protect, *([path] if path.exists() else [])])
+
+
+def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
+            price_of_rules: bool = False, jobs: int = 1, solver: str | None = None,
+            time_limit: float | None = None,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> Comparison:
+    """Named policy scenarios side by side. `scenarios` is a scenarios YAML file or the same
+    mapping as a dict ({"scenarios": {"name": {overrides}}}); with price_of_rules, the served
+    weight each anti-monopoly and quality rule costs."""
+    _check_time_limit(time_limit)
+    items, problems = load_scenarios(scenarios, instance.policy)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InputError(errors)
+    res = run_compare(instance, items, price_of_rules=price_of_rules, jobs=jobs,
+                      solver=solver, time_limit=time_limit, progress=progress)
+    return Comparison(res, {k: Plan(r, None) for k, r in res.results.items()})
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+
+def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
+             out: str | Path | None = None, force: bool = False) -> Instance:
+    """A realistic synthetic city (deterministic by seed), checked like any instance; written
+    as an instance folder when `out` is given."""
+    data = generate_instance(enterprises, agencies, districts, seed)
+    if out is not None:
+        path = write_instance(data, Path(out), force=force)
+        return load_instance(path)
+    frames = {k: v for k, v in data.items() if k != "policy"}
+    return instance_from_frames(frames, data["policy"], name=f"generated-{seed}")
+
+
+__all__ = ["Comparison", "DiagnosisReport", "Plan", "Sweep", "audit", "compare", "diagnose",
+           "generate", "instance_from_frames", "load_instance", "solve", "sweep"]

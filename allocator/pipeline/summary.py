@@ -1,0 +1,113 @@
+"""summary.json: the one builder of a run's figures, used by solve, sweep and diagnose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from allocator import __version__
+from allocator.data.instance import Instance
+from allocator.eligibility import Eligibility
+from allocator.pipeline.lexicographic import LexResult
+from allocator.solvers import Backend
+
+
+def run_facts(instance: Instance) -> dict[str, Any]:
+    """What every summary says about the run's input: instance, its files' hash, version,
+    budget and the policy in force."""
+    return {
+        "instance": instance.name,
+        "instance_path": str(instance.path),
+        "instance_sha256": instance.sha256,
+        "allocator_version": __version__,
+        "budget": instance.policy.budget_total,
+        "policy": instance.policy.as_dict(),
+    }
+
+
+def plan_figures(instance: Instance, a: pd.DataFrame, districts: pd.DataFrame
+                 ) -> dict[str, Any]:
+    """The figures of a plan (its assignments and district table) under the instance's policy:
+    served weight, quality, cost, shares and counts. Recomputed from the rows, never carried."""
+    pol, dem = instance.policy, instance.demands
+    total = float(dem["weight"].sum())
+    cov = float(a["weight"].sum())
+    return {
+        "coverage": cov,
+        "quality": float((a["weight"] * a["quality"]).sum()),
+        "cost": round(float(a["cost"].sum()), 2),
+        "coverage_ratio": cov / total if total > 0 else 0.0,
+        "weight_total": total,
+        "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
+        "mandatory_served": int(a["risk_level"].isin(pol.mandatory_levels).sum()),
+        "agencies_used": int(a["agency_id"].nunique()),
+        "max_district_share": (float(districts["max_agency_share"].max())
+                               if len(a) and len(districts) else None),
+    }
+
+
+def no_plan_figures(instance: Instance) -> dict[str, Any]:
+    """The figures of a run without a plan: totals known, plan figures empty."""
+    pol, dem = instance.policy, instance.demands
+    return {"coverage": None, "quality": None, "cost": None, "coverage_ratio": None,
+            "weight_total": float(dem["weight"].sum()),
+            "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
+            "mandatory_served": None, "agencies_used": 0, "max_district_share": None}
+
+
+def counts(instance: Instance, elig: Eligibility, served: int, model_counts: dict[str, Any]
+           ) -> dict[str, Any]:
+    """summary.json's counts: the data, the eligible triples and the model's size."""
+    return {"districts": len(instance.districts), "enterprises": len(instance.enterprises),
+            "demands": len(instance.demands), "demands_served": served,
+            "agencies": len(instance.agencies), "eligible_triples": len(elig.triples),
+            "excluded_offers": len(elig.excluded), **model_counts}
+
+
+def make_summary(instance: Instance, elig: Eligibility, model_counts: dict[str, Any],
+                 lex: LexResult, backend: Backend, limit: float, threads: int,
+                 a: pd.DataFrame, districts: pd.DataFrame, timings: dict[str, float],
+                 seconds: float) -> dict[str, Any]:
+    """summary.json of a solve: the spec's fields, per-level figures, counts, phases, policy."""
+    pol = instance.policy
+    levels = {r.name: r for r in lex.levels}
+    gaps = [r.gap for r in lex.levels if r.optimised]  # left-out levels have no gap
+    # a level without a bound has an unknown gap, so the run's gap is unknown too
+    gap = None if not gaps or any(g is None for g in gaps) else max(gaps)
+    cov = levels.get("coverage")
+    has_plan = lex.x is not None  # a plan exists (it may serve nothing)
+    figures = plan_figures(instance, a, districts) if has_plan else no_plan_figures(instance)
+    facts = run_facts(instance)
+    return {
+        "status": lex.status.value,
+        **{k: figures[k] for k in ("coverage", "quality", "cost")},
+        "gap": gap,
+        "bound": cov.bound if cov is not None else None,
+        "solver": backend.name,
+        "seconds": round(seconds, 3),
+        **{k: v for k, v in facts.items() if k != "policy"},
+        "solver_version": backend.version(),
+        "time_limit": limit,
+        "mip_gap": pol.mip_gap,
+        "threads": threads,
+        "seed": pol.seed,
+        **{k: v for k, v in figures.items() if k not in ("coverage", "quality", "cost")},
+        "levels": [r.as_dict() for r in lex.levels],
+        "levels_optimised": list(pol.levels),
+        "counts": counts(instance, elig, len(a) if has_plan else 0, model_counts),
+        "phase_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "policy": facts["policy"],
+    }
+
+
+def refigure(summary: dict[str, Any], instance: Instance, a: pd.DataFrame,
+             districts: pd.DataFrame) -> dict[str, Any]:
+    """A copy of summary with the plan figures of another plan (a plan carried to another
+    budget by the sweep), under this instance's policy; the proven bound still caps it."""
+    out = {**summary, **plan_figures(instance, a, districts), **run_facts(instance)}
+    out["counts"] = {**(summary.get("counts") or {}), "demands_served": len(a)}
+    if out.get("bound") is not None:
+        out["bound"] = max(float(out["bound"]), out["coverage"])
+        out["gap"] = abs(out["bound"] - out["coverage"]) / max(1.0, abs(out["coverage"]))
+    return out
