@@ -234,7 +234,7 @@ def clean_leftovers(target: Path) -> list[str]:
     """Remove what a killed run left beside target (staging folders, a displaced old folder
     after a completed swap) and put a displaced old folder back when the swap was cut short.
     Only leftovers of processes that are no longer running are touched."""
-    done = []
+    done: list[str] = []
     parent = target.parent
     if not parent.is_dir():
         return done

@@ -261,30 +261,33 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
 
     # ---- bids ------------------------------------------------------------------------------
     pairs_s, pairs_t = np.divmod(np.arange(n_s * n_sec), n_sec)
-    b_agency, b_srv, b_sec, b_ratio = [], [], [], []
+    agency_parts: list[np.ndarray] = []
+    srv_parts: list[np.ndarray] = []
+    sec_parts: list[np.ndarray] = []
+    b_ratio: list[np.ndarray] = []
     factor = rng.normal(1.0, 0.05, n_a)
-    for a in range(n_a):  # loop over agencies only
-        if core[a]:
+    for ag in range(n_a):  # loop over agencies only
+        if core[ag]:
             keep = np.ones(n_s * n_sec, dtype=bool)
             ratio = np.clip(rng.normal(1.0, 0.025, keep.size), *_CORE_RATE)
         else:
             srv = rng.choice(n_s, int(rng.integers(2, n_s + 1)), replace=False)
-            sec = rng.choice(n_sec, int(rng.integers(2, n_sec + 1)), replace=False)
-            keep = np.isin(pairs_s, srv) & np.isin(pairs_t, sec) & (rng.random(pairs_s.size) < 0.9)
+            secs = rng.choice(n_sec, int(rng.integers(2, n_sec + 1)), replace=False)
+            keep = np.isin(pairs_s, srv) & np.isin(pairs_t, secs) & (rng.random(pairs_s.size) < 0.9)
             if not keep.any():
                 keep[rng.integers(0, keep.size)] = True
-            ratio = factor[a] * rng.normal(1.0, 0.11, keep.size)
+            ratio = factor[ag] * rng.normal(1.0, 0.11, keep.size)
             u = rng.random(keep.size)
             ratio = np.where(u < 0.04, rng.uniform(0.55, 0.78, keep.size), ratio)
             ratio = np.where(u > 0.97, rng.uniform(1.52, 1.85, keep.size), ratio)
             ratio = np.clip(ratio, 0.5, 2.0)
-        b_agency.append(np.full(keep.sum(), a))
-        b_srv.append(pairs_s[keep])
-        b_sec.append(pairs_t[keep])
+        agency_parts.append(np.full(keep.sum(), ag))
+        srv_parts.append(pairs_s[keep])
+        sec_parts.append(pairs_t[keep])
         b_ratio.append(ratio[keep])
-    b_agency = np.concatenate(b_agency)
-    b_srv = np.concatenate(b_srv)
-    b_sec = np.concatenate(b_sec)
+    b_agency = np.concatenate(agency_parts)
+    b_srv = np.concatenate(srv_parts)
+    b_sec = np.concatenate(sec_parts)
     b_rate = np.rint(np.concatenate(b_ratio) * ref_rate[b_srv]).astype(np.int64)
     # make sure the pool shows both kinds of abnormal bid
     nc_bids = np.flatnonzero(~core[b_agency])
@@ -423,7 +426,7 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     districts = pd.DataFrame({
         "district_id": district_ids,
         "name": district_names,
-        "budget_cap": pd.array(np.where(caps < 0, None, caps), dtype="Int64"),
+        "budget_cap": pd.Series(caps).astype("Int64").mask(caps < 0).array,
     })
     services = pd.DataFrame({
         "service_id": service_ids,
@@ -441,7 +444,7 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
         "enterprise_id": enterprise_ids[d_ent],
         "service_id": service_ids[d_srv],
         "person_days": d_days,
-        "weight": pd.array(np.where(d_weight < 0, None, d_weight), dtype="Int64"),
+        "weight": pd.Series(d_weight).astype("Int64").mask(d_weight < 0).array,
     })
     agencies = pd.DataFrame({
         "agency_id": agency_ids,

@@ -368,7 +368,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         return None, problems
     return Policy(
         name="" if pname is None else str(pname),
-        budget_total=float(total),
+        budget_total=float(total),  # type: ignore[arg-type]  # checked above
         weights={lvl: float(weights[lvl]) for lvl in RISK_LEVELS},
         mandatory_levels=tuple(sorted(set(levels))),
         min_district_ratio=float(ratio),

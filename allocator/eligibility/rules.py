@@ -9,6 +9,7 @@ prices) are applied per triple. Every kept-out offer or triple is listed with it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,10 @@ def _first_failure(tests: list[tuple[str, pd.Series]], index: pd.Index) -> pd.Se
     return reason
 
 
-def _details(frame: pd.DataFrame, texts: dict[str, callable]) -> pd.Series:
+Detail = Callable[[pd.DataFrame], pd.Series]
+
+
+def _details(frame: pd.DataFrame, texts: dict[str, Detail]) -> pd.Series:
     """Human detail for the rows already given a reason, built only for those rows."""
     detail = pd.Series("", index=frame.index, dtype=object)
     for code, make in texts.items():
@@ -84,7 +88,7 @@ def _ratio(sub: pd.DataFrame, num: str, den: str) -> pd.Series:
     return (sub[num] / sub[den]).map(lambda v: f"{v:.3f}")
 
 
-def _detail_texts(pol) -> dict[str, callable]:
+def _detail_texts(pol) -> dict[str, Detail]:
     """Human detail per reason code, from the rows that failed it."""
     return {
         STATUS: lambda f: "status " + f["status"].astype(str) + " may not serve risk level "

@@ -55,7 +55,9 @@ class AllocationModel:
     unservable_mandatory: pd.DataFrame | None = None  # mandatory demands with no triple
     served: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     demand_of_triple: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    demands_served: pd.DataFrame | None = None  # per served column: demand, district, weight
+    #: per served column: demand, district, risk level, weight (empty without triples)
+    demands_served: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["demand", "district_id", "risk_level", "weight"]))
     cost_scale: float = 1.0  # currency per model cost unit (keeps coefficients near 1)
     direct_share_rows: bool = True  # share caps over x (see add_district_share_caps)
 

@@ -154,7 +154,7 @@ class LinearModel:
         lo, hi = self.row_lo, self.row_hi
         bad = np.flatnonzero((act < lo - tol * np.maximum(1, np.abs(lo)))
                              | (act > hi + tol * np.maximum(1, np.abs(hi))))
-        return pd.DataFrame({"name": [self.row_name(k) for k in bad], "activity": act[bad],
+        return pd.DataFrame({"name": [self.row_name(int(k)) for k in bad], "activity": act[bad],
                              "lo": lo[bad], "hi": hi[bad]})
 
     def add_coefficients(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:

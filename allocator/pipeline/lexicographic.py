@@ -125,7 +125,7 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             # no plan yet: the later levels need one first, so give this level all that is left
             say(f"level {k + 1} ({level.name}): no plan yet, continuing for {left:.1f} s")
             res = session.solve(left, mip_gap, hint if backend.accepts_start else None)
-        if not res.status.has_solution:
+        if not res.status.has_solution or res.x is None:
             if plan is None:  # nothing at all: infeasible, out of time, or an error
                 reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,
                                            None, res.seconds, res.solver_status))
@@ -153,7 +153,7 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             reports.append(LevelReport(level.name, level.sense, status, value, bound, gap,
                                        res.seconds, res.solver_status))
         say(f"level {k + 1} ({level.name}): {reports[-1].status.value}, value "
-            f"{reports[-1].value * level.unit:,.2f}")
+            f"{value * level.unit:,.2f}")
         if k < last:
             nz = np.flatnonzero(level.coefs)
             value = float(level.coefs @ plan)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from allocator import __version__
+from allocator.core.version import __version__
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
 from allocator.pipeline.lexicographic import LexResult
@@ -74,7 +74,8 @@ def make_summary(instance: Instance, elig: Eligibility, model_counts: dict[str, 
     levels = {r.name: r for r in lex.levels}
     gaps = [r.gap for r in lex.levels if r.optimised]  # left-out levels have no gap
     # a level without a bound has an unknown gap, so the run's gap is unknown too
-    gap = None if not gaps or any(g is None for g in gaps) else max(gaps)
+    known = [g for g in gaps if g is not None]
+    gap = max(known) if known and len(known) == len(gaps) else None
     cov = levels.get("coverage")
     has_plan = lex.x is not None  # a plan exists (it may serve nothing)
     figures = plan_figures(instance, a, districts) if has_plan else no_plan_figures(instance)

@@ -190,5 +190,5 @@ def tables_of(instance: Instance, elig: Eligibility, chosen: np.ndarray | None
     with the spec's columns when there is no plan."""
     if chosen is not None:
         return plan_tables(instance, elig, chosen)
-    return tuple(pd.DataFrame(columns=cols) for cols in (  # type: ignore[return-value]
-        ASSIGNMENT_COLUMNS, UNSERVED_COLUMNS, AGENCY_COLUMNS, DISTRICT_COLUMNS))
+    return (pd.DataFrame(columns=ASSIGNMENT_COLUMNS), pd.DataFrame(columns=UNSERVED_COLUMNS),
+            pd.DataFrame(columns=AGENCY_COLUMNS), pd.DataFrame(columns=DISTRICT_COLUMNS))

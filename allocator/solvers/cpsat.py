@@ -23,6 +23,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,25 +65,27 @@ class CpSatWorker:
         self.proc = subprocess.Popen([sys.executable, str(WORKER)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, env=env)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # PIPEs above
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.err)
         self.version = self._receive(120.0)
 
     def request(self, msg: tuple, timeout: float = 600.0):
         """Send one request and wait up to timeout seconds for its reply."""
         try:
-            pickle.dump(msg, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.flush()
+            pickle.dump(msg, self.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise WorkerError(f"CP-SAT worker is gone: {exc}{self._stderr()}") from None
         return self._receive(timeout)
 
     def _receive(self, timeout: float):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        ready, _, _ = select.select([self.stdout], [], [], timeout)
         if not ready:
             self.close()
             raise WorkerTimeout(f"CP-SAT did not answer within {timeout:.1f} s and was stopped")
         try:
-            kind, payload = pickle.load(self.proc.stdout)
+            kind, payload = pickle.load(self.stdout)
         except (EOFError, pickle.UnpicklingError) as exc:
             self.close()
             raise WorkerError(f"CP-SAT worker died ({exc!r}){self._stderr()}") from None
@@ -106,16 +109,18 @@ def _stop(proc: subprocess.Popen, err) -> None:
     """Ask the worker to quit; kill it if it does not go within a few seconds."""
     if proc.poll() is None:
         try:
-            pickle.dump(("quit",), proc.stdin)
-            proc.stdin.flush()
-            proc.stdin.close()
+            stdin = cast(IO[bytes], proc.stdin)
+            pickle.dump(("quit",), stdin)
+            stdin.flush()
+            stdin.close()
             proc.wait(timeout=5)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
     for f in (proc.stdin, proc.stdout, err):
         try:
-            f.close()
+            if f is not None:
+                f.close()
         except (OSError, ValueError):
             pass
 
@@ -149,6 +154,8 @@ class CpSatSession:
             self.worker.close()
 
     def _send(self, msg: tuple, timeout: float = 600.0):
+        if self.worker is None:
+            return None
         try:
             return self.worker.request(msg, timeout)
         except WorkerTimeout as exc:

@@ -41,7 +41,7 @@ def serve() -> None:
     except Exception as exc:
         reply(("error", f"cannot import OR-Tools CP-SAT: {exc!r}"))
         return
-    reply(("ok", ortools.__version__))
+    reply(("ok", getattr(ortools, "__version__", "")))
     model = cp_model.CpModel()
     proto = model.proto
     inp = sys.stdin.buffer

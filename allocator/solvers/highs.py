@@ -57,7 +57,7 @@ class HighsSession(HighsModel):
         self.set_integrality(False)
         try:
             res = self.run(time_limit, 0.0, None)
-            if res.status is not Status.OPTIMAL or res.objective is None:
+            if res.status is not Status.OPTIMAL or res.objective is None or res.x is None:
                 return None
             return res.objective, res.x, np.array(self.h.getSolution().col_dual)
         finally:
@@ -123,18 +123,18 @@ class HighsSession(HighsModel):
             sub = run_guarded(self, max(share * left, 0.05), mip_gap, start)
         finally:
             self.set_bounds(self.lb, self.ub)
-        if sub.status.has_solution and (best_obj is None or
-                                        sign * (sub.objective - best_obj) > 0):
+        if sub.objective is not None and (best_obj is None or
+                                          sign * (sub.objective - best_obj) > 0):
             best, best_obj = sub.x, sub.objective
         done = self.meets_bound(best, best_obj, upper, mip_gap, t0)
         if done is not None:
             return done
-        if by_district and best_obj is not None:
+        if by_district and best is not None and best_obj is not None:
             # a held level: improve the plan district by district before the full MIP,
             # whose root heuristics stall on large cities (SEARCH_* above)
             left = time_limit - (time.perf_counter() - t0)
             found, found_obj = district_search(self, best, best_obj, x_lp, dual,
-                                                     SEARCH_SHARE * left, mip_gap)
+                                               SEARCH_SHARE * left, mip_gap)
             if sign * (found_obj - best_obj) > 0:
                 best, best_obj = found, found_obj
             done = self.meets_bound(best, best_obj, upper, mip_gap, t0)

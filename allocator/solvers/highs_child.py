@@ -36,10 +36,11 @@ def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
                    mip_gap=mip_gap, start=start, full=full)
     out, latest, seconds = await_child(_child_solve, payload, time_limit + GUARD_GRACE)
     if out is None:
-        if latest is None and start is None:
-            return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
-                               "stopped at the deadline")
-        if latest is None:  # nothing better than the start was found before the kill
+        if latest is None:
+            if start is None:
+                return SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
+                                   "stopped at the deadline")
+            # nothing better than the start was found before the kill
             obj = float(session.costs @ start)
             return SolveResult(Status.FEASIBLE, np.asarray(start, dtype=float), obj, None,
                                None, seconds, "stopped at the deadline (the start kept)")

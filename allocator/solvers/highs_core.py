@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ PSCOST_MIN_RELIABLE_DEFAULT = 8  # HiGHS's own, for every other run (options per
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
 
+highspy: Any
 try:  # solver imports live in the solvers package only
     import highspy
 except ImportError:  # pragma: no cover - depends on the machine

@@ -27,12 +27,13 @@ SEARCH_MIN_RUN = 0.3  # a sub-MIP shorter than this is not started
 
 def district_search(session: HighsModel, x: np.ndarray, obj: float, x_lp: np.ndarray,
                     dual: np.ndarray, limit: float, mip_gap: float) -> tuple[np.ndarray, float]:
-    """The plan improved one district at a time (see search_by_group), or x itsession.
+    """The plan improved one district at a time (see search_by_group), or x itself.
 
     On a large model the search runs in one child process killed at its deadline, the
     improving plans sent back as found; a small one runs here.
     """
     groups = session.groups
+    assert groups is not None  # searched only on models with districts (group_count >= 2)
     kernel = session.integer & ((np.abs(x_lp - session.lb) > 1e-9) | (np.abs(dual) <= 1e-9))
     cand = np.flatnonzero(session.integer & ~kernel & (groups >= 0))
     order = cand[np.lexsort((np.abs(dual[cand]), groups[cand]))]

@@ -88,8 +88,8 @@ def load_scenarios(path: Path | str | dict[str, Any], base: Policy
             return [], [Problem(file, None, "", None,
                                 f"not valid YAML: {exc}".replace("\n", " "),
                                 "fix the YAML syntax (indentation, colons, braces)")]
+    problems: list[Problem] = []
     if not isinstance(raw, dict) or "scenarios" not in raw:
-        problems = []
         if isinstance(raw, dict):
             for key in raw:
                 close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
@@ -100,7 +100,6 @@ def load_scenarios(path: Path | str | dict[str, Any], base: Policy
                                        "no 'scenarios:' section",
                                        "write 'scenarios:' and under it one named mapping of "
                                        "policy overrides per scenario")]
-    problems: list[Problem] = []
     for key in raw:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)

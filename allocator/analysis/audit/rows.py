@@ -171,7 +171,7 @@ def field_mismatches(out: list[Violation], file: str, d: pd.DataFrame) -> None:
     subj = column_of("subject")
     for col in ("district_id", "sector"):
         add_violations(out, "demand_fields", file, d, d[f"f_{col}"] != d[col], subj,
-             lambda r, col=col: col + " is " + format_values(r[f"f_{col}"], show_cell)
+             lambda r, col=col: col + " is " + format_values(r[f"f_{col}"], show_cell)  # type: ignore[misc]
              + ", the instance gives " + r[col])
     bad = differs(d["f_risk_level"], d["risk_level"].astype(float), 0.0)
     add_violations(out, "demand_fields", file, d, bad, subj,
@@ -220,7 +220,7 @@ def check_once(out: list[Violation], pol, dem: pd.DataFrame, t: pd.DataFrame,
     for file, frame, first in (("assignments.csv", t, first_a), ("unserved.csv", u, first_u)):
         add_violations(out, "duplicate_demand", file, frame,
                        frame.duplicated(keys, keep="first"), subject,
-             lambda r, first=first: [f"demand listed again (first at row {first[k]})"
+             lambda r, first=first: [f"demand listed again (first at row {first[k]})"  # type: ignore[misc]
                                      for k in key_list(r)])
     both = np.array([k in first_a for k in key_list(u)], dtype=bool)
     add_violations(out, "served_and_unserved", "unserved.csv", u, both, subject,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ def check_agency_table(out: list[Violation], g: pd.DataFrame, a: pd.DataFrame) -
     ]
     for col, exp, atol, rtol, fmt in checks:
         add_violations(out, "agency_totals", f, g, differs(g[col], g[exp], atol, rtol), ident,
-             lambda r, col=col, exp=exp, fmt=fmt: col + " is " + format_values(r[col], show_cell)
+             lambda r, col=col, exp=exp, fmt=fmt: col + " is " + format_values(r[col], show_cell)  # type: ignore[misc]
              + ", recomputed " + format_values(r[exp], fmt))
     got = g["districts"].map(lambda s: {x.strip() for x in s.split(";") if x.strip()})
     add_violations(out, "agency_totals", f, g, got != g["e_districts"], ident,
@@ -89,9 +89,9 @@ def check_district_table(out: list[Violation], g: pd.DataFrame, d: pd.DataFrame)
     for col, exp, atol, rtol, fmt in checks:
         bad = differs(g[col], g[exp], atol, rtol, blank_ok=col == "budget_cap")
         add_violations(out, "district_totals", f, g, bad, ident,
-             lambda r, col=col, exp=exp, fmt=fmt: col + " is " + format_values(r[col], show_cell)
+             lambda r, col=col, exp=exp, fmt=fmt: col + " is " + format_values(r[col], show_cell)  # type: ignore[misc]
              + ", recomputed "
-             + format_values(r[exp], lambda v, fmt=fmt: "empty (no cap)" if pd.isna(v) else fmt(v)))
+             + format_values(r[exp], lambda v, fmt=fmt: "empty (no cap)" if pd.isna(v) else fmt(v)))  # type: ignore[misc]
 
 
 def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFrame,
@@ -112,8 +112,8 @@ def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFra
         got = s.get(key)
         if got is None and t.empty:
             continue  # an empty plan may leave its totals out
-        if not is_number(got) or isinstance(got, bool) or abs(float(got) - exp) > atol + rtol * abs(
-                exp):
+        val = float(cast(float, got)) if is_number(got) and not isinstance(got, bool) else None
+        if val is None or abs(val - exp) > atol + rtol * abs(exp):
             out.append(Violation("summary_totals", f, None, key,
                                  f"{key} is "
                                  f"{show_num(got) if is_number(got) else json.dumps(got)}, "
@@ -128,7 +128,7 @@ def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFra
         ("max_district_share", float(d["max_share"].max()) if len(d) and len(t) else None,
          5e-7 + 1e-9, 1e-9),
     ]
-    counts = s.get("counts") if isinstance(s.get("counts"), dict) else {}
+    counts: dict[str, Any] = s["counts"] if isinstance(s.get("counts"), dict) else {}
     count_checks = [
         ("districts", len(inst.districts)), ("enterprises", len(inst.enterprises)),
         ("demands", len(dem)), ("demands_served", len(t)), ("agencies", len(inst.agencies)),

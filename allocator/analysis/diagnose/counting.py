@@ -226,7 +226,7 @@ def too_few_agencies(instance: Instance, elig: Eligibility) -> list[Reason]:
             if rule == "min_agencies_per_district":
                 text += f"; the policy asks for {need}."
             else:
-                text += (f"; a cap of {_pct(share)} on an agency's share of district spend "
+                text += (f"; a cap of {_pct(share or 1.0)} on an agency's share of district spend "
                          f"needs at least {need}.")
             cause = d in forced
             if not cause:
@@ -239,7 +239,8 @@ def too_few_agencies(instance: Instance, elig: Eligibility) -> list[Reason]:
             out.append(Reason(
                 "max_share_in_city", "city", k_city, have, k_city - have,
                 f"The city has {have} eligible agenc{'y' if have == 1 else 'ies'}; a cap of "
-                f"{_pct(share_c)} on an agency's share of city spend needs at least {k_city}.",
+                f"{_pct(share_c or 1.0)} on an agency's share of city spend needs at least "
+                f"{k_city}.",
                 frozenset({("max_share_in_city", "city")})))
     return out
 

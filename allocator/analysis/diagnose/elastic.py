@@ -179,7 +179,7 @@ def elastic_solve(instance: Instance, elig: Eligibility, solver: str | None = No
     say(f"elastic level 1: least violation of the rules other than the budget "
         f"({sum(len(f.cols) for f in fams):,} slacks), up to {0.6 * limit:.1f} s")
     r1 = session.solve(max(0.6 * limit, 0.05), 1e-6, start if backend.accepts_start else None)
-    if not r1.status.has_solution:
+    if not r1.status.has_solution or r1.x is None:
         return ElasticResult(r1.status, seconds=time.perf_counter() - t0)
     x, status = r1.x, r1.status
     v1 = float(penalty @ x)
@@ -191,7 +191,7 @@ def elastic_solve(instance: Instance, elig: Eligibility, solver: str | None = No
     left = max(min(limit - (time.perf_counter() - t0), level2_share * limit), 0.05)
     say(f"elastic level 2: least total cost with that violation held, up to {left:.1f} s")
     r2 = session.solve(left, min(pol.mip_gap, 1e-4), x if backend.accepts_start else None)
-    if r2.status.has_solution and float(cost @ r2.x) <= float(cost @ x) + 1e-9:
+    if r2.x is not None and float(cost @ r2.x) <= float(cost @ x) + 1e-9:
         x = r2.x
     bound = r2.bound if r2.status.has_solution or r2.status is Status.NO_SOLUTION else None
     bound = None if bound is None else bound * money

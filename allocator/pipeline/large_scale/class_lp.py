@@ -167,6 +167,7 @@ class ClassLp:
                                       self.master.n_rows)
                 log.append(f"{name} round {rounds}: LP {res.text}")
                 break
+            assert res.row_dual is not None and res.x is not None and res.objective is not None
             sol, solved = res, len(self.columns)
             y = res.row_dual.copy()
             # a dual of the wrong sign for its row's limits is noise: drop it (bound holds)
@@ -199,6 +200,7 @@ class ClassLp:
         if sol is None:
             return CoverageLp(Status.NO_SOLUTION, None, None, self.ct[self.columns], None,
                               False, rounds, time.perf_counter() - t0, log, self.master.n_rows)
+        assert sol.x is not None  # an optimal LP's point
         short = float(sol.x[:n_art].sum())
         if short > 0.5:  # mandatory members the LP could not place even at that price
             log.append(f"{short:,.1f} mandatory members left out of the LP")

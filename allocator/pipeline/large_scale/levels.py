@@ -127,10 +127,10 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     if problems:
         info["unrepaired"] = problems
         say("large scale: the rounded plan breaks " + "; ".join(problems))
-        seconds = time.perf_counter() - t0
+        spent = time.perf_counter() - t0
         report = LevelReport("coverage", "max", Status.NO_SOLUTION, None, lp.bound, None,
-                             seconds, "rounded plan could not be repaired")
-        return LargeResult(LexResult(Status.NO_SOLUTION, None, [report], seconds), None, info)
+                             spent, "rounded plan could not be repaired")
+        return LargeResult(LexResult(Status.NO_SOLUTION, None, [report], spent), None, info)
     cov, qual, cost = plan_levels(arr, choice, quality)
     bounds: dict[str, float | None] = {"coverage": lp.bound, "quality": None, "cost": None}
     seconds = {"coverage": time.perf_counter() - t0, "quality": 0.0, "cost": 0.0}
@@ -191,7 +191,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         lpm.hold(q_obj, hold_q)
         lp3 = lpm.solve(-lpm.c, left - 0.5, say, "cost")
         lp_of["cost"] = lp3
-        if lp3.x is not None:
+        if lp3.x is not None and lp3.bound is not None:
             bounds["cost"] = -lp3.bound * lpm.budget  # a lower bound on the cost
             ch3, stats3 = plan_from_lp(instance, arr, classes, lp3)
             if arr.weight[ch3 >= 0].sum() < hold_cov - 1e-9:
