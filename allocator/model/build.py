@@ -5,13 +5,14 @@ the data's ids and returns early when its index set is empty or the rule is off.
 imported here: the result is a `linear.LinearModel` plus the three objective levels.
 
 Formulation notes (all exact reformulations of the spec):
-- x[e,s,a] binary per eligible triple; `serve_once[e,s]`: sum_a x <= 1 (= 1 if mandatory),
-  or <= open[d] when the minimum-agencies rule is on, which both forbids double service and
-  ties "district has a served demand" to its demands without a big-M.
-- active[a,d] binary with both directions: x[e,s,a] <= active[a,d] per triple (tight) and
-  active[a,d] <= sum of those x, so an agency counts only if it really serves.
-- district spend cost[d] is a continuous column defined by one row, so a share cap is
-  sparse: spend of a in d - share * cost[d] <= 0.
+- x[e,s,a] binary per eligible triple and served[e,s] binary with `serve_once[e,s]`:
+  sum_a x = served (coverage counts served); `serve_mandatory`: served >= 1 at mandatory levels;
+  `open_if_served`: served <= open[d] when the minimum-agencies rule is on.
+- active[a,d] binary: active <= sum of its x (an agency counts only if it really serves), and
+  the other direction per triple (x <= active) only when a districts-per-agency cap needs it,
+  else one aggregated row per (a, d).
+- share caps over x (dense) up to DENSE_SHARE_MAX_NONZEROS, else through a district spend
+  column defined by one row (see add_district_share_caps).
 - capacity rows are left out when an agency's eligible load cannot exceed its capacity.
 """
 
@@ -293,11 +294,9 @@ def add_district_share_caps(m: AllocationModel) -> None:
     """An agency's spend in a district <= max_share_in_district x the district's spend.
 
     Written over the district's x directly (one row: (1 - share) x own cost - share x the
-    other agencies' cost <= 0) while that stays under DENSE_SHARE_MAX_NONZEROS: HiGHS
-    propagates and rounds far better on it than through the spend column (a 1,500-enterprise
-    city's coverage optimum 4,142: found and proven in 6-17 s over three seeds, against
-    4,141 after 60 s with the spend column; benchmarks/README.md). Larger models use spend,
-    and so do backends that ask for it (CBC crashed on one small model written this way).
+    other agencies' cost <= 0) while that stays under DENSE_SHARE_MAX_NONZEROS, where HiGHS
+    propagates and rounds far better than through the spend column (docs/tuning-log.md,
+    "Share caps over x"). Larger models use spend, and so do backends that ask for it.
     """
     share = m.instance.policy.max_share_in_district
     t = m.triples

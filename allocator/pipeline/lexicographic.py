@@ -18,14 +18,9 @@ from allocator.model.build import AllocationModel
 from allocator.solvers import Backend, Status
 from allocator.solvers.base import relative_gap, settle_status
 
-#: share of the remaining time a level may use (the last level takes all that is left)
+#: share of the remaining time a level may use (the last level takes all that is left);
+#: measurements behind it: docs/tuning-log.md, "Time per level"
 TIME_SHARE = (0.25, 0.8, 1.0)
-# Coverage is proven within seconds on most cities measured (city-1k 0.8 s, city-2k 5.8 s,
-# 11 of 15 generated 1,500-enterprise cities in 0.7-3 s), c31 and c109 in 10-12 s; c15 and
-# c106 are not proven within 15 s and c103 (seed 0) finds its last unit only at 31 s; the
-# baseline does no better on c103 and c106 (benchmarks/README.md, "Open"). The quality level
-# is the one whose value grows with time (district search), so it gets most of what level 1
-# leaves; the cost level usually stops within seconds at its LP bound.
 
 
 @dataclass

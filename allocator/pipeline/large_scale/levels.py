@@ -26,10 +26,7 @@ from allocator.solvers.highs_lp import lp_available
 
 Progress = Callable[[str], None]
 
-#: use this path from this many eligible triples on. At 133,000 (5,000 enterprises) the full
-#: MIP needs 69 s to prove coverage (14,372) and ends quality at 1,213,477 after 360 s; this
-#: path gives 14,371 / 1,218,359 in 1.5 s. At 32,000 (2,000) the MIP is better (coverage
-#: proven in 11 s, quality within 0.1 % where this path is ~1 % from its bound).
+#: use this path from this many eligible triples on (docs/tuning-log.md, "Province scale")
 LARGE_TRIPLES = 100_000
 
 
