@@ -138,9 +138,11 @@ def write_instance(path: str | Path, *, enterprises: list[dict[str, Any]],
                    conflicts: list[dict[str, Any]] | None = None,
                    districts: list[dict[str, Any]] | None = None,
                    services: list[dict[str, Any]] | None = None,
-                   policy_changes: dict[str, Any] | None = None) -> Path:
+                   policy_changes: dict[str, Any] | None = None,
+                   raw_policy: dict[str, Any] | None = None) -> Path:
     """Write an instance folder; districts default to those the enterprises name (no cap),
-    services to S1 at 1000 per person-day, the policy to NEUTRAL_POLICY + policy_changes.
+    services to S1 at 1000 per person-day, the policy to NEUTRAL_POLICY + policy_changes (or
+    `raw_policy` as it is, so the spec's defaults apply to every key it leaves out).
     quotes.csv / conflicts.csv are written only when given."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,8 @@ def write_instance(path: str | Path, *, enterprises: list[dict[str, Any]],
     for file, rows in tables.items():
         write_table(path, file, rows)
     with (path / "policy.yaml").open("w", encoding="utf-8") as fh:
-        yaml.safe_dump(policy(policy_changes), fh, sort_keys=False)
+        yaml.safe_dump(raw_policy if raw_policy is not None else policy(policy_changes), fh,
+                       sort_keys=False)
     return path
 
 

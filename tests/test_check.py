@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import instance_builder as ib
 import pandas as pd
 import pytest
 import yaml
@@ -35,8 +36,8 @@ FACTOR = {a[0]: a[-1] for a in AGENCIES}
 
 
 def write_tiny(path: Path, budget: float = 60000) -> Path:
-    """16 enterprises in 2 districts, 24 demands (6 mandatory), 8 agencies of every status."""
-    path.mkdir(parents=True, exist_ok=True)
+    """16 enterprises in 2 districts, 24 demands (6 mandatory), 8 agencies of every status;
+    the spec's default policy but for the budget."""
     risks = [4, 3, 2, 1, 2, 3, 1, 4]
     ents, dems = [], []
     for i in range(16):
@@ -48,28 +49,20 @@ def write_tiny(path: Path, budget: float = 60000) -> Path:
                      "weight": ""})
         if i % 2 == 0:
             dems.append({"enterprise_id": e, "service_id": "S2", "person_days": 3, "weight": ""})
-    tables = {
-        "districts": pd.DataFrame({"district_id": ["D1", "D2"], "name": ["North", "South"],
-                                   "budget_cap": [35000, ""]}),
-        "services": pd.DataFrame({"service_id": list(RATES), "name": ["Inspection", "Training"],
-                                  "reference_rate": list(RATES.values())}),
-        "enterprises": pd.DataFrame(ents),
-        "demands": pd.DataFrame(dems),
-        "agencies": pd.DataFrame([{"agency_id": a, "name": f"Agency {a}", "status": st,
-                                   "quality": q, "capacity_days": c, "districts": d}
-                                  for a, st, q, c, d, _ in AGENCIES]),
-        "bids": pd.DataFrame([{"agency_id": a, "service_id": s, "sector": sec,
-                               "day_rate": r * f}
-                              for a, *_, f in AGENCIES for s, r in RATES.items()
-                              for sec in ("chem", "build")]),
-        "quotes": pd.DataFrame([{"agency_id": "A2", "enterprise_id": "E03", "service_id": "S1",
-                                 "price": 3600, "person_days": 5}]),
-        "conflicts": pd.DataFrame({"agency_id": ["A1", "A2"], "enterprise_id": ["E01", "E09"]}),
-    }
-    for name, df in tables.items():
-        df.to_csv(path / f"{name}.csv", index=False)
-    (path / "policy.yaml").write_text(yaml.safe_dump({"name": "Tiny", "budget": {"total": budget}}))
-    return path
+    return ib.write_instance(
+        path,
+        districts=[{"district_id": "D1", "name": "North", "budget_cap": 35000},
+                   {"district_id": "D2", "name": "South", "budget_cap": None}],
+        services=[{"service_id": s, "name": n, "reference_rate": r}
+                  for (s, r), n in zip(RATES.items(), ["Inspection", "Training"], strict=True)],
+        enterprises=ents, demands=dems,
+        agencies=[{"agency_id": a, "name": f"Agency {a}", "status": st, "quality": q,
+                   "capacity_days": c, "districts": d} for a, st, q, c, d, _ in AGENCIES],
+        bids=[ib.bid(a, r * f, s, sec) for a, *_, f in AGENCIES for s, r in RATES.items()
+              for sec in ("chem", "build")],
+        quotes=[ib.quote("A2", "E03", 3600, 5)],
+        conflicts=[ib.conflict("A1", "E01"), ib.conflict("A2", "E09")],
+        raw_policy={"name": "Tiny", "budget": {"total": budget}})
 
 
 def solve_into(inst_dir: Path, out: Path, budget: float | None = None,

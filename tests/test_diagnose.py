@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import instance_builder as ib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from allocator.analysis.diagnose import capacity_shortage, diagnose, explain
@@ -19,7 +19,7 @@ from allocator.eligibility import compute_eligibility
 from allocator.model.linear import LinearModel
 
 # ------------------------------------------------------------------------------------------
-# a tiny instance writer
+# a tiny instance, written by tests/instance_builder.py
 # ------------------------------------------------------------------------------------------
 
 #: the permissive policy the tests start from: only the rule under test is switched on
@@ -33,54 +33,41 @@ OPEN_POLICY = {
 }
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = {**out[k], **v}
-        else:
-            out[k] = v
-    return out
+@pytest.fixture(params=["highs", "cpsat"])
+def solver(request) -> str:
+    """Each backend in turn: CP-SAT has no continuous columns, so its slacks are integer steps
+    (cents, 1/1000 person-day) and the sizes must come out the same."""
+    from allocator.solvers import REGISTRY
 
-
-#: backend for the solves in these tests (the CP-SAT path is checked in its own test)
-SOLVER = "highs"
+    if not REGISTRY[request.param].available():
+        pytest.skip(f"{request.param} is not installed")
+    return request.param
 
 
 def write_instance(path: Path, *, districts, enterprises, demands, agencies, bids,
                    services=(("S1", 1000.0),), policy: dict | None = None) -> Path:
-    """Write CSVs and policy.yaml from short tuples.
+    """An instance from short tuples (tests/instance_builder.py writes it), OPEN_POLICY with
+    the test's rule switched on.
 
     districts: (id, budget_cap or None); enterprises: (id, district, sector, risk);
     demands: (enterprise, service, person_days); agencies: (id, quality, capacity, districts);
     bids: (agency, service, sector, day_rate).
     """
-    path.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([{"district_id": d, "name": d, "budget_cap": "" if c is None else c}
-                  for d, c in districts]).to_csv(path / "districts.csv", index=False)
-    pd.DataFrame([{"service_id": s, "name": s, "reference_rate": r} for s, r in services]
-                 ).to_csv(path / "services.csv", index=False)
-    pd.DataFrame([{"enterprise_id": e, "name": e, "district_id": d, "sector": x,
-                   "risk_level": r} for e, d, x, r in enterprises]
-                 ).to_csv(path / "enterprises.csv", index=False)
-    pd.DataFrame([{"enterprise_id": e, "service_id": s, "person_days": p}
-                  for e, s, p in demands]).to_csv(path / "demands.csv", index=False)
-    pd.DataFrame([{"agency_id": a, "name": a, "status": "active", "quality": q,
-                   "capacity_days": c, "districts": ds} for a, q, c, ds in agencies]
-                 ).to_csv(path / "agencies.csv", index=False)
-    pd.DataFrame([{"agency_id": a, "service_id": s, "sector": x, "day_rate": r}
-                  for a, s, x, r in bids], columns=["agency_id", "service_id", "sector",
-                                                    "day_rate"]
-                 ).to_csv(path / "bids.csv", index=False)
-    pol = _merge(OPEN_POLICY, policy or {})
-    (path / "policy.yaml").write_text(yaml.safe_dump(pol), encoding="utf-8")
-    return path
+    return ib.write_instance(
+        path,
+        districts=[ib.district(d, c) for d, c in districts],
+        services=[ib.service(s, r) for s, r in services],
+        enterprises=[ib.enterprise(e, d, r, x) for e, d, x, r in enterprises],
+        demands=[ib.demand(e, s, p) for e, s, p in demands],
+        agencies=[ib.agency(a, q, c, districts=ds) for a, q, c, ds in agencies],
+        bids=[ib.bid(a, r, s, x) for a, s, x, r in bids],
+        policy_changes=ib.merge(OPEN_POLICY, policy))
 
 
-def run(path: Path):
+def run(path: Path, solver: str = "highs"):
     inst = load_instance(path)
     elig = compute_eligibility(inst)
-    return inst, elig, explain(inst, elig, solver=SOLVER)
+    return inst, elig, explain(inst, elig, solver=solver)
 
 
 def rows(diag, rule: str) -> pd.DataFrame:
@@ -149,7 +136,7 @@ def test_budget_below_least_cost_of_mandatory_demands(tmp_path):
     assert list(diag.table["rule"]) == ["budget"]
 
 
-def test_required_budget_counts_the_other_rules(tmp_path):
+def test_required_budget_counts_the_other_rules(tmp_path, solver):
     # two agencies must be active in D1, so the optional E2 is served too: the least plan is
     # E1 by A1 (5 x 900) + E2 by A2 (1 x 1000) = 5,500, not the 4,500 of E1 alone
     p = write_instance(
@@ -161,14 +148,14 @@ def test_required_budget_counts_the_other_rules(tmp_path):
         bids=[("A1", "S1", "chem", 900), ("A2", "S1", "chem", 1000)],
         policy={"budget": {"total": 5000},
                 "anti_monopoly": {"min_agencies_per_district": 2}})
-    _, _, diag = run(p)
+    _, _, diag = run(p, solver)
     assert list(diag.table["rule"]) == ["budget"]
     r = diag.table.iloc[0]
     assert r["required"] == pytest.approx(5500, rel=1e-6)
     assert r["shortfall"] == pytest.approx(500, rel=1e-6)
 
 
-def test_share_violations_are_sized_in_currency(tmp_path):
+def test_share_violations_are_sized_in_currency(tmp_path, solver):
     # a 50 % cap with two agencies at different rates cannot hold: 4,500 vs 5,000 of 9,500;
     # the least violation puts A2 250 above its 4,750 allowance (and nothing on A1)
     p = write_instance(
@@ -180,7 +167,7 @@ def test_share_violations_are_sized_in_currency(tmp_path):
         bids=[("A1", "S1", "chem", 900), ("A2", "S1", "chem", 1000)],
         policy={"budget": {"total": 20000},
                 "anti_monopoly": {"max_share_in_district": 0.5}})
-    _, _, diag = run(p)
+    _, _, diag = run(p, solver)
     assert list(diag.table["rule"]) == ["max_share_in_district"]
     r = diag.table.iloc[0]
     assert r["subject"] == "A2 in D1"
@@ -251,7 +238,7 @@ def test_capacity_exhausted_hall_shortage(tmp_path):
     assert set(diag.table["rule"]) == {"capacity"}
 
 
-def test_capacity_shortage_in_whole_demands_found_by_the_elastic_solve(tmp_path):
+def test_capacity_shortage_in_whole_demands_found_by_the_elastic_solve(tmp_path, solver):
     # 3 x 10 days into two agencies of 15: the flow fits (30 <= 30), whole demands do not
     p = write_instance(
         tmp_path / "i",
@@ -261,7 +248,7 @@ def test_capacity_shortage_in_whole_demands_found_by_the_elastic_solve(tmp_path)
         demands=[("E1", "S1", 10), ("E2", "S1", 10), ("E3", "S1", 10)],
         agencies=[("A1", 90, 15, "*"), ("A2", 90, 15, "*")],
         bids=[("A1", "S1", "chem", 1000), ("A2", "S1", "chem", 1000)])
-    inst, elig, diag = run(p)
+    inst, elig, diag = run(p, solver)
     assert capacity_shortage(inst, elig) == []
     r = rows(diag, "capacity")
     assert len(r) == 1 and r["subject"].iloc[0] in ("A1", "A2")
@@ -437,20 +424,6 @@ def test_cli_solve_infeasible_writes_diagnosis(tmp_path):
     assert list(d["rule"]) == ["budget"]
     assert d.loc[0, "shortfall"] == pytest.approx(5000)
     assert "short of the 7,000 needed" in res.output
-
-
-@pytest.mark.parametrize("case", ["test_share_violations_are_sized_in_currency",
-                                  "test_capacity_shortage_in_whole_demands_found_by_the_elastic_solve",
-                                  "test_required_budget_counts_the_other_rules"])
-def test_integer_slacks_on_cpsat_give_the_same_sizes(tmp_path, monkeypatch, case):
-    """CP-SAT has no continuous columns: the slacks become integer steps (cents, 1/1000
-    person-day) and the sizes must not change."""
-    from allocator.solvers import REGISTRY
-
-    if not REGISTRY["cpsat"].available():
-        pytest.skip("OR-Tools CP-SAT is not installed")
-    monkeypatch.setitem(globals(), "SOLVER", "cpsat")
-    globals()[case](tmp_path)
 
 
 def test_demands_too_big_for_every_agency_are_grouped(tmp_path):
