@@ -117,6 +117,8 @@ def move(inst: Path, a: pd.DataFrame, i: int, agency: str) -> None:
     """Give row i to another agency, with cost and load consistent with that agency's bid."""
     cost, load = bid_cost(inst, a.at[i, "enterprise_id"], a.at[i, "service_id"], agency)
     a.at[i, "agency_id"], a.at[i, "cost"], a.at[i, "load"] = agency, f"{cost:.2f}", f"{load:g}"
+    if "government_cost" in a.columns:  # no co-payment here: the government pays it all
+        a.at[i, "government_cost"], a.at[i, "enterprise_cost"] = f"{cost:.2f}", "0"
 
 
 def rules(found: list[Violation]) -> set[str]:
@@ -354,6 +356,7 @@ def test_price_outside_band(copy, capsys, tmp_path):
                      "service_id": "S1", "price": "3000", "person_days": "5"}
     write(inst, "quotes.csv", q)
     a.at[i, "cost"], a.at[i, "load"] = "3000", "5"
+    a.at[i, "government_cost"] = "3000"  # no co-payment: the government pays all of it
     write(res, "assignments.csv", a)
     rc, out, found = check(inst, res, capsys)
     assert rc == 1

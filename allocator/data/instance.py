@@ -26,6 +26,8 @@ class Instance:
     bids:        agency_id, service_id, sector, day_rate
     quotes:      agency_id, enterprise_id, service_id, price, person_days
     conflicts:   agency_id, enterprise_id
+    funding:     index source_id; name, department, amount, districts, sectors, services,
+                 risk_levels (scopes as ';'-joined text or '*'); None without funding.csv
     """
 
     path: Path
@@ -41,6 +43,7 @@ class Instance:
     conflicts: pd.DataFrame
     sha256: str = ""
     warnings: list[Problem] = field(default_factory=list)
+    funding: pd.DataFrame | None = None
 
     @property
     def name(self) -> str:

@@ -10,14 +10,15 @@ import copy
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from allocator.core.errors import Problem
 
 POLICY_FILE = "policy.yaml"
 
-#: Spec section 3 defaults. `None` means the rule is off. budget.total has no default.
+#: Spec section 3 defaults. `None` means the rule is off. budget.total has no default (it may
+#: be left out only when funding.csv lists the funding sources).
 DEFAULTS: dict[str, Any] = {
     "name": "",
     "budget": {"total": None},
@@ -34,11 +35,14 @@ DEFAULTS: dict[str, Any] = {
     },
     "quality": {"min_score": 60, "min_score_by_risk": {3: 70, 4: 80}},
     "price": {"floor_ratio": 0.8, "ceiling_ratio": 1.5},
+    "copay": {"share_by_risk": {}},
     "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001, "seed": 0, "threads": None,
                "levels": ["coverage", "quality", "cost"]},
 }
 
 RISK_LEVELS = (1, 2, 3, 4)
+#: policy keys whose value is a map of risk levels (replaced whole when overridden)
+LEVEL_MAPS = ("weights", "min_score_by_risk", "share_by_risk")
 SOLVER_NAMES = ("auto", "cbc", "highs", "cpsat")
 #: the objective's levels in the spec's order; solver.levels picks the ones optimised
 LEVEL_NAMES = ("coverage", "quality", "cost")
@@ -49,7 +53,7 @@ class Policy:
     """Typed, defaulted policy. Built only by `parse_policy`, which checks every value."""
 
     name: str
-    budget_total: float
+    budget_total: float | None  # None only with funding.csv (the sources cap the spend)
     weights: dict[int, float]
     mandatory_levels: tuple[int, ...]
     min_district_ratio: float
@@ -67,6 +71,18 @@ class Policy:
     seed: int
     threads: int | None
     levels: tuple[str, ...] = LEVEL_NAMES
+    #: co-payment: the share of a demand's cost its enterprise pays, by risk level (0 if absent)
+    copay_share_by_risk: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def budget_limit(self) -> float:
+        """budget.total as a number: infinity when it is left out (funding.csv caps the spend)."""
+        return float("inf") if self.budget_total is None else float(self.budget_total)
+
+    @property
+    def has_copay(self) -> bool:
+        """Whether any enterprise pays part of its service (copay.share_by_risk > 0)."""
+        return any(v > 0 for v in self.copay_share_by_risk.values())
 
     def as_dict(self) -> dict[str, Any]:
         """The policy in force, in policy.yaml's shape (for summary.json and `validate`)."""
@@ -89,6 +105,7 @@ class Policy:
                 "min_score_by_risk": dict(self.min_score_by_risk),
             },
             "price": {"floor_ratio": self.floor_ratio, "ceiling_ratio": self.ceiling_ratio},
+            "copay": {"share_by_risk": dict(self.copay_share_by_risk)},
             "solver": {
                 "name": self.solver_name,
                 "time_limit": self.time_limit,
@@ -104,10 +121,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     """Return base with override merged in, section by section (override wins)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in (
-            "weights",
-            "min_score_by_risk",
-        ):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in LEVEL_MAPS:
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -131,7 +145,7 @@ def unknown_keys(raw: Any, file: str, template: dict[str, Any] = DEFAULTS) -> li
                 problems.append(
                     Problem(file, None, full, key, "unknown policy key", f"remove it; {hint}")
                 )
-            elif isinstance(tmpl[key], dict) and key not in ("weights", "min_score_by_risk"):
+            elif isinstance(tmpl[key], dict) and key not in LEVEL_MAPS:
                 if isinstance(value, dict):
                     walk(value, tmpl[key], full)
                 elif value is not None:
@@ -166,6 +180,7 @@ EXAMPLES: dict[str, str] = {
     "solver.seed": "0",
     "solver.threads": "4",
     "solver.levels": "[coverage, cost]",
+    "copay.share_by_risk": "0.3",
 }
 
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}([,' ]\d{3})+(\.\d+)?")
@@ -257,10 +272,13 @@ def _level_map(problems, file, key, value, *, lo, hi) -> dict[int, float]:
 
 
 def parse_policy(raw: Any, file: str = POLICY_FILE,
-                 overrides: dict[str, Any] | None = None) -> tuple[Policy | None, list[Problem]]:
+                 overrides: dict[str, Any] | None = None,
+                 budget_optional: bool = False) -> tuple[Policy | None, list[Problem]]:
     """Check raw policy.yaml content (plus overrides) and build the Policy with defaults.
 
-    Returns (policy, problems); policy is None when any problem was found.
+    `budget_optional`: budget.total may be left out (the instance has funding.csv, whose
+    sources cap the spend). Returns (policy, problems); policy is None when any problem was
+    found.
     """
     problems: list[Problem] = []
     empty = raw is None
@@ -283,17 +301,18 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         value = merged.get(name)
         return value if isinstance(value, dict) else DEFAULTS[name]
 
-    budget, cov, am, qual, price, solver = (sect(s) for s in
-                                            ("budget", "coverage", "anti_monopoly", "quality",
-                                             "price", "solver"))
+    budget, cov, am, qual, price, solver, copay = (
+        sect(s) for s in ("budget", "coverage", "anti_monopoly", "quality", "price", "solver",
+                          "copay"))
     total = budget.get("total")
-    if total is None and not (budget_scalar and not isinstance(merged.get("budget"), dict)):
+    if total is None and not budget_optional and not (
+            budget_scalar and not isinstance(merged.get("budget"), dict)):
         problems.append(Problem(
             file, None, "budget.total", None,
             f"{file} is empty; budget.total is required" if empty
             else "budget.total is required (it has no default)",
             "add a 'budget:' line and under it '  total: <currency for the year>', "
-            "e.g. total: 12000000"))
+            "e.g. total: 12000000 (or list the funding sources in funding.csv)"))
     total = _num(problems, file, "budget.total", total, lo=0) if total is not None else None
 
     weights_raw = cov.get("weights")
@@ -361,6 +380,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
     threads = _num(problems, file, "solver.threads", solver.get("threads"), lo=1, integer=True,
                    allow_none=True)
     objective_levels = parse_levels(problems, file, solver.get("levels"))
+    shares = parse_copay(problems, file, copay.get("share_by_risk"))
     pname = merged.get("name")
     if pname is not None and not isinstance(pname, str | int | float):
         problems.append(Problem(file, None, "name", pname, "must be text", "write a short name"))
@@ -368,7 +388,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         return None, problems
     return Policy(
         name="" if pname is None else str(pname),
-        budget_total=float(total),  # type: ignore[arg-type]  # checked above
+        budget_total=None if total is None else float(total),
         weights={lvl: float(weights[lvl]) for lvl in RISK_LEVELS},
         mandatory_levels=tuple(sorted(set(levels))),
         min_district_ratio=float(ratio),
@@ -386,7 +406,25 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         seed=int(seed),
         threads=threads,
         levels=objective_levels,
+        copay_share_by_risk=shares,
     ), []
+
+
+def parse_copay(problems: list[Problem], file: str, value: Any) -> dict[int, float]:
+    """copay.share_by_risk: the enterprise's share of its cost by risk level, each in [0, 1)
+    (the government always pays a part, so a demand never leaves the funding rules)."""
+    key = "copay.share_by_risk"
+    if value is None:
+        return {}
+    shares = _level_map(problems, file, key, value, lo=0, hi=1)
+    for level, share in list(shares.items()):
+        if share >= 1:
+            problems.append(Problem(file, None, f"{key}.{level}", share,
+                                    "out of range (must be in [0, 1): the government pays the "
+                                    "rest, so the enterprise pays less than all of it)",
+                                    "use a share below 1, e.g. 0.3 for 30 %"))
+            del shares[level]
+    return {lvl: v for lvl, v in shares.items() if v > 0}
 
 
 def parse_levels(problems: list[Problem], file: str, value: Any) -> tuple[str, ...]:

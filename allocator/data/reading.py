@@ -37,6 +37,8 @@ TABLES: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {
     "bids.csv": (True, ("agency_id", "service_id", "sector", "day_rate"), ()),
     "quotes.csv": (False, ("agency_id", "enterprise_id", "service_id", "price", "person_days"), ()),
     "conflicts.csv": (False, ("agency_id", "enterprise_id"), ()),
+    "funding.csv": (False, ("source_id", "amount", "districts", "sectors", "services",
+                            "risk_levels"), ("name", "department")),
 }
 
 ROW_OFFSET = 2  # header is spreadsheet row 1, first record is row 2
@@ -255,7 +257,7 @@ def read_raw(path: Path) -> RawInstance:
                        f"add {file} with columns {', '.join(cols + opt)}")
                 problems.append(Problem(file, None, "", None, "required file is missing", fix))
             else:
-                tables[file] = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+                tables[file] = _absent(cols + opt)
             continue
         df = read_table(full, file, problems)
         if df is None:
@@ -291,7 +293,7 @@ def raw_from_frames(frames: dict[str, pd.DataFrame], policy: Any, name: str) -> 
                 problems.append(Problem(file, None, "", None, "required table is missing",
                                         f"give a frame with columns {', '.join(cols + opt)}"))
             else:
-                tables[file] = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+                tables[file] = _absent(cols + opt)
             continue
         text = df.reset_index(drop=True).astype(object).where(df.notna().to_numpy(), "")
         text = text.apply(lambda col: col.map(lambda v: _cell_text(v)))
@@ -305,6 +307,14 @@ def raw_from_frames(frames: dict[str, pd.DataFrame], policy: Any, name: str) -> 
             tables[file] = text
     digest.update(repr(policy).encode())
     return RawInstance(Path(name), tables, policy, digest.hexdigest(), problems)
+
+
+def _absent(cols: tuple[str, ...]) -> pd.DataFrame:
+    """The empty table of an optional file that is not there, marked absent (for funding.csv
+    "no file" means "no funding rule", not "no sources")."""
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    df.attrs["absent"] = True
+    return df
 
 
 def _cell_text(value: Any) -> str:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from allocator.core.errors import InputError, Problem
+from allocator.data.funding import FILE as FUNDING_FILE
+from allocator.data.funding import check_funding, funding_warnings
 from allocator.data.instance import Instance
 from allocator.data.policy import POLICY_FILE, parse_policy
 from allocator.data.reading import ROW_OFFSET, RawInstance, raw_from_frames, read_raw
@@ -374,6 +376,8 @@ def check_tables(raw: RawInstance) -> tuple[dict[str, pd.DataFrame], list[Proble
                         "enterprise")
         out["conflicts"] = df[["agency_id", "enterprise_id"]].drop_duplicates().reset_index(
             drop=True)
+    if FUNDING_FILE in t:
+        check_funding(c, t[FUNDING_FILE], out)
     return out, c.problems
 
 
@@ -424,8 +428,8 @@ def instance_from_frames(frames: dict[str, pd.DataFrame], policy: dict[str, Any]
                          name: str = "instance", overrides: dict[str, Any] | None = None,
                          budget: float | None = None) -> Instance:
     """An Instance from pandas frames (keys: the file names without .csv, e.g. "districts",
-    "demands"; "quotes" and "conflicts" optional) and a policy dict shaped like policy.yaml,
-    checked exactly as a folder is (InputError with every problem found)."""
+    "demands"; "quotes", "conflicts" and "funding" optional) and a policy dict shaped like
+    policy.yaml, checked exactly as a folder is (InputError with every problem found)."""
     raw = raw_from_frames(frames, policy, name)
     return build_instance(raw, True, overrides, budget)
 
@@ -437,12 +441,14 @@ def build_instance(raw: RawInstance, has_policy: bool, overrides: dict[str, Any]
     frames, found = check_tables(raw)
     problems += found
     policy = None
+    funded = FUNDING_FILE in raw.tables and not raw.tables[FUNDING_FILE].attrs.get("absent")
     if has_policy and not any(p.file == POLICY_FILE for p in raw.problems):
         extra = dict(overrides or {})
         if budget is not None:
             given = extra.get("budget")
             extra["budget"] = {**(given if isinstance(given, dict) else {}), "total": budget}
-        policy, policy_problems = parse_policy(raw.policy, overrides=extra or None)
+        policy, policy_problems = parse_policy(raw.policy, overrides=extra or None,
+                                               budget_optional=funded)
         problems += policy_problems
     errors = [p for p in problems if p.severity == "error"]
     if errors or policy is None:
@@ -454,7 +460,10 @@ def build_instance(raw: RawInstance, has_policy: bool, overrides: dict[str, Any]
     frames["demands"] = dem.reset_index(drop=True)
     frames["demands"].index.name = "demand"
     warnings = [p for p in problems if p.severity == "warning"] + suspicious(frames)
+    warnings += funding_warnings(frames.get("funding"), frames["demands"],
+                                 policy.mandatory_levels)
     return Instance(path=raw.path, policy=policy, sha256=raw.sha256, warnings=warnings,
+                    funding=frames.get("funding"),
                     **{k: frames[k] for k in ("districts", "services", "enterprises", "demands",
                                               "agencies", "agency_districts", "bids", "quotes",
                                               "conflicts")})

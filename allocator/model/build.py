@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from allocator.data.funding import government_cost, has_funding, scope_groups, source_cover
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
+from allocator.model.flow import warm_split
 from allocator.model.linear import INF, LinearModel
 
 COVERAGE, QUALITY, COST = "coverage", "quality", "cost"
@@ -61,10 +63,27 @@ class AllocationModel:
         columns=["demand", "district_id", "risk_level", "weight"]))
     cost_scale: float = 1.0  # currency per model cost unit (keeps coefficients near 1)
     direct_share_rows: bool = True  # share caps over x (see add_district_share_caps)
+    integer_flows: bool = False  # pay columns as whole cents (backends with integer columns)
+    gov: np.ndarray = field(default_factory=lambda: np.empty(0))  # government cost per triple
+    budget_row: int | None = None  # the row of budget.total, when there is one
+    triple_group: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    group_members: np.ndarray | None = None  # (scope groups x sources) may-pay booleans
+    group_rows: np.ndarray | None = None  # funding_paid row per scope group (-1: no triple)
+    pay: pd.DataFrame | None = None  # group, source (positions) and col of each pay column
+    funding_rows: pd.Series | None = None  # source_id -> its funding[s] row
 
     def scaled_cost(self) -> np.ndarray:
         """Triple costs in model units: currency / cost_scale."""
         return self.triples["cost"].to_numpy(dtype=float) / self.cost_scale
+
+    def scaled_gov(self) -> np.ndarray:
+        """The government's part of each triple's cost in model units."""
+        return self.gov / self.cost_scale
+
+    @property
+    def pay_coef(self) -> float:
+        """Model cost units per unit of a pay column: 1, or a cent when pay is integer."""
+        return 0.01 / self.cost_scale if self.integer_flows else 1.0
 
 
 def _codes(values: pd.Series | pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -185,17 +204,27 @@ def record_unservable_mandatory(m: AllocationModel) -> None:
     m.unservable_mandatory = mandatory[~has]
 
 
-def add_total_budget(m: AllocationModel) -> None:
-    """Total spend <= budget.total."""
+def add_government_costs(m: AllocationModel) -> None:
+    """The government's part of each triple's cost: all of it, or with co-payment
+    (copay.share_by_risk) cost x (1 - the enterprise's share), to the cent."""
     t = m.triples
-    if t.empty:
+    m.gov = government_cost(m.instance.policy, t["cost"].to_numpy(dtype=float),
+                            t["risk_level"].to_numpy())
+
+
+def add_total_budget(m: AllocationModel) -> None:
+    """Total government spend <= budget.total (no row when funding.csv leaves it out)."""
+    t = m.triples
+    total = m.instance.policy.budget_total
+    if t.empty or total is None:
         return
-    m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(t)), m.x,
-                         m.scaled_cost(), -INF, m.instance.policy.budget_total / m.cost_scale)
+    rows = m.lp.add_constraints("budget", pd.DataFrame({"scope": ["city"]}), np.zeros(len(t)),
+                                m.x, m.scaled_gov(), -INF, total / m.cost_scale)
+    m.budget_row = int(rows[0])
 
 
 def add_district_budget_caps(m: AllocationModel) -> None:
-    """District spend <= its budget_cap, where one is given."""
+    """District government spend <= its budget_cap, where one is given."""
     t = m.triples
     caps = m.instance.districts["budget_cap"].dropna()
     caps = caps[caps.index.isin(t["district_id"])]
@@ -205,7 +234,63 @@ def add_district_budget_caps(m: AllocationModel) -> None:
     pos = pd.Series(np.arange(len(caps)), index=caps.index)
     rows = pos.loc[t.loc[sel, "district_id"]].to_numpy()
     m.lp.add_constraints("district_budget_cap", caps.index.to_frame(index=False), rows,
-                         m.x[sel], m.scaled_cost()[sel], -INF, caps.to_numpy() / m.cost_scale)
+                         m.x[sel], m.scaled_gov()[sel], -INF, caps.to_numpy() / m.cost_scale)
+
+
+def add_funding_flow(m: AllocationModel) -> None:
+    """Which fund pays (funding.csv): pay[g,s] >= 0 carries scope group g's government cost
+    to source s, and `funding_paid[g]`: cost of g's served triples - sum_s pay[g,s] <= 0.
+
+    A scope group is the set of demands with the same sources allowed to pay for them (one
+    group per distinct combination, named by its sources, 'none' when no source may: its
+    demands cannot be served). Demands of one group are interchangeable for the split, so
+    the flow over groups is exact and small (groups x their sources columns).
+    """
+    t, inst = m.triples, m.instance
+    if t.empty or not has_funding(inst):
+        return
+    funding = inst.funding
+    assert funding is not None
+    cover = source_cover(funding, inst.demands)
+    groups = scope_groups(cover, funding.index)
+    m.triple_group = groups.code[t["demand"].to_numpy()]
+    m.group_members = groups.members
+    used = np.unique(m.triple_group)
+    pos = np.full(len(groups.label), -1, dtype=np.int64)
+    pos[used] = np.arange(len(used))
+    g_of, s_of = np.nonzero(groups.members[used])
+    g_of = used[g_of]
+    labels = pd.DataFrame({"sources": [groups.label[k] for k in g_of],
+                           "source_id": funding.index.to_numpy()[s_of]})
+    # a pay column never exceeds what its group can cost (a finite bound integer columns need)
+    g_cost = np.bincount(m.triple_group, m.gov, minlength=len(groups.label))[g_of]
+    ub = np.ceil(g_cost / (m.pay_coef * m.cost_scale) + 1.0)
+    cols = m.lp.add_variables("pay", labels, 0.0, ub, integer=m.integer_flows)
+    m.pay = pd.DataFrame({"group": g_of, "source": s_of, "col": cols})
+    rows = np.concatenate([pos[m.triple_group], pos[g_of]])
+    vals = np.concatenate([m.scaled_gov(), -m.pay_coef * np.ones(len(cols))])
+    row_ids = m.lp.add_constraints(
+        "funding_paid", pd.DataFrame({"sources": [groups.label[k] for k in used]}), rows,
+        np.concatenate([m.x, cols]), vals, -INF, 0.0)
+    m.group_rows = np.full(len(groups.label), -1, dtype=np.int64)
+    m.group_rows[used] = row_ids
+
+
+def add_funding_limits(m: AllocationModel) -> None:
+    """`funding[s]`: what source s pays, over all scope groups, <= its amount."""
+    if m.pay is None or not len(m.pay):
+        return
+    funding = m.instance.funding
+    assert funding is not None
+    srcs = np.unique(m.pay["source"].to_numpy())
+    pos = np.full(len(funding), -1, dtype=np.int64)
+    pos[srcs] = np.arange(len(srcs))
+    ids = funding.index[srcs]
+    rows = m.lp.add_constraints(
+        "funding", pd.DataFrame({"source_id": ids}), pos[m.pay["source"].to_numpy()],
+        m.pay["col"].to_numpy(), m.pay_coef * np.ones(len(m.pay)), -INF,
+        funding["amount"].to_numpy(dtype=float)[srcs] / m.cost_scale)
+    m.funding_rows = pd.Series(rows, index=ids)
 
 
 def add_capacity_limits(m: AllocationModel) -> None:
@@ -363,7 +448,7 @@ def add_objectives(m: AllocationModel) -> None:
         return c
 
     w = t["weight"].to_numpy(dtype=float)
-    coverage = np.zeros(n)
+    coverage = np.zeros(n)  # cost (level 3) is the government's spend
     if m.served.size:
         coverage[m.served] = m.demands_served["weight"].to_numpy(dtype=float)
     # When every demand that can be served must be (all mandatory), coverage is the same in
@@ -376,7 +461,7 @@ def add_objectives(m: AllocationModel) -> None:
         Level(COVERAGE, coverage, "max", constant=all_fixed),
         Level(QUALITY, over_x(w * t["quality"].to_numpy(dtype=float)), "max",
               constant=all_fixed and same_quality),
-        Level(COST, over_x(m.scaled_cost()), "min", unit=m.cost_scale),
+        Level(COST, over_x(m.scaled_gov()), "min", unit=m.cost_scale),
     ]
 
 
@@ -413,13 +498,16 @@ def cost_scale(triples: pd.DataFrame) -> float:
 
 
 def build_model(instance: Instance, elig: Eligibility,
-                direct_share_rows: bool = True) -> AllocationModel:
+                direct_share_rows: bool = True, integer_flows: bool = False) -> AllocationModel:
     """Spec section 4 as a MIP: variables, then one rule family per call, then objectives.
 
     `direct_share_rows=False` writes share caps through the district spend columns (the
-    same rule; see add_district_share_caps)."""
+    same rule; see add_district_share_caps). `integer_flows` makes the funding split's pay
+    columns whole cents (backends with integer columns only)."""
     m = AllocationModel(instance=instance, triples=elig.triples,
-                        cost_scale=cost_scale(elig.triples), direct_share_rows=direct_share_rows)
+                        cost_scale=cost_scale(elig.triples), direct_share_rows=direct_share_rows,
+                        integer_flows=integer_flows)
+    add_government_costs(m)
     add_assignment_variables(m)
     add_district_cost_definitions(m)
     add_district_open_variables(m)
@@ -430,6 +518,8 @@ def build_model(instance: Instance, elig: Eligibility,
     add_open_district_links(m)
     add_total_budget(m)
     add_district_budget_caps(m)
+    add_funding_flow(m)
+    add_funding_limits(m)
     add_capacity_limits(m)
     add_district_min_coverage(m)
     add_activity_variables(m)
@@ -462,4 +552,13 @@ def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
         point[m.active["col"].to_numpy()] = on.astype(float)
     if m.open is not None:
         point[m.open.to_numpy()] = m.open.index.isin(t["district_id"]).astype(float)
+    if m.pay is not None and len(m.pay) and m.group_members is not None:
+        funding = m.instance.funding
+        assert funding is not None
+        supply = np.bincount(m.triple_group[chosen], m.gov[chosen],
+                             minlength=len(m.group_members))
+        flows = warm_split(supply, m.group_members, funding["amount"].to_numpy(dtype=float))
+        per_unit = m.pay_coef * m.cost_scale  # currency per unit of a pay column
+        value = flows[m.pay["group"].to_numpy(), m.pay["source"].to_numpy()] / per_unit
+        point[m.pay["col"].to_numpy()] = np.ceil(value) if m.integer_flows else value
     return point

@@ -157,6 +157,18 @@ class LinearModel:
         return pd.DataFrame({"name": [self.row_name(int(k)) for k in bad], "activity": act[bad],
                              "lo": lo[bad], "hi": hi[bad]})
 
+    def set_row_bounds(self, rows: np.ndarray, lo: float | np.ndarray | None = None,
+                       hi: float | np.ndarray | None = None) -> None:
+        """Change the bounds of existing rows (global numbers); None leaves a side as it is."""
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        for side, values in ((self._rlo, lo), (self._rhi, hi)):
+            if values is None:
+                continue
+            vals = np.broadcast_to(np.asarray(values, dtype=float), rows.shape)
+            for b, arr in zip(self.row_blocks, side, strict=True):
+                inside = (rows >= b.start) & (rows < b.start + b.size)
+                arr[rows[inside] - b.start] = vals[inside]
+
     def add_coefficients(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
         """Add entries to existing rows (global row and column numbers), e.g. slack columns.
 

@@ -25,6 +25,10 @@ def write_tables(result: RunResult, folder: Path) -> None:
               "excluded.csv": result.excluded}
     if result.diagnosis is not None:
         frames["diagnosis.csv"] = result.diagnosis
+    if result.funding is not None:
+        frames["funding.csv"] = result.funding
+    if result.funding_by_agency is not None:
+        frames["funding_by_agency.csv"] = result.funding_by_agency
     for name, frame in frames.items():
         if frame is not None:
             write_csv(frame, folder / name, decimals={c: 2 for c in MONEY})

@@ -14,6 +14,19 @@ ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id",
                       "reference_cost"]
 
 
+#: the money of each assignment row, after cost: the government's and the enterprise's part
+#: (co-payment), and with funding.csv the sources paying the government's part
+PAYMENT_COLUMNS = ["government_cost", "enterprise_cost"]
+FUNDED_BY = "funded_by"
+
+
+def assignment_columns(funded: bool) -> list[str]:
+    """assignments.csv's columns: cost followed by its split between payers."""
+    k = ASSIGNMENT_COLUMNS.index("cost") + 1
+    return (ASSIGNMENT_COLUMNS[:k] + PAYMENT_COLUMNS + ASSIGNMENT_COLUMNS[k:]
+            + ([FUNDED_BY] if funded else []))
+
+
 UNSERVED_COLUMNS = ["enterprise_id", "service_id", "district_id", "sector", "risk_level",
                     "weight", "reason", "detail", "eligible_agencies"]
 
@@ -22,15 +35,16 @@ AGENCY_COLUMNS = ["agency_id", "demands", "load", "capacity_days", "utilization"
                   "contract_value", "districts", "name", "status", "quality"]
 
 
-DISTRICT_COLUMNS = ["district_id", "cost", "budget_cap", "weight_total", "weight_served",
-                    "coverage_ratio", "agencies", "max_agency_share", "name", "demands",
-                    "demands_served", "mandatory_total", "mandatory_served"]
+DISTRICT_COLUMNS = ["district_id", "cost", "government_cost", "budget_cap", "weight_total",
+                    "weight_served", "coverage_ratio", "agencies", "max_agency_share", "name",
+                    "demands", "demands_served", "mandatory_total", "mandatory_served"]
 
 
 DIAGNOSIS_COLUMNS = ["rule", "subject", "required", "available", "shortfall", "message"]
 
 
-MONEY = ["cost", "contract_value", "budget_cap", "reference_cost"]
+MONEY = ["cost", "contract_value", "budget_cap", "reference_cost", "government_cost",
+         "enterprise_cost", "amount", "used", "left"]
 
 
 @dataclass
@@ -45,6 +59,8 @@ class RunResult:
     districts: pd.DataFrame = field(default_factory=pd.DataFrame)
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
     diagnosis: pd.DataFrame | None = None
+    funding: pd.DataFrame | None = None  # funding.csv: per source amount, used, left
+    funding_by_agency: pd.DataFrame | None = None  # what each contract draws from each fund
 
     @property
     def status(self) -> Status:
@@ -63,7 +79,8 @@ class RunResult:
 
     @property
     def cost(self) -> float | None:
-        """Total cost of the plan (level 3), in the policy's currency."""
+        """The government's spend of the plan (level 3; the total cost without co-payment),
+        in the policy's currency."""
         return self.summary.get("cost")
 
     @property

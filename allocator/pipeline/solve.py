@@ -15,7 +15,13 @@ import pandas as pd
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, point_from_triples
-from allocator.pipeline.large_scale import LARGE_TRIPLES, solve_large, use_large_path
+from allocator.pipeline.funding import funding_tables
+from allocator.pipeline.large_scale import (
+    LARGE_TRIPLES,
+    solve_large,
+    unsupported_rules,
+    use_large_path,
+)
 from allocator.pipeline.lexicographic import LevelReport, LexResult, solve_lexicographic
 from allocator.pipeline.result import RunResult
 from allocator.pipeline.summary import make_summary
@@ -52,9 +58,15 @@ def solve_instance(instance: Instance, solver: str | None = None,
 
     if backend.province_scale and use_large_path(instance, elig):
         return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
+    kept = (unsupported_rules(instance) if backend.province_scale
+            and len(elig.triples) >= LARGE_TRIPLES else [])
+    if kept:
+        say(f"large scale: {len(elig.triples):,} eligible triples, but {', '.join(kept)} "
+            "keep the full model (the province-scale path does not handle them)")
 
     t = time.perf_counter()
-    model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows)
+    model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
+                        integer_flows=backend.integer_columns_only)
     timings["build"] = time.perf_counter() - t
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
@@ -85,7 +97,18 @@ def solve_instance(instance: Instance, solver: str | None = None,
     sizes = {"variables": lp.n_vars, "constraints": lp.n_rows, "nonzeros": lp.n_nonzeros}
     summary = make_summary(instance, elig, sizes, lex, backend, limit, threads, a, districts,
                            timings, time.perf_counter() - t0)
-    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, None)
+    if kept:
+        summary["full_model_kept_by"] = kept
+    return plan_result(instance, summary, a, unserved, agencies, districts, elig.excluded)
+
+
+def plan_result(instance: Instance, summary: dict, a: pd.DataFrame, unserved: pd.DataFrame,
+                agencies: pd.DataFrame, districts: pd.DataFrame, excluded: pd.DataFrame
+                ) -> RunResult:
+    """The RunResult of a plan's tables, with the funding tables read off its split."""
+    funding, by_agency = funding_tables(instance, a)
+    return RunResult(summary, a, unserved, agencies, districts, excluded, None, funding,
+                     by_agency)
 
 
 def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit: float,
@@ -121,7 +144,7 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
                            timings, time.perf_counter() - t0)
     summary["large_scale"] = info
     summary["levels_optimised"] = info.get("levels_optimised", [])
-    return RunResult(summary, a, unserved, agencies, districts, elig.excluded, None)
+    return plan_result(instance, summary, a, unserved, agencies, districts, elig.excluded)
 
 
 def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:

@@ -9,19 +9,24 @@ import pandas as pd
 from allocator.core.version import __version__
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
+from allocator.pipeline.funding import funding_summary, funding_tables
 from allocator.pipeline.lexicographic import LexResult
 from allocator.solvers import Backend
 
 
 def run_facts(instance: Instance) -> dict[str, Any]:
     """What every summary says about the run's input: instance, its files' hash, version,
-    budget and the policy in force."""
+    budget (None when funding.csv leaves budget.total out), the funding sources' total and
+    the policy in force."""
+    funding = instance.funding
     return {
         "instance": instance.name,
         "instance_path": str(instance.path),
         "instance_sha256": instance.sha256,
         "allocator_version": __version__,
         "budget": instance.policy.budget_total,
+        "funding_total": (round(float(funding["amount"].sum()), 2)
+                          if funding is not None else None),
         "policy": instance.policy.as_dict(),
     }
 
@@ -29,14 +34,25 @@ def run_facts(instance: Instance) -> dict[str, Any]:
 def plan_figures(instance: Instance, a: pd.DataFrame, districts: pd.DataFrame
                  ) -> dict[str, Any]:
     """The figures of a plan (its assignments and district table) under the instance's policy:
-    served weight, quality, cost, shares and counts. Recomputed from the rows, never carried."""
+    served weight, quality, cost, shares and counts. Recomputed from the rows, never carried.
+
+    cost is the government's spend (level 3: the whole cost without co-payment);
+    contract_value the agencies' lots (both payers), enterprise_cost the co-payments."""
     pol, dem = instance.policy, instance.demands
     total = float(dem["weight"].sum())
     cov = float(a["weight"].sum())
+    gov = a["government_cost"] if "government_cost" in a.columns else a["cost"]
+    sources, _ = funding_tables(instance, a)
+    funding = funding_summary(sources)
+    if funding is not None:
+        funding["unpaid"] = round(max(float(gov.sum()) - funding["used"], 0.0), 2)
     return {
         "coverage": cov,
         "quality": float((a["weight"] * a["quality"]).sum()),
-        "cost": round(float(a["cost"].sum()), 2),
+        "cost": round(float(gov.sum()), 2),
+        "contract_value": round(float(a["cost"].sum()), 2),
+        "enterprise_cost": round(float(a["cost"].sum() - gov.sum()), 2),
+        "funding": funding,
         "coverage_ratio": cov / total if total > 0 else 0.0,
         "weight_total": total,
         "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
@@ -50,7 +66,8 @@ def plan_figures(instance: Instance, a: pd.DataFrame, districts: pd.DataFrame
 def no_plan_figures(instance: Instance) -> dict[str, Any]:
     """The figures of a run without a plan: totals known, plan figures empty."""
     pol, dem = instance.policy, instance.demands
-    return {"coverage": None, "quality": None, "cost": None, "coverage_ratio": None,
+    return {"coverage": None, "quality": None, "cost": None, "contract_value": None,
+            "enterprise_cost": None, "funding": None, "coverage_ratio": None,
             "weight_total": float(dem["weight"].sum()),
             "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
             "mandatory_served": None, "agencies_used": 0, "max_district_share": None}

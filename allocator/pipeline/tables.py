@@ -5,13 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from allocator.data.funding import government_cost, has_funding, scope_groups, source_cover
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, plain_ids
+from allocator.model.flow import max_flow
+from allocator.pipeline.funding import plan_split, to_cents
 from allocator.pipeline.result import (
     AGENCY_COLUMNS,
     ASSIGNMENT_COLUMNS,
     DISTRICT_COLUMNS,
+    FUNDED_BY,
     UNSERVED_COLUMNS,
+    assignment_columns,
 )
 
 
@@ -21,6 +26,7 @@ def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
     t = elig.triples
     a = plain_ids(t.iloc[np.asarray(chosen, dtype=np.int64)][ASSIGNMENT_COLUMNS]
                   .reset_index(drop=True))
+    a = with_payers(instance, a)
     dem = instance.demands
     served = np.zeros(len(dem), dtype=bool)
     served[t["demand"].to_numpy()[np.asarray(chosen, dtype=np.int64)]] = True
@@ -28,6 +34,19 @@ def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
     unserved = unserved.join(explain_unserved(instance, elig, a, unserved.index))
     unserved = unserved.reset_index(drop=True)[UNSERVED_COLUMNS]
     return a, unserved, agency_table(instance, a), district_table(instance, a)
+
+
+def with_payers(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
+    """Assignment rows with their cost split between payers: government_cost (budget, caps
+    and funding apply to it), enterprise_cost (co-payment) and, with funding.csv, funded_by
+    (the canonical split, pipeline/funding)."""
+    gov = government_cost(instance.policy, a["cost"].to_numpy(dtype=float),
+                          a["risk_level"].to_numpy())
+    a = a.assign(government_cost=gov, enterprise_cost=a["cost"].to_numpy(dtype=float) - gov)
+    split = plan_split(instance, a)
+    if split is not None:
+        a[FUNDED_BY] = split.funded_by.to_numpy()
+    return a[assignment_columns(split is not None)]
 
 
 def agency_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
@@ -53,6 +72,8 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=dist.index)
     cost = a.groupby("district_id")["cost"].sum()
     out["cost"] = cost.reindex(dist.index).fillna(0.0)
+    gov = a.groupby("district_id")["government_cost"].sum()
+    out["government_cost"] = gov.reindex(dist.index).fillna(0.0)
     out["budget_cap"] = dist["budget_cap"]
     out["weight_total"] = dem.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
     out["weight_served"] = a.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
@@ -76,12 +97,14 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
 
 
 #: reasons a demand with eligible agencies is left out, in the order they are tried
-UNSERVED_RULES = ("budget", "district_budget_cap", "capacity", "district_share", "city_share",
-                  "min_agencies", "districts_per_agency", "gap")
+UNSERVED_RULES = ("no_funding_source", "budget", "district_budget_cap", "funding", "capacity",
+                  "district_share", "city_share", "min_agencies", "districts_per_agency", "gap")
 
 
 UNSERVED_TEXTS = {
+    "no_funding_source": "no funding source may pay for it (funding.csv scopes)",
     "budget": "the budget is spent",
+    "funding": "the funding sources that may pay for it are spent",
     "district_budget_cap": "the district's budget cap is reached",
     "capacity": "every eligible agency is at capacity",
     "district_share": "serving it would exceed an agency's share of district spend",
@@ -133,8 +156,13 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
     a_ag = _id_codes(a["agency_id"], ag_index)
     a_di = _id_codes(a["district_id"], di_index)
     a_cost = a["cost"].to_numpy(dtype=float)
+    a_gov = (a["government_cost"].to_numpy(dtype=float) if "government_cost" in a.columns
+             else a_cost)
+    c_gov = government_cost(pol, c_cost, t["risk_level"].to_numpy()[rows])
     total = float(a_cost.sum())
+    total_gov = float(a_gov.sum())
     d_cost = np.bincount(a_di, a_cost, minlength=n_di)
+    d_gov = np.bincount(a_di, a_gov, minlength=n_di)
     ag_cost = np.bincount(a_ag, a_cost, minlength=n_ag)
     ag_load = np.bincount(a_ag, a["load"].to_numpy(dtype=float), minlength=n_ag)
     pair = a_ag * n_di + a_di
@@ -150,13 +178,17 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
         hit = pairs[at] == c_pair
         adc[hit] = pair_cost[at[hit]]
     dc = d_cost[c_di]
+    dg = d_gov[c_di]
     cap = instance.districts["budget_cap"].to_numpy(dtype=float)[c_di]
+    unfunded, room = funding_room(instance, a, c_dem)
     capacity = instance.agencies["capacity_days"].to_numpy(dtype=float)[c_ag]
     none = np.zeros(len(rows), dtype=bool)
     with np.errstate(invalid="ignore"):
         tests = [
-            total + c_cost > pol.budget_total * (1 + 1e-9),
-            (dc + c_cost > cap * (1 + 1e-9)) & ~np.isnan(cap),
+            unfunded,
+            total_gov + c_gov > pol.budget_limit * (1 + 1e-9),
+            (dg + c_gov > cap * (1 + 1e-9)) & ~np.isnan(cap),
+            c_gov > room * (1 + 1e-9) + 0.005,
             ag_load[c_ag] + c_load > capacity + 1e-9,
             none if pol.max_share_in_district is None else
             adc + c_cost > pol.max_share_in_district * (dc + c_cost) * (1 + 1e-9),
@@ -184,11 +216,44 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
     return out
 
 
+def funding_room(instance: Instance, a: pd.DataFrame, demands: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate demand (positions in instance.demands): whether no source may pay for
+    it, and the most government cost its scope group could still be paid with the plan kept
+    (a max-flow with the group's supply opened up: other groups may move to other sources).
+    Infinite room without funding.csv."""
+    n = len(demands)
+    if not has_funding(instance) or n == 0:
+        return np.zeros(n, dtype=bool), np.full(n, np.inf)
+    f = instance.funding
+    assert f is not None
+    dem = instance.demands
+    groups = scope_groups(source_cover(f, dem), f.index)
+    n_g = len(groups.label)
+    keys = pd.MultiIndex.from_frame(dem[["enterprise_id", "service_id"]].astype(str))
+    at = keys.get_indexer(pd.MultiIndex.from_frame(a[["enterprise_id", "service_id"]]
+                                                   .astype(str))) if len(a) else np.zeros(0, int)
+    cents = to_cents(a["government_cost"].to_numpy(dtype=float)) if len(a) else np.zeros(0, int)
+    supply = np.bincount(groups.code[at], cents, minlength=n_g).astype(np.int64)
+    caps = to_cents(f["amount"].to_numpy(dtype=float))
+    base, _ = max_flow(supply, groups.members, caps)
+    room_g = np.zeros(n_g)
+    big = int(caps.sum()) + 1
+    for g in np.unique(groups.code[demands]):
+        if groups.members[g].any():
+            more = supply.copy()
+            more[g] += big
+            room_g[g] = (max_flow(more, groups.members, caps)[0] - base) / 100.0
+    cand = groups.code[demands]
+    return ~groups.members[cand].any(axis=1), room_g[cand]
+
+
 def tables_of(instance: Instance, elig: Eligibility, chosen: np.ndarray | None
               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """assignments, unserved, agencies and districts of the chosen triples; empty frames
     with the spec's columns when there is no plan."""
     if chosen is not None:
         return plan_tables(instance, elig, chosen)
-    return (pd.DataFrame(columns=ASSIGNMENT_COLUMNS), pd.DataFrame(columns=UNSERVED_COLUMNS),
-            pd.DataFrame(columns=AGENCY_COLUMNS), pd.DataFrame(columns=DISTRICT_COLUMNS))
+    return (pd.DataFrame(columns=assignment_columns(has_funding(instance))),
+            pd.DataFrame(columns=UNSERVED_COLUMNS), pd.DataFrame(columns=AGENCY_COLUMNS),
+            pd.DataFrame(columns=DISTRICT_COLUMNS))

@@ -24,6 +24,12 @@ from allocator.analysis.audit.common import (
     Violation,
 )
 from allocator.analysis.audit.files import read_csv, read_summary
+from allocator.analysis.audit.funding import (
+    check_funding,
+    check_payments,
+    government_part,
+    has_funding,
+)
 from allocator.analysis.audit.rows import (
     check_assignment_rows,
     check_once,
@@ -62,6 +68,9 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     solved = audit.status in SOLVED
     files = {name: read_csv(results_dir / name, name, problems, required=solved)
              for name in ("assignments.csv", "unserved.csv", "agencies.csv", "districts.csv")}
+    for name in ("funding.csv", "funding_by_agency.csv"):
+        files[name] = read_csv(results_dir / name, name, problems,
+                               required=solved and has_funding(inst))
     if problems:
         raise ResultsError(problems)
     out = audit.violations
@@ -88,13 +97,16 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     budget = summary_budget(s, pol, audit, budget)
     dem = demand_table(inst, pol.weights)
     t = evaluate_assignments(inst, dem, a)
+    t["true_gov"] = government_part(inst, t)
     check_assignment_rows(out, inst, t)
+    check_payments(out, inst, t, a)
     u = check_unserved_rows(out, dem, files["unserved.csv"])
     check_once(out, pol, dem, t, u)
     plan = check_plan_rules(out, inst, t, dem, budget)
     check_agency_table(out, files["agencies.csv"], plan["agencies"])
     check_district_table(out, files["districts.csv"], plan["districts"])
     check_summary(out, s, inst, dem, t, plan)
+    check_funding(out, inst, t, a, files["funding.csv"], files["funding_by_agency.csv"], s)
     rank = {f: k for k, f in enumerate(FILE_ORDER)}
     out.sort(key=lambda v: (rank.get(v.file, len(rank)), v.row is None, v.row or 0))
     return audit

@@ -30,12 +30,15 @@ COLUMNS: dict[str, list[str]] = {
     "districts.csv": ["district_id", "cost", "budget_cap", "weight_total", "weight_served",
                       "coverage_ratio", "agencies", "max_agency_share"],
     "diagnosis.csv": ["rule", "subject", "required", "available", "shortfall", "message"],
+    "funding.csv": ["source_id", "name", "department", "amount", "used", "left", "share_used"],
+    "funding_by_agency.csv": ["agency_id", "source_id", "amount"],
 }
 
 
 #: the order findings are printed in (stable within a file: by row, then rule)
 FILE_ORDER = ("assignments.csv", "unserved.csv", "assignments.csv + unserved.csv",
-              "agencies.csv", "districts.csv", "summary.json", "diagnosis.csv")
+              "agencies.csv", "districts.csv", "funding.csv", "funding_by_agency.csv",
+              "summary.json", "diagnosis.csv")
 
 
 # tolerances

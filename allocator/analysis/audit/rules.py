@@ -22,21 +22,29 @@ from allocator.analysis.audit.common import (
 
 
 def check_plan_rules(out: list[Violation], inst, t: pd.DataFrame, dem: pd.DataFrame,
-                      budget: float) -> dict[str, Any]:
-    """Budget, district caps, capacity, coverage ratio, shares, agency counts; returns totals."""
+                      budget: float | None) -> dict[str, Any]:
+    """Budget, district caps, capacity, coverage ratio, shares, agency counts; returns totals.
+
+    Budget and caps apply to the government's part of each row (true_gov: all of it without
+    co-payment), share caps to the full contract value; no budget (None) is checked when
+    funding.csv leaves budget.total out."""
     pol = inst.policy
     f = "assignments.csv"
     total = float(t["true_cost"].sum())
-    if total > budget + TOTAL_ATOL + TOTAL_RTOL * abs(budget):
+    gov_total = float(t["true_gov"].sum())
+    if budget is not None and gov_total > budget + TOTAL_ATOL + TOTAL_RTOL * abs(budget):
+        what = "the plan costs" if not pol.copay_share_by_risk else \
+            "the government's part of the plan is"
         out.append(Violation("budget", f, None, "total cost",
-                             f"the plan costs {show_money(total)}, above the budget "
+                             f"{what} {show_money(gov_total)}, above the budget "
                              f"{show_money(budget)} "
-                             f"by {show_money(total - budget)}"))
+                             f"by {show_money(gov_total - budget)}"))
     # per district
     dist = inst.districts
     by_d = t.groupby("true_district")
     d = pd.DataFrame(index=pd.Index(dist.index.astype(str), name="district_id"))
     d["cost"] = by_d["true_cost"].sum().reindex(d.index).fillna(0.0)
+    d["gov"] = by_d["true_gov"].sum().reindex(d.index).fillna(0.0)
     d["cap"] = dist["budget_cap"].astype(float).to_numpy()
     d["weight_total"] = dem.groupby("district_id")["weight"].sum().reindex(d.index).fillna(0.0)
     d["weight_served"] = by_d["true_weight"].sum().reindex(d.index).fillna(0.0)
@@ -44,9 +52,9 @@ def check_plan_rules(out: list[Violation], inst, t: pd.DataFrame, dem: pd.DataFr
     d["served"] = by_d.size().reindex(d.index).fillna(0).astype(int)
     d = d.reset_index()
     district = lambda r: "district " + r["district_id"]  # noqa: E731
-    over = d["cap"].notna() & (d["cost"] > d["cap"] + TOTAL_ATOL + TOTAL_RTOL * d["cap"].abs())
+    over = d["cap"].notna() & (d["gov"] > d["cap"] + TOTAL_ATOL + TOTAL_RTOL * d["cap"].abs())
     add_violations(out, "district_budget_cap", f, d, over, district,
-         lambda r: "district spend " + format_values(r["cost"], show_money)
+         lambda r: "district (government) spend " + format_values(r["gov"], show_money)
          + " is above its budget_cap "
          + format_values(r["cap"], show_money), row=None)
     need = pol.min_district_ratio * d["weight_total"]
@@ -105,5 +113,6 @@ def check_plan_rules(out: list[Violation], inst, t: pd.DataFrame, dem: pd.DataFr
              + f", above max_share_in_district {s:g}", row=None)
     top = ad.groupby("true_district")["cost"].max().reindex(d["district_id"]).to_numpy()
     d["max_share"] = (top / d["cost"].replace(0, np.nan)).fillna(0.0)
-    return {"total": total, "districts": d.set_index("district_id", drop=False),
+    return {"total": gov_total, "contract_total": total,
+            "districts": d.set_index("district_id", drop=False),
             "agencies": a.set_index("agency_id", drop=False)}

@@ -72,13 +72,15 @@ def check_district_table(out: list[Violation], g: pd.DataFrame, d: pd.DataFrame)
          "district has no row (districts.csv lists every district)", row=None)
     g = g[known & ~dup]
     e = d.loc[g["district_id"]].set_axis(g.index)
-    g = g.assign(e_cost=e["cost"], e_cap=e["cap"], e_weight_total=e["weight_total"],
+    g = g.assign(e_cost=e["cost"], e_gov=e["gov"], e_cap=e["cap"],
+                 e_weight_total=e["weight_total"],
                  e_weight_served=e["weight_served"],
                  e_ratio=(e["weight_served"] / e["weight_total"].replace(0, np.nan)).fillna(0.0),
                  e_agencies=e["agencies"].astype(float), e_share=e["max_share"])
     share = (5e-7 + 1e-9, 1e-9, lambda v: f"{v:.6f}")
     checks = [
         ("cost", "e_cost", MONEY_ATOL, NUM_RTOL, show_money),
+        ("government_cost", "e_gov", MONEY_ATOL, NUM_RTOL, show_money),
         ("budget_cap", "e_cap", MONEY_ATOL, NUM_RTOL, show_money),
         ("weight_total", "e_weight_total", NUM_ATOL, NUM_RTOL, show_num),
         ("weight_served", "e_weight_served", NUM_ATOL, NUM_RTOL, show_num),
@@ -87,6 +89,8 @@ def check_district_table(out: list[Violation], g: pd.DataFrame, d: pd.DataFrame)
         ("max_agency_share", "e_share", *share),
     ]
     for col, exp, atol, rtol, fmt in checks:
+        if col not in g.columns:  # government_cost: results written before co-payment
+            continue
         bad = differs(g[col], g[exp], atol, rtol, blank_ok=col == "budget_cap")
         add_violations(out, "district_totals", f, g, bad, ident,
              lambda r, col=col, exp=exp, fmt=fmt: col + " is " + format_values(r[col], show_cell)  # type: ignore[misc]
@@ -107,11 +111,14 @@ def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFra
         ("coverage", coverage, NUM_ATOL, NUM_RTOL, show_num),
         ("quality", quality, NUM_ATOL, 1e-9, show_num),
         ("cost", plan["total"], MONEY_ATOL, NUM_RTOL, show_money),
+        ("contract_value", plan["contract_total"], MONEY_ATOL, NUM_RTOL, show_money),
+        ("enterprise_cost", plan["contract_total"] - plan["total"], MONEY_ATOL, NUM_RTOL,
+         show_money),
     ]
     for key, exp, atol, rtol, fmt in checks:
         got = s.get(key)
-        if got is None and t.empty:
-            continue  # an empty plan may leave its totals out
+        if got is None and (t.empty or key in ("contract_value", "enterprise_cost")):
+            continue  # an empty plan may leave its totals out (older results these two)
         val = float(cast(float, got)) if is_number(got) and not isinstance(got, bool) else None
         if val is None or abs(val - exp) > atol + rtol * abs(exp):
             out.append(Violation("summary_totals", f, None, key,
@@ -147,11 +154,20 @@ def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFra
                                  f"counts.{key} is {json.dumps(got)}, recomputed {exp}"))
 
 
-def summary_budget(s: dict[str, Any], pol, audit: Audit, given: float | None = None) -> float:
+def summary_budget(s: dict[str, Any], pol, audit: Audit,
+                   given: float | None = None) -> float | None:
     """The budget the plan is audited against: `given` (check --budget, a what-if run), else
-    policy.yaml's; never the figure written in the folder under audit (it only gets a word)."""
+    policy.yaml's (None: left out, funding.csv caps the spend); never the figure written in
+    the folder under audit (it only gets a word)."""
     budget = pol.budget_total if given is None else float(given)
     got = s.get("budget")
+    if budget is None:
+        if got is not None:
+            audit.warnings.append(
+                f"summary.json says the budget was {got}; policy.yaml has no budget.total, so "
+                "the plan is audited against the funding sources only. For a what-if run, "
+                "give its budget: allocator check --budget X")
+        return None
     if got is not None and (not is_number(got) or isinstance(got, bool)
                             or abs(float(got) - budget) > TOTAL_ATOL):
         audit.warnings.append(

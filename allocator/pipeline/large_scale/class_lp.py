@@ -73,7 +73,8 @@ class ClassLp:
         self.wg = arr.weight[classes.rep]
         mand_g = arr.mandatory[classes.rep]
         G, A = len(classes.rep), len(arr.agencies)
-        self.budget = budget = max(float(pol.budget_total), 1.0)
+        limit = pol.budget_limit  # infinite only with funding.csv, which keeps the full model
+        self.budget = budget = max(limit if np.isfinite(limit) else float(arr.cost.sum()), 1.0)
         capped = np.flatnonzero(np.isfinite(arr.district_cap))
         cap_row = np.full(len(arr.districts), -1)
         cap_row[capped] = G + 1 + np.arange(len(capped))
@@ -82,7 +83,7 @@ class ClassLp:
         self.n_rows = self.first_agency_row + A
         self.row_lo = np.concatenate([np.where(mand_g, self.n_g, 0.0),
                                       np.full(self.n_rows - G, -np.inf)])
-        self.row_hi = np.concatenate([self.n_g, [pol.budget_total / budget],
+        self.row_hi = np.concatenate([self.n_g, [limit / budget],
                                       arr.district_cap[capped] / budget,
                                       arr.capacity / agency_scale])
         self.c = arr.cost[ct] / budget
@@ -234,7 +235,7 @@ def greedy_columns(instance: Instance, arr: Arrays, classes: Classes, ct: np.nda
     empty = bounds[1:] == bounds[:-1]
     classes_order = np.lexsort((-value, ~mand))
     classes_order = classes_order[~empty[classes_order]]
-    money = float(pol.budget_total)
+    money = pol.budget_limit
     cap_left = arr.capacity.copy()
     dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap, np.inf)
     used: list[int] = []

@@ -50,9 +50,17 @@ def use_large_path(instance: Instance, elig: Eligibility) -> bool:
 
 
 def unsupported_rules(instance: Instance) -> list[str]:
-    """Rules the large-scale path does not handle (the full model is used when one is on)."""
+    """Rules the large-scale path does not handle (the full model is used when one is on).
+
+    Funding sources and co-payment are among them: the class LP and its repair count one
+    money per triple against one budget, while funding needs the split among sources (a flow
+    per scope group) and co-payment a government part distinct from the contract value."""
     pol = instance.policy
     out = []
+    if instance.funding is not None and len(instance.funding):
+        out.append("funding.csv")
+    if pol.has_copay:
+        out.append("copay.share_by_risk")
     if pol.max_share_in_city is not None:
         out.append("anti_monopoly.max_share_in_city")
     if pol.max_districts_per_agency is not None:

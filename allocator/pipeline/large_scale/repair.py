@@ -125,7 +125,7 @@ def restore_rules(instance: Instance, arr: Arrays, choice: np.ndarray,
             if _move_off_full_agencies(instance, arr, choice, st):
                 continue
         dropped += _drop(choice, arr, np.zeros(len(t), dtype=np.int64), arr.cost[t],
-                         np.array([st.spend - pol.budget_total]))
+                         np.array([st.spend - pol.budget_limit]))
         dcap_need = np.where(np.isfinite(arr.district_cap),
                              st.district_spend - np.nan_to_num(arr.district_cap, posinf=0.0),
                              0.0)
@@ -150,7 +150,7 @@ def _move_off_full_agencies(instance: Instance, arr: Arrays, choice: np.ndarray,
     first) to the cheapest other agency with room, money and district cap left."""
     pol = instance.policy
     load = st.agency_load.copy()
-    money = pol.budget_total - st.spend
+    money = pol.budget_limit - st.spend
     dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_spend,
                          np.inf)
     moved = 0
@@ -279,7 +279,7 @@ def fill_budget(instance: Instance, arr: Arrays, choice: np.ndarray,
     K = len(arr.districts)
     share = pol.max_share_in_district if pol.max_share_in_district is not None else 1.0
     st = PlanState.of(arr, choice)
-    money = pol.budget_total - st.spend
+    money = pol.budget_limit - st.spend
     cap_left = arr.capacity - st.agency_load
     dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_spend,
                          np.inf)
@@ -338,7 +338,7 @@ def remaining_breaks(instance: Instance, arr: Arrays, choice: np.ndarray) -> lis
     note("mandatory demands unserved", int((arr.mandatory & (choice < 0)
                                             & (arr.ends > arr.starts)).sum()))
     note("agency capacity", int((st.agency_load > arr.capacity + tol).sum()))
-    note("budget", int(st.spend > pol.budget_total * (1 + 1e-12) + tol))
+    note("budget", int(st.spend > pol.budget_limit * (1 + 1e-12) + tol))
     note("district budget caps", int((np.isfinite(arr.district_cap)
                                       & (st.district_spend > arr.district_cap + tol)).sum()))
     share = pol.max_share_in_district
