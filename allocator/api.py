@@ -250,15 +250,19 @@ class Sweep:
 
 def sweep(instance: Instance, budgets: Iterable[float] | str, jobs: int = 1,
           solver: str | None = None, time_limit: float | None = None,
-          progress: Callable[[dict[str, Any]], None] | None = None) -> Sweep:
+          progress: Callable[[dict[str, Any]], None] | None = None,
+          source: str | None = None) -> Sweep:
     """One solve per budget (a list, or the text "START:STOP:N" / "1e6,2e6"); time_limit is
-    per point. `progress` receives {budget, status, how, done, total} per finished point."""
+    per point. `progress` receives {budget, status, how, done, total} per finished point.
+
+    With funding.csv the budgets are the sources' total (every source, and budget.total when
+    given, scaled in proportion), or with `source` that source's amount, the others held."""
     _check_time_limit(time_limit)
     values = parse_budgets(budgets) if isinstance(budgets, str) else list(budgets)
     if not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"jobs must be a whole number >= 1, not {jobs!r}")
     res = run_sweep(instance, values, jobs=jobs, solver=solver, time_limit=time_limit,
-                    progress=progress)
+                    progress=progress, source=source)
     return Sweep(res, {b: Plan(r, None) for b, r in res.points.items()})
 
 
@@ -293,7 +297,9 @@ def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
     mapping as a dict ({"scenarios": {"name": {overrides}}}); with price_of_rules, the served
     weight each anti-monopoly and quality rule costs."""
     _check_time_limit(time_limit)
-    items, problems = load_scenarios(scenarios, instance.policy)
+    items, problems = load_scenarios(scenarios, instance.policy,
+                                     instance.funding.index if instance.funding is not None
+                                     else None)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InputError(errors)
@@ -307,10 +313,13 @@ def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
 # ------------------------------------------------------------------------------------------
 
 def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
-             out: str | Path | None = None, force: bool = False) -> Instance:
+             out: str | Path | None = None, force: bool = False,
+             funding: bool = False) -> Instance:
     """A realistic synthetic city (deterministic by seed), checked like any instance; written
-    as an instance folder when `out` is given."""
-    data = generate_instance(enterprises, agencies, districts, seed)
+    as an instance folder when `out` is given. `funding` adds funding.csv (a city fund,
+    industry departments', the insurers' prevention fund, maybe district funds) in place of
+    budget.total."""
+    data = generate_instance(enterprises, agencies, districts, seed, funding=funding)
     if out is not None:
         path = write_instance(data, Path(out), force=force)
         return load_instance(path)

@@ -196,18 +196,22 @@ def validate(instance: Path) -> None:
               help="Number of districts (at least 1).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed: the same seed always gives the same files.")
+@click.option("--funding", is_flag=True,
+              help="Also write funding.csv (the year's funding sources: a city fund, industry "
+                   "departments' and the insurers' prevention fund, maybe district funds), "
+                   "whose total replaces budget.total.")
 @click.argument("out", type=click.Path(path_type=Path))
 @force_option
 @guarded
-def generate(enterprises: int, agencies: int, districts: int, seed: int, out: Path,
-             force: bool) -> None:
+def generate(enterprises: int, agencies: int, districts: int, seed: int, funding: bool,
+             out: Path, force: bool) -> None:
     """Write a realistic synthetic city (deterministic by seed) to the folder OUT."""
     from allocator.data.generate import generate_instance, write_instance
 
     t0 = time.perf_counter()
     staged = early_stage(out, "instance", force, [])
     staged.discard()  # the path is fine: write_instance stages it again, atomically
-    data = generate_instance(enterprises, agencies, districts, seed)
+    data = generate_instance(enterprises, agencies, districts, seed, funding=funding)
     write_instance(data, out, force=force)
     echo_err(f"wrote {out}: {len(data['enterprises']):,} enterprises, "
              f"{len(data['demands']):,} demands, {len(data['agencies']):,} agencies, "
@@ -314,12 +318,16 @@ class Bar:
               help="Parallel processes.")
 @click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
 @click.option("--time-limit", type=float, default=None, help="Seconds per budget point.")
+@click.option("--source", default=None, metavar="ID",
+              help="With funding.csv: sweep this source's amount, the others held (default: "
+                   "the sources' total, every source and budget.total in proportion).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @levels_option
 @force_option
 @guarded
 def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
-          time_limit: float | None, quiet: bool, levels: str | None, force: bool) -> None:
+          time_limit: float | None, source: str | None, quiet: bool, levels: str | None,
+          force: bool) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
     from allocator.api import sweep as run
     from allocator.output.text import frontier_text
@@ -333,11 +341,14 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
     except UsageError as exc:
         raise click.BadParameter(str(exc), param_hint="--budgets") from None
     inst = load(instance, overrides=levels_overrides(levels))
+    from allocator.whatif.sweep import Axis
+
+    axis = Axis.of(inst, source)  # an unknown source is a usage error before any output
     staged = early_stage(out, "sweep", force, [instance])
     bar = Bar(len(values), "point", "sweep", quiet)
     try:
         result = run(inst, values, jobs=jobs, solver=solver, time_limit=time_limit,
-                     progress=bar)
+                     progress=bar, source=source)
         bar.close()
         fill_sweep(result.result, staged.path)
         staged.commit()
@@ -345,6 +356,8 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
         bar.close()
         staged.discard()
     mark = result.summary()["least_budget_all_mandatory"]
+    if axis.kind != "budget":
+        click.echo("swept: " + axis.describe()["meaning"])
     click.echo(frontier_text(result.frontier, mark["marked"], mark["exact"]))
     echo_err(f"wrote {out} ({len(result.frontier)} points in "
              f"{result.summary()['seconds_wall']:.1f} s)")
@@ -379,7 +392,8 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
     positive(time_limit, "--time-limit")
     check_solver_name(solver)
     inst = load(instance, overrides=levels_overrides(levels))
-    items, problems = load_scenarios(scenarios, inst.policy)
+    items, problems = load_scenarios(scenarios, inst.policy,
+                                     inst.funding.index if inst.funding is not None else None)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InputError(errors)

@@ -46,6 +46,8 @@ COLUMNS: dict[str, list[str]] = {
     "conflicts": ["agency_id", "enterprise_id"],
 }
 TABLES = tuple(COLUMNS)
+FUNDING_COLUMNS = ["source_id", "name", "department", "amount", "districts", "sectors",
+                   "services", "risk_levels"]
 
 SECTORS = [
     "hazardous_chemicals",
@@ -167,11 +169,13 @@ def _names(rng: np.random.Generator, n: int, suffix: np.ndarray | str) -> np.nda
 
 
 def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
-                      seed: int) -> dict[str, pd.DataFrame | dict]:
+                      seed: int, funding: bool = False) -> dict[str, pd.DataFrame | dict]:
     """A realistic synthetic instance; keys are the table names plus "policy".
 
     Deterministic by seed. Needs n_agencies >= 3 (the default rules want three agencies per
-    served district) and at least one enterprise and one district.
+    served district) and at least one enterprise and one district. `funding` adds
+    funding.csv (see generate_funding) in place of budget.total; every other table is the
+    same as without it.
     """
     if n_enterprises < 1 or n_districts < 1:
         raise UsageError("need at least one enterprise and one district")
@@ -480,8 +484,88 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     }
     for name, df in out.items():
         assert list(df.columns) == COLUMNS[name], name
+    if funding:
+        out["funding"] = generate_funding(seed, out, float(budget), w_total)
+        del policy["budget"]  # the sources cap the spend (budget.total is optional then)
     out["policy"] = policy
     return out
+
+
+#: industry departments that fund their own sectors: (sectors, department, fund name)
+_DEPARTMENTS = [
+    (("transport",), "Transport Bureau", "Road and waterway transport safety fund"),
+    (("construction",), "Housing and Urban-Rural Construction Bureau",
+     "Construction site safety fund"),
+    (("industrial_park", "general_industry"), "Industry and Information Technology Bureau",
+     "Industrial safety upgrading fund"),
+    (("fire_safety",), "Fire and Rescue Detachment", "Fire safety inspection fund"),
+]
+#: the sectors liability insurers spend their accident-prevention money on
+_INSURED = ("hazardous_chemicals", "mining", "hazardous_waste")
+
+
+def generate_funding(seed: int, tables: dict[str, pd.DataFrame], budget: float,
+                     witness: float) -> pd.DataFrame:
+    """funding.csv of a generated city whose total is `budget` (so it binds as the budget
+    did): the emergency-management bureau's special fund for everything, one or two industry
+    departments' funds for their sectors, the liability insurers' accident-prevention fund
+    for the high-risk levels of the dangerous sectors, and in larger cities a district fund
+    or two. Each earmarked fund gets a share of the reference cost of what it may pay for;
+    the city fund the rest, never less than 1.05 x the generator's witness plan (which the
+    city fund alone can then pay, so the default rules stay feasible). Drawn from its own
+    random stream, so the other tables do not change."""
+    rng = np.random.default_rng([seed, 7_020])
+    ent, dem, svc = tables["enterprises"], tables["demands"], tables["services"]
+    d = dem.merge(ent[["enterprise_id", "district_id", "sector", "risk_level"]],
+                  on="enterprise_id")
+    d["ref"] = d["person_days"] * d["service_id"].map(
+        svc.set_index("service_id")["reference_rate"])
+    total_ref = float(d["ref"].sum())
+    rows: list[dict] = []
+
+    def add(name: str, department: str, mask: pd.Series, share: float, districts: str = "*",
+            sectors: str = "*", risks: str = "*") -> None:
+        amount = _nice(share * budget * float(d.loc[mask, "ref"].sum()) / total_ref)
+        if amount > 0:
+            rows.append({"name": name, "department": department, "amount": amount,
+                         "districts": districts, "sectors": sectors, "services": "*",
+                         "risk_levels": risks})
+
+    present = set(d["sector"])
+    depts = [x for x in _DEPARTMENTS if present.intersection(x[0])]
+    for k in sorted(rng.choice(len(depts), min(len(depts), int(rng.integers(1, 3))),
+                               replace=False)) if depts else []:
+        sectors, department, name = depts[k]
+        sectors = tuple(x for x in sectors if x in present)
+        add(name, department, d["sector"].isin(sectors), float(rng.uniform(0.3, 0.5)),
+            sectors=";".join(sectors))
+    insured = tuple(x for x in _INSURED if x in present)
+    if insured:
+        add("Liability insurance accident-prevention fund", "Work-safety liability insurers",
+            d["sector"].isin(insured) & (d["risk_level"] >= 3), float(rng.uniform(0.3, 0.5)),
+            sectors=";".join(insured), risks="3;4")
+    districts = tables["districts"]
+    if len(districts) >= 3:
+        for k in sorted(rng.choice(len(districts), int(rng.integers(0, 3)), replace=False)):
+            row = districts.iloc[int(k)]
+            add(f"{row['name']} district work-safety fund", f"{row['name']} District Government",
+                d["district_id"] == row["district_id"], float(rng.uniform(0.15, 0.3)),
+                districts=str(row["district_id"]))
+    others = sum(r["amount"] for r in rows)
+    floor = _nice(1.05 * witness, up=True)
+    if budget - others < floor and others > 0:  # earmarked funds give way to the city fund
+        factor = max(budget - floor, 0.0) / others
+        for r in rows:
+            r["amount"] = _nice(r["amount"] * factor)
+        rows = [r for r in rows if r["amount"] > 0]
+        others = sum(r["amount"] for r in rows)
+    city = {"name": "Special work-safety fund", "department": "Emergency Management Bureau",
+            "amount": max(int(budget - others), floor), "districts": "*", "sectors": "*",
+            "services": "*", "risk_levels": "*"}
+    rows = [city, *rows]
+    out = pd.DataFrame(rows)
+    out.insert(0, "source_id", _ids("F", len(out), 2))
+    return out[FUNDING_COLUMNS]
 
 
 def _copy(v):
@@ -497,9 +581,10 @@ def write_instance(data: dict, out_dir: Path, force: bool = False,
     """Write the tables (CSV, UTF-8, no index) and policy.yaml into out_dir, atomically and
     never over a user's files (core.folders)."""
     with staged(out_dir, "instance", force, protect) as s:
-        for name in TABLES:
-            data[name].to_csv(s.path / f"{name}.csv", index=False, encoding="utf-8",
-                              lineterminator="\n")
+        for name in (*TABLES, "funding"):
+            if name in data:
+                data[name].to_csv(s.path / f"{name}.csv", index=False, encoding="utf-8",
+                                  lineterminator="\n")
         with open(s.path / "policy.yaml", "w", encoding="utf-8") as fh:
             yaml.safe_dump(data["policy"], fh, sort_keys=False, allow_unicode=True)
     return s.target

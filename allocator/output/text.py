@@ -38,9 +38,24 @@ def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
             * dem.loc[mand, "service_id"].map(inst.services["reference_rate"])).sum()
     out.append(f"demands: {len(dem):,} ({int(mand.sum()):,} mandatory), "
                f"{dem['person_days'].sum():,.0f} person-days, weight {dem['weight'].sum():,.0f}")
-    out.append(f"reference cost: all demand {_money(ref)}, mandatory {_money(mref)}; budget "
-               f"{_money(pol.budget_total)} ({pol.budget_total / ref:.0%} of all demand)"
-               if ref > 0 else f"budget {_money(pol.budget_total)}")
+    money = pol.budget_total
+    funding = inst.funding
+    if money is None and funding is not None:
+        money = float(funding["amount"].sum())
+    what = "budget" if pol.budget_total is not None else "funding sources' total"
+    out.append(f"reference cost: all demand {_money(ref)}, mandatory {_money(mref)}; {what} "
+               f"{_money(money or 0.0)} ({(money or 0.0) / ref:.0%} of all demand)"
+               if ref > 0 else f"{what} {_money(money or 0.0)}")
+    if funding is not None:
+        out.append(f"funding sources: {len(funding)}, total "
+                   f"{_money(float(funding['amount'].sum()))}" + "".join(
+                       f"\n  {sid} {r['name'] or ''} ({r['department'] or 'no department'}): "
+                       f"{_money(r['amount'])}; scope districts {r['districts']}, sectors "
+                       f"{r['sectors']}, services {r['services']}, risk {r['risk_levels']}"
+                       for sid, r in funding.iterrows()))
+    if pol.copay_share_by_risk:
+        out.append("co-payment (enterprise's share by risk level): " + ", ".join(
+            f"{lvl} {share:.0%}" for lvl, share in sorted(pol.copay_share_by_risk.items())))
     status = inst.agencies["status"].value_counts()
     out.append(f"agencies: {len(inst.agencies)}  by status: " + ", ".join(
         f"{s} {n}" for s, n in status.items()) + f"; capacity "
@@ -83,8 +98,14 @@ def run_summary(result: RunResult) -> str:
                f"({s['coverage_ratio']:.1%}); demands served "
                f"{s['counts']['demands_served']:,} of {s['counts']['demands']:,}")
     out.append(f"mandatory served: {s['mandatory_served']} of {s['mandatory_total']}")
-    out.append(f"cost: {_money(s['cost'])} of budget {_money(s['budget'])} "
-               f"({s['cost'] / s['budget']:.1%})" if s["budget"] else f"cost: {_money(s['cost'])}")
+    gov = "government cost" if s.get("enterprise_cost") else "cost"
+    out.append(f"{gov}: {_money(s['cost'])} of budget {_money(s['budget'])} "
+               f"({s['cost'] / s['budget']:.1%})" if s.get("budget") else
+               f"{gov}: {_money(s['cost'])}")
+    if s.get("enterprise_cost"):
+        out.append(f"contract value {_money(s['contract_value'])}, of which enterprises pay "
+                   f"{_money(s['enterprise_cost'])} (co-payment)")
+    out += funding_lines(s.get("funding"))
     out.append(f"agencies used: {s['agencies_used']} of {s['counts']['agencies']}; "
                f"largest agency share of a district: {s['max_district_share']:.1%}")
     if len(result.unserved):
@@ -93,12 +114,34 @@ def run_summary(result: RunResult) -> str:
     return "\n".join(out)
 
 
+def funding_lines(funding: dict | None) -> list[str]:
+    """Spend by funding source and by department (summary.json's funding section)."""
+    if not funding:
+        return []
+    out = [f"spend by source (narrowest scope first pays first): {_money(funding['used'])} of "
+           f"{_money(funding['amount'])}"]
+    for src in funding["sources"]:
+        name = f" {src['name']}" if src.get("name") else ""
+        out.append(f"  {src['source_id']}{name}: {_money(src['used'])} of "
+                   f"{_money(src['amount'])} ({src['share_used']:.0%}), left "
+                   f"{_money(src['left'])}")
+    if len(funding["by_department"]) > 1 or any(d["department"] != "(none)"
+                                                for d in funding["by_department"]):
+        out.append("spend by department: " + ", ".join(
+            f"{d['department']} {_money(d['used'])} of {_money(d['amount'])}"
+            for d in funding["by_department"]))
+    if funding.get("unpaid"):
+        out.append(f"  NOT PAID by any source: {_money(funding['unpaid'])}")
+    return out
+
+
 def diagnosis_text(reasons: list[str], outcome: str, least_cost: float | None,
-                   budget: float) -> str:
+                   budget: float | None) -> str:
     """What `allocator diagnose` says: the reasons as sentences, or that a plan exists."""
     if outcome == "feasible":
         return "no infeasibility: a plan exists" + (
-            f" (least cost {_money(least_cost)} of budget {_money(budget)})"
+            f" (least cost {_money(least_cost)}"
+            + (f" of budget {_money(budget)})" if budget is not None else ")")
             if least_cost is not None else "")
     head = ("why no plan exists:" if outcome == "infeasible" else
             "no plan was found, and none was ruled out, in the time allowed:")

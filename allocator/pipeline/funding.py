@@ -202,3 +202,62 @@ def funding_summary(sources: pd.DataFrame | None, unpaid: float = 0.0) -> dict |
         "used": round(float(sources["used"].sum()), 2),
         "amount": round(float(sources["amount"].sum()), 2),
     }
+
+
+def _plan_flow(instance: Instance, a: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """A plan's scope groups as (supply in cents, members) and its total in cents."""
+    f = instance.funding
+    assert f is not None
+    cents = to_cents(a["government_cost"].to_numpy(dtype=float))
+    groups = scope_groups(source_cover(f, a), f.index)
+    supply = np.bincount(groups.code, cents, minlength=len(groups.label)).astype(np.int64)
+    return supply, groups.members, int(cents.sum())
+
+
+def least_source_amount(instance: Instance, a: pd.DataFrame, source: str) -> float:
+    """The least amount of one source with which a plan can still be paid, the others held:
+    what the others cannot take over (total - maxflow without it). Infinite when the plan
+    cannot be paid even with that source unlimited."""
+    f = instance.funding
+    assert f is not None
+    if a.empty:
+        return 0.0
+    supply, members, total = _plan_flow(instance, a)
+    caps = to_cents(f["amount"].to_numpy(dtype=float))
+    j = f.index.get_loc(source)
+    caps[j] = total + 1
+    if max_flow(supply, members, caps)[0] < total:
+        return float("inf")
+    caps[j] = 0
+    return (total - max_flow(supply, members, caps)[0]) / 100.0
+
+
+def least_scale_total(instance: Instance, a: pd.DataFrame) -> float:
+    """The least total of the sources, every source (and budget.total, when given) scaled in
+    proportion, with which a plan can still be paid (bisection on the factor, to the cent)."""
+    f = instance.funding
+    assert f is not None
+    if a.empty:
+        return 0.0
+    supply, members, total = _plan_flow(instance, a)
+    amounts = f["amount"].to_numpy(dtype=float)
+    whole = float(amounts.sum())
+    budget = instance.policy.budget_total
+    gov = float(a["government_cost"].sum())
+
+    def fits(factor: float) -> bool:
+        if budget is not None and gov > budget * factor * (1 + 1e-12):
+            return False
+        caps = np.floor(amounts * factor * 100.0 + 1e-6).astype(np.int64)
+        return max_flow(supply, members, caps)[0] >= total
+
+    hi = 1.0
+    while not fits(hi):
+        hi *= 2.0
+        if hi > 1e12:
+            return float("inf")
+    lo = 0.0
+    while (hi - lo) * whole > 0.005:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi * whole

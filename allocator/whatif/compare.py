@@ -6,9 +6,12 @@ A scenarios file names what-if policies, each overriding policy.yaml keys and/or
       baseline: {}
       more_money: {budget: 15000000}
       strict_quality: {quality: {min_score: 70}}
+      bigger_transport_fund: {funding: {S03: 1500000}}      # with funding.csv
+      copay: {copay: {share_by_risk: {1: 0.3, 2: 0.2}}}
 
 Every scenario is checked like policy.yaml (an unknown key is an error, with a did-you-mean)
-before anything is solved or written. With --price-of-rules each anti-monopoly and quality
+before anything is solved or written. `funding` (not a policy key) sets some funding sources'
+amounts for the scenario, the others as in funding.csv. With --price-of-rules each anti-monopoly and quality
 rule in force is switched off in turn, warm-started from the plan with every rule on (which
 stays feasible when a rule is dropped); the served weight gained is the rule's price.
 """
@@ -29,6 +32,7 @@ import yaml
 
 from allocator.analysis.diagnose import attach_diagnosis
 from allocator.core.errors import Problem
+from allocator.data.funding import with_amounts
 from allocator.data.instance import Instance
 from allocator.data.policy import Policy, deep_merge, parse_policy
 from allocator.data.reading import PolicyLoader
@@ -59,6 +63,7 @@ class Scenario:
     name: str
     overrides: dict[str, Any]
     policy: Policy
+    funding: dict[str, float] = field(default_factory=dict)  # source amounts replaced
 
 
 def _normalise(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -70,10 +75,10 @@ def _normalise(overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_scenarios(path: Path | str | dict[str, Any], base: Policy
-                   ) -> tuple[list[Scenario], list[Problem]]:
+def load_scenarios(path: Path | str | dict[str, Any], base: Policy,
+                   sources: Any = None) -> tuple[list[Scenario], list[Problem]]:
     """Read and check a scenarios file (or the same mapping as a dict) against the instance's
-    policy; every problem found."""
+    policy and funding sources (ids, None without funding.csv); every problem found."""
     if isinstance(path, dict):
         file, raw = "scenarios", path
     else:
@@ -136,11 +141,47 @@ def load_scenarios(path: Path | str | dict[str, Any], base: Policy
                                     "{quality: {min_score: 70}}, or {} for the policy as is"))
             continue
         over = _normalise(over)
-        policy, found = parse_policy(deep_merge(base_raw, over), file=label)
+        amounts, found = _funding_overrides(over.get("funding"), sources, label)
         problems += found
-        if policy is not None:
-            scenarios.append(Scenario(sname, over, policy))
+        policy, found = parse_policy(deep_merge(base_raw, {k: v for k, v in over.items()
+                                                           if k != "funding"}),
+                                     file=label, budget_optional=base.budget_total is None)
+        problems += found
+        if policy is not None and not found:
+            scenarios.append(Scenario(sname, over, policy, amounts))
     return scenarios, problems
+
+
+def _funding_overrides(value: Any, sources: Any, label: str
+                       ) -> tuple[dict[str, float], list[Problem]]:
+    """A scenario's `funding: {SOURCE: amount}`: known sources, amounts >= 0."""
+    if value is None:
+        return {}, []
+    known = [str(s) for s in (sources if sources is not None else [])]
+    if not known:
+        return {}, [Problem(label, None, "funding", None, "the instance has no funding.csv",
+                            "remove 'funding:' or add funding.csv to the instance")]
+    if not isinstance(value, dict) or not value:
+        return {}, [Problem(label, None, "funding", value,
+                            "must be a mapping of funding source id -> amount",
+                            "write e.g. funding: {S03: 1500000}")]
+    out: dict[str, float] = {}
+    problems: list[Problem] = []
+    for sid, amount in value.items():
+        key = str(sid)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(Problem(label, None, f"funding.{key}", sid, "unknown funding source",
+                                    f"use a source_id of funding.csv ({', '.join(known)})"
+                                    + (f"; did you mean '{close[0]}'?" if close else "")))
+        elif (isinstance(amount, bool) or not isinstance(amount, int | float)
+              or not amount >= 0 or amount == float("inf")):
+            problems.append(Problem(label, None, f"funding.{key}", amount,
+                                    "amount must be a number >= 0",
+                                    f"write e.g. funding: {{{key}: 1500000}}"))
+        else:
+            out[key] = float(amount)
+    return out, problems
 
 
 def folder_name(name: str) -> str:
@@ -202,7 +243,8 @@ def scenario_row(name: str, result, seconds: float, overrides: dict[str, Any],
         "largest_district_share": s.get("max_district_share") if has else None,
         "mean_quality": (s["quality"] / cov) if has and cov else None,
         "herfindahl": herfindahl(a) if has else None,
-        "budget": s.get("budget"), "quality": s.get("quality") if has else None,
+        "budget": s.get("budget") if s.get("budget") is not None else s.get("funding_total"),
+        "quality": s.get("quality") if has else None,
         "mandatory_served": s.get("mandatory_served") if has else None,
         "mandatory_total": s.get("mandatory_total"),
         "gap": s.get("gap") if has else None, "seconds": round(seconds, 3),
@@ -248,6 +290,10 @@ def run_task(task: Task) -> tuple[dict[str, Any], RunResult]:
     return row, result
 
 
+def _with_funding(inst: Instance, amounts: dict[str, float]) -> Instance:
+    return with_amounts(inst, amounts) if amounts else inst
+
+
 def _with_threads(inst: Instance, policy: Policy, threads: int) -> Instance:
     pol = dataclasses.replace(policy, threads=threads)
     same_weights = pol.weights == inst.policy.weights
@@ -284,8 +330,9 @@ def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool 
     n_first = len(scenarios) + (1 if price_of_rules and base_name is None else 0)
     total = n_first + len(switches)
     threads = max(1, cores // max(1, min(jobs, n_first)))
-    tasks = [Task(s.name, _with_threads(inst, s.policy, threads), s.overrides, None, solver,
-                  time_limit, folder_name(s.name)) for s in scenarios]
+    tasks = [Task(s.name, _with_threads(_with_funding(inst, s.funding), s.policy, threads),
+                  s.overrides, None, solver, time_limit, folder_name(s.name))
+             for s in scenarios]
     if price_of_rules and base_name is None:
         base_name = "policy.yaml"
         tasks.append(Task(base_name, _with_threads(inst, inst.policy, threads), {}, None,
@@ -308,7 +355,8 @@ def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool 
         t2 = max(1, cores // max(1, min(jobs, len(switches))))
         rule_tasks = []
         for rule, over in switches:
-            pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over))
+            pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over),
+                                      budget_optional=inst.policy.budget_total is None)
             assert pol is not None, found  # switching a rule off is always valid
             rule_tasks.append(Task(f"without:{rule}", _with_threads(inst, pol, t2), over,
                                    base_plan, solver, time_limit,

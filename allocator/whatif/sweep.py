@@ -11,6 +11,11 @@ Speed comes from what the budget does not change, proved rather than guessed:
 - the other points run in increasing budget along K contiguous chains (K = jobs processes),
   each warm-started from the plan of the point below, since a plan feasible at B is feasible
   at any larger budget.
+What is swept (`Axis`): budget.total; with funding.csv and `source`, one source's amount, the
+others and budget.total held; with funding.csv and no source, the year's total: every source's
+amount scaled in proportion so they add up to the point's value, and budget.total (when given)
+by the same factor, so that the point at today's total is today's year. Every reasoning above
+holds for each (more money of that kind never removes a plan).
 Nothing here prints or writes: `run_sweep` returns a SweepResult (output/ writes it).
 """
 
@@ -28,9 +33,13 @@ import numpy as np
 import pandas as pd
 
 from allocator.analysis.diagnose import attach_diagnosis, budget_reason, diagnose
+from allocator.analysis.diagnose.funding import source_label
+from allocator.analysis.diagnose.reasons import Reason, _num
 from allocator.core.errors import UsageError
+from allocator.data.funding import has_funding, scaled, with_amounts
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
+from allocator.pipeline.funding import least_scale_total, least_source_amount
 from allocator.pipeline.least_budget import PLAN_KEYS, LeastBudget, least_budget
 from allocator.pipeline.lexicographic import LevelReport, LexResult
 from allocator.pipeline.result import DIAGNOSIS_COLUMNS, RunResult
@@ -130,6 +139,88 @@ def at_budget(inst: Instance, budget: float, threads: int | None = None) -> Inst
     return dataclasses.replace(inst, policy=pol)
 
 
+@dataclass(frozen=True)
+class Axis:
+    """What a sweep's values are: budget.total ("budget"), one funding source's amount
+    ("source", the others and budget.total held) or the sources' total ("sources": every
+    amount and budget.total scaled in proportion)."""
+
+    kind: str = "budget"
+    source: str | None = None
+
+    @classmethod
+    def of(cls, inst: Instance, source: str | None) -> Axis:
+        """The axis a sweep of inst runs along; UsageError for a source it does not have."""
+        if source is not None:
+            if not has_funding(inst):
+                raise UsageError(f"--source {source}: the instance has no funding.csv")
+            assert inst.funding is not None
+            if source not in inst.funding.index:
+                raise UsageError(f"--source {source}: no such source in funding.csv (sources: "
+                                 + ", ".join(map(str, inst.funding.index)) + ")")
+            return cls("source", source)
+        return cls("sources") if has_funding(inst) else cls("budget")
+
+    def at(self, inst: Instance, value: float, threads: int | None = None) -> Instance:
+        """The instance at one point of the axis."""
+        if self.kind == "budget":
+            return at_budget(inst, value, threads)
+        run = (with_amounts(inst, {str(self.source): float(value)}) if self.kind == "source"
+               else scaled(inst, float(value)))
+        pol = dataclasses.replace(run.policy, threads=threads if threads is not None
+                                  else run.policy.threads)
+        return dataclasses.replace(run, policy=pol)
+
+    def least(self, inst: Instance, elig: Eligibility, backend, limit: float,
+              threads: int) -> LeastBudget:
+        """The least value of the axis with any plan (one MIP, pipeline/least_budget)."""
+        if self.kind == "source":
+            return least_budget(inst, elig, backend, limit, threads,
+                                sources=[str(self.source)], keep_budget=True)
+        if self.kind == "sources":
+            return least_budget(inst, elig, backend, limit, threads, scale=True)
+        return least_budget(inst, elig, backend, limit, threads)
+
+    def plan_needs(self, inst: Instance, a: pd.DataFrame) -> float:
+        """The least value of the axis at which a plan (assignment rows) is still feasible:
+        its government cost, or the least amount / total with which it can still be paid."""
+        if self.kind == "source":
+            return least_source_amount(inst, a, str(self.source))
+        if self.kind == "sources":
+            return least_scale_total(inst, a)
+        return float(a["government_cost"].sum()) if "government_cost" in a.columns else float(
+            a["cost"].sum())
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source,
+                "meaning": {"budget": "budget.total",
+                            "source": f"the amount of funding source {self.source}, the other "
+                                      "sources and budget.total held",
+                            "sources": "the funding sources' total, every source and "
+                                       "budget.total (when given) scaled in proportion"
+                            }[self.kind]}
+
+    def reason(self, inst_b: Instance, need: float, bound: float | None, proven: bool,
+               value: float) -> Reason:
+        """The diagnosis row of a point below the least value of the axis."""
+        if self.kind == "budget":
+            return budget_reason(inst_b, need, bound, proven)
+        need = math.ceil(need * 100 - 1e-6) / 100
+        note = "" if proven else (
+            " This is the least found in the time allowed"
+            + (f"; the least possible is at least {_num(bound)}." if bound is not None else "."))
+        if self.kind == "source":
+            sid = str(self.source)
+            return Reason("funding", sid, need, value, need - value,
+                          f"{source_label(inst_b, sid)} is {_num(need - value)} short of the "
+                          f"{_num(need)} it needs with the other sources as they are." + note,
+                          frozenset({("funding", sid)}))
+        return Reason("funding", "all sources", need, value, need - value,
+                      f"The funding sources' total is {_num(need - value)} short of the "
+                      f"{_num(need)} needed (every source in proportion)." + note,
+                      frozenset({("funding", "all sources")}))
+
+
 def plan_rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     """The (enterprise, service, agency) rows of a plan, the form warm starts take."""
     if frame is None or frame.empty:
@@ -149,26 +240,31 @@ def triple_numbers(elig: Eligibility, plan: pd.DataFrame | None) -> np.ndarray:
 # points without a solve of their own
 # ------------------------------------------------------------------------------------------
 
-def budget_table(inst_b: Instance, lb: LeastBudget) -> pd.DataFrame:
-    """diagnosis.csv with the one budget row: the least budget with which every other rule
-    holds is above this budget (the least-cost plan proves the other rules hold together)."""
+def budget_table(inst_b: Instance, lb: LeastBudget, axis: Axis = Axis(),
+                 value: float | None = None) -> pd.DataFrame:
+    """diagnosis.csv with the one row of the swept money: the least value with which every
+    other rule holds is above this point's (the least-cost plan proves the other rules hold
+    together)."""
     assert lb.value is not None
-    return pd.DataFrame([budget_reason(inst_b, lb.value, lb.bound, lb.exact).row()],
+    val = inst_b.policy.budget_limit if value is None else value
+    return pd.DataFrame([axis.reason(inst_b, lb.value, lb.bound, lb.exact, val).row()],
                         columns=DIAGNOSIS_COLUMNS)
 
 
-def with_budget_reason(inst_b: Instance, result: RunResult, lb: LeastBudget) -> RunResult:
-    """Name the budget in an infeasible point's diagnosis when the least budget shows it is
-    short and the diagnosis does not already say so."""
-    budget = inst_b.policy.budget_total
-    if result.status is not Status.INFEASIBLE or lb.value is None or budget >= lb.value:
+def with_budget_reason(inst_b: Instance, result: RunResult, lb: LeastBudget,
+                       axis: Axis = Axis(), value: float | None = None) -> RunResult:
+    """Name the swept money in an infeasible point's diagnosis when the least value shows it
+    is short and the diagnosis does not already say so."""
+    val = inst_b.policy.budget_limit if value is None else value
+    if result.status is not Status.INFEASIBLE or lb.value is None or val >= lb.value:
         return result
     old = result.diagnosis if result.diagnosis is not None else pd.DataFrame(
         columns=DIAGNOSIS_COLUMNS)
-    if (old["rule"] == "budget").any():
+    rule = "budget" if axis.kind == "budget" else "funding"
+    if (old["rule"] == rule).any():
         return result
     old = old[old["rule"] != "unexplained"]
-    parts = [budget_table(inst_b, lb)] + ([old] if not old.empty else [])
+    parts = [budget_table(inst_b, lb, axis, val)] + ([old] if not old.empty else [])
     return dataclasses.replace(result, diagnosis=pd.concat(parts, ignore_index=True))
 
 
@@ -177,7 +273,7 @@ def rebudget_diagnosis(inst_b: Instance, table: pd.DataFrame) -> pd.DataFrame:
     rules' reasons do not depend on the budget)."""
     out = table.copy()
     is_b = out["rule"] == "budget"
-    if not is_b.any():
+    if not is_b.any() or inst_b.policy.budget_total is None:
         return out
     budget = inst_b.policy.budget_total
     need = pd.to_numeric(out.loc[is_b, "required"], errors="coerce")
@@ -190,7 +286,8 @@ def rebudget_diagnosis(inst_b: Instance, table: pd.DataFrame) -> pd.DataFrame:
 
 def below_least_result(inst_b: Instance, elig: Eligibility, lb: LeastBudget,
                        solver: str | None, time_limit: float | None, threads: int,
-                       no_plan_reasons: pd.DataFrame | None = None) -> RunResult:
+                       no_plan_reasons: pd.DataFrame | None = None, axis: Axis = Axis(),
+                       value: float | None = None) -> RunResult:
     """An infeasible point proved without solving: the budget is below the least budget
     with any plan (one budget reason), or no plan exists at any budget (`no_plan_reasons`,
     diagnosed once for the sweep)."""
@@ -204,7 +301,7 @@ def below_least_result(inst_b: Instance, elig: Eligibility, lb: LeastBudget,
         reasons = rebudget_diagnosis(inst_b, no_plan_reasons)
     else:
         note = "budget below the least budget with any plan"
-        reasons = budget_table(inst_b, lb)
+        reasons = budget_table(inst_b, lb, axis, value)
     lex = LexResult(Status.INFEASIBLE, None, [LevelReport(
         "coverage", "max", Status.INFEASIBLE, None, None, None, 0.0, note)])
     empty = pd.DataFrame()
@@ -253,7 +350,8 @@ def lex_better(a: dict[str, Any], b: dict[str, Any],
     return False
 
 
-def monotone_repair(points: dict[float, Point], inst: Instance, elig: Eligibility) -> None:
+def monotone_repair(points: dict[float, Point], inst: Instance, elig: Eligibility,
+                    axis: Axis = Axis()) -> None:
     """A plan of a smaller budget is feasible at a larger one: where a point's own plan is
     lexicographically worse (time limit, chains run apart), or it has none, it takes the best
     plan of a smaller budget, so the frontier never falls."""
@@ -271,7 +369,7 @@ def monotone_repair(points: dict[float, Point], inst: Instance, elig: Eligibilit
             continue
         t0 = time.perf_counter()
         own = dict(p.result.summary)
-        res = adopt_plan(at_budget(inst, b), elig, own, plan_rows(best.result.assignments), {
+        res = adopt_plan(axis.at(inst, b), elig, own, plan_rows(best.result.assignments), {
             **(own.get("sweep") or {}), "how": "smaller_budget_plan",
             "plan_from_budget": best.budget, "own_plan": {
                 k: row.get(k) for k in ("status", "coverage", "quality", "cost")},
@@ -326,18 +424,19 @@ class ChainTask:
     solver: str | None
     time_limit: float | None
     threads: int
+    axis: Axis = Axis()
 
 
 def solve_point(inst: Instance, elig: Eligibility, budget: float, start: pd.DataFrame | None,
                 lb: LeastBudget, solver: str | None, time_limit: float | None,
-                threads: int) -> Point:
+                threads: int, axis: Axis = Axis()) -> Point:
     """Solve one budget point (with its diagnosis when infeasible)."""
     t0 = time.perf_counter()
-    inst_b = at_budget(inst, budget, threads)
+    inst_b = axis.at(inst, budget, threads)
     result = solve_instance(inst_b, solver=solver, time_limit=time_limit, elig=elig,
                             start=start)
     result = attach_diagnosis(inst_b, elig, result, solver, time_limit)
-    result = with_budget_reason(inst_b, result, lb)
+    result = with_budget_reason(inst_b, result, lb, axis, budget)
     how = "warm_start" if start is not None else "solved"
     result.summary["sweep"] = {"how": how,
                                "warm_start_rows": 0 if start is None else len(start)}
@@ -351,7 +450,7 @@ def run_chain(task: ChainTask) -> list[Point]:
     points = []
     for budget in task.budgets:
         p = solve_point(task.inst, task.elig, budget, start, task.lb, task.solver,
-                        task.time_limit, task.threads)
+                        task.time_limit, task.threads, task.axis)
         if p.result.status.has_solution and not p.result.assignments.empty:
             start = plan_rows(p.result.assignments)
         points.append(p)
@@ -415,15 +514,19 @@ class SweepResult:
 
 def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str | None = None,
               time_limit: float | None = None,
-              progress: SweepProgress | None = None) -> SweepResult:
-    """One solve per budget (see the module docstring); every point's result in memory."""
+              progress: SweepProgress | None = None, source: str | None = None) -> SweepResult:
+    """One solve per budget (see the module docstring); every point's result in memory.
+
+    With funding.csv the budgets are the sources' total (every source in proportion) or,
+    with `source`, that source's amount (see Axis)."""
     t_start = time.perf_counter()
     budgets = clean_budgets(list(budgets))
+    axis = Axis.of(inst, source)
     cores = inst.policy.threads or default_threads()
     backend = get_backend(solver or inst.policy.solver_name)
     limit = float(time_limit if time_limit is not None else inst.policy.time_limit)
     elig = compute_eligibility(inst)
-    lb = least_budget(inst, elig, backend, limit, cores)
+    lb = axis.least(inst, elig, backend, limit, cores)
     points: dict[float, Point] = {}
     count = [0]
 
@@ -442,12 +545,12 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         lb.status == "infeasible" or (lb.bound is not None and b < lb.bound * (1 - 1e-9)))]
     no_plan = None
     if skip and lb.status == "infeasible":
-        no_plan = diagnose(at_budget(inst, skip[-1], cores), elig, solver=solver,
+        no_plan = diagnose(axis.at(inst, skip[-1], cores), elig, solver=solver,
                            time_limit=time_limit)
     for b in skip:
         t0 = time.perf_counter()
-        res = below_least_result(at_budget(inst, b, cores), elig, lb, solver, time_limit,
-                                 cores, no_plan)
+        res = below_least_result(axis.at(inst, b, cores), elig, lb, solver, time_limit,
+                                 cores, no_plan, axis, b)
         done(Point(b, res, "below_least_budget", time.perf_counter() - t0))
     todo = [b for b in budgets if b not in set(skip)]
     start0 = lb.plan
@@ -456,15 +559,17 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
     if todo:
         top = todo[-1]
         start = start0 if lb.value is not None and top >= lb.value else None
-        top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores)
+        top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores, axis)
         done(top_point)
         todo = todo[:-1]
         top_res = top_point.result
         if top_res.status.has_solution and top_res.summary.get("cost") is not None:
-            top_cost = float(top_res.assignments["cost"].sum())
+            # the least value at which the top plan is still feasible (its government cost,
+            # or what its split needs of the swept source or total)
+            top_cost = axis.plan_needs(axis.at(inst, top), top_res.assignments)
             for b in [b for b in todo if b >= top_cost]:
                 t0 = time.perf_counter()
-                res = reused_result(at_budget(inst, b, cores), elig, top_res, top)
+                res = reused_result(axis.at(inst, b, cores), elig, top_res, top)
                 done(Point(b, res, "reused", time.perf_counter() - t0))
             todo = [b for b in todo if b < top_cost]
 
@@ -475,18 +580,19 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         light = dataclasses.replace(lb, plan=None)
         tasks = [ChainTask(inst, elig, chain,
                            start0 if lb.value is not None and chain[0] >= lb.value else None,
-                           light, solver, time_limit, threads)
+                           light, solver, time_limit, threads, axis)
                  for chain in split_chains(todo, k)]
         for chain in run_all(run_chain, tasks, k, on_event=tell):
             points.update({p.budget: p for p in chain})
 
-    monotone_repair(points, inst, elig)
+    monotone_repair(points, inst, elig, axis)
     frontier = frontier_frame([points[b].row for b in sorted(points)])
     exact = lb.exact
     mark = lb.value if exact else first_full_mandatory(frontier)
     top_row = frontier.iloc[-1]
     summary = {
         "instance": inst.name, "instance_path": str(inst.path),
+        "axis": axis.describe(),
         "points": len(frontier),
         "points_with_plan": int(frontier["status"].isin(["optimal", "feasible"]).sum()),
         "how": frontier["how"].value_counts().to_dict(),

@@ -16,6 +16,8 @@ from allocator.analysis.diagnose.reasons import (
     _num,
     _pct,
 )
+from allocator.analysis.diagnose.funding import funding_shortage, unfunded_mandatory
+from allocator.data.funding import government_cost
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, candidate_reasons
 
@@ -266,9 +268,13 @@ def coverage_out_of_reach(instance: Instance, elig: Eligibility) -> list[Reason]
 
 
 def mandatory_spend(instance: Instance, elig: Eligibility) -> pd.Series:
-    """Cheapest eligible cost of each mandatory demand that has an eligible agency."""
+    """Cheapest eligible government cost (the whole cost without co-payment) of each
+    mandatory demand that has an eligible agency."""
     t = elig.triples
-    return t[_mandatory_mask(instance, t)].groupby("demand")["cost"].min()
+    t = t[_mandatory_mask(instance, t).to_numpy()]
+    gov = government_cost(instance.policy, t["cost"].to_numpy(dtype=float),
+                          t["risk_level"].to_numpy())
+    return pd.Series(gov, index=t.index).groupby(t["demand"].to_numpy()).min()
 
 
 def district_caps_too_low(instance: Instance, elig: Eligibility) -> list[Reason]:
@@ -294,7 +300,7 @@ def budget_lower_bound(instance: Instance, elig: Eligibility) -> list[Reason]:
     re-solve found no least budget)."""
     need = float(mandatory_spend(instance, elig).sum())
     budget = instance.policy.budget_total
-    if need <= budget * (1 + 1e-9):
+    if budget is None or need <= budget * (1 + 1e-9):
         return []
     return [Reason(
         "budget", "city", need, budget, need - budget,
@@ -307,4 +313,5 @@ def prechecks(instance: Instance, elig: Eligibility) -> list[Reason]:
     """Every stage-1 reason: facts found by counting and flows, before any solve."""
     return (no_eligible_agency(instance, elig) + too_few_agencies(instance, elig)
             + coverage_out_of_reach(instance, elig) + capacity_shortage(instance, elig)
-            + district_caps_too_low(instance, elig))
+            + district_caps_too_low(instance, elig) + unfunded_mandatory(instance, elig)
+            + funding_shortage(instance, elig))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from allocator.analysis.diagnose.funding import elastic_funding_reason
 from allocator.analysis.diagnose.reasons import (
     ElasticResult,
     Reason,
@@ -42,6 +43,7 @@ RELAX: dict[str, tuple[str, int, str]] = {
     "district_share": ("max_share_in_district", -1, "money"),
     "city_share": ("max_share_in_city", -1, "money"),
     "districts_per_agency": ("max_districts_per_agency", -1, "districts"),
+    "funding": ("funding", -1, "money"),
 }
 
 
@@ -49,7 +51,7 @@ RELAX: dict[str, tuple[str, int, str]] = {
 #: A block named in neither table stays hard too (a definition must never be broken), and
 #: is listed in summary.json so a new rule family is not silently left out.
 DEFINITIONS = {"district_spend", "active_if_serving", "active_only_if_serving",
-               "open_if_served"}
+               "open_if_served", "funding_paid"}
 
 
 #: dropping a mandatory demand costs as much as this many "typical demands" of another rule
@@ -163,7 +165,8 @@ def elastic_solve(instance: Instance, elig: Eligibility, solver: str | None = No
     pol = instance.policy
     t0 = time.perf_counter()
     backend = get_backend(solver or pol.solver_name)
-    m = build_model(instance, elig, direct_share_rows=backend.direct_share_rows)
+    m = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
+                    integer_flows=backend.integer_columns_only)
     if m.lp.n_rows == 0:
         return ElasticResult(Status.OPTIMAL, [], 0.0, 0.0, 0.0, True, 0.0, 0.0)
     units = slack_units(instance, elig)
@@ -231,17 +234,19 @@ def elastic_reasons(instance: Instance, m: AllocationModel, fams: list[SlackFami
         for k in hit:
             lab = f.labels.iloc[k]
             v, lo, hi = float(s[k]), float(f.lo[k]), float(f.hi[k])
-            r = _elastic_reason(f, lab, v, lo, hi, spend, total, phrase, pol)
+            r = (elastic_funding_reason(instance, str(lab["source_id"]), v, hi)
+                 if f.rule == "funding" else
+                 _elastic_reason(f, lab, v, lo, hi, spend, total, phrase, pol))
             if not res.proven:
                 r.cause = False
                 r.message += (" (Not proven: the time ran out before a smaller violation was "
                               "ruled out.)")
             out.append(r)
     least, bound = res.least_cost, res.least_cost_bound
-    if least is not None and least > pol.budget_total * (1 + 1e-9) + 0.005:
+    if least is not None and least > pol.budget_limit * (1 + 1e-9) + 0.005:
         plan = m.triples[x[m.x] > 0.5]
         sure = res.least_cost_proven or (bound is not None
-                                         and bound > pol.budget_total * (1 + 1e-9))
+                                         and bound > pol.budget_limit * (1 + 1e-9))
         out.append(budget_reason(instance, least, bound, res.least_cost_proven,
                                  extra_served=extra_served(instance, plan),
                                  with_violations=bool(res.violation and res.violation > 1e-6),

@@ -11,6 +11,7 @@ import pandas as pd
 
 from allocator.analysis.diagnose.counting import budget_lower_bound, prechecks
 from allocator.analysis.diagnose.elastic import elastic_solve
+from allocator.analysis.diagnose.funding import refine
 from allocator.analysis.diagnose.reasons import (
     Diagnosis,
     ElasticResult,
@@ -67,7 +68,7 @@ def explain(instance: Instance, elig: Eligibility, solver: str | None = None,
         reasons += lower
         found = [r for r in found if r.rule != "budget"]
     budget_ok = ela.least_cost is not None and (
-        ela.least_cost <= pol.budget_total * (1 + 1e-9) + 0.005)
+        ela.least_cost <= pol.budget_limit * (1 + 1e-9) + 0.005)
     clean = ela.status.has_solution and (ela.violation or 0.0) <= 1e-6 and budget_ok
     if reasons or ela.infeasible_proven:
         status = "infeasible"
@@ -75,6 +76,12 @@ def explain(instance: Instance, elig: Eligibility, solver: str | None = None,
         status = "feasible"
     else:
         status = "undetermined"
+    if any(r.rule == "funding" and r.cause for r in pre):
+        left = max(limit - (time.perf_counter() - t0), min(limit, 1.0))
+        say("least-budget solve per short funding source: its least amount, every other rule "
+            "held")
+        reasons = refine(instance, elig, reasons, backend, 0.5 * left,
+                         pol.threads or default_threads())
     if status != "feasible":
         if not any(r.cause for r in reasons):  # unproven findings only when nothing is sure
             reasons += [r for r in found if not r.cause]
@@ -120,7 +127,8 @@ def least_budget_result(instance: Instance, elig: Eligibility, lb: LeastBudget) 
     broken (proven), and the budget reason when the least budget is above the budget."""
     proven = lb.status == "optimal"
     res = ElasticResult(Status.OPTIMAL, [], 0.0, lb.value, lb.bound, proven, lb.seconds, 0.0)
-    budget = instance.policy.budget_total
+    res.by_source = lb.by_source
+    budget = instance.policy.budget_limit
     assert lb.value is not None
     if lb.value > budget * (1 + 1e-9) + 0.005:
         plan = elig.triples.merge(lb.plan, on=list(lb.plan.columns)) if lb.plan is not None \
@@ -169,6 +177,8 @@ def diagnosis_summary(instance: Instance, elig: Eligibility, diag: Diagnosis) ->
             "least_budget_bound": ela.least_cost_bound if ela else None,
             "least_budget_proven": ela.least_cost_proven if ela else None,
             "rules_kept_hard": ela.unrelaxed if ela else [],
+            "least_budget_by_source": ({k: round(v, 2) for k, v in ela.by_source.items()}
+                                       if ela and ela.by_source else None),
         },
         "counts": {"demands": len(instance.demands), "agencies": len(instance.agencies),
                    "eligible_triples": len(elig.triples)},

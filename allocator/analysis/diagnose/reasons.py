@@ -13,7 +13,7 @@ from allocator.solvers import Status
 
 #: decimals kept in diagnosis.csv by rule (currency to the cent, person-days to 1/1000)
 ROUND = {"budget": 2, "district_budget_cap": 2, "max_share_in_district": 2,
-         "max_share_in_city": 2, "capacity": 3}
+         "max_share_in_city": 2, "capacity": 3, "funding": 2}
 
 
 @dataclass
@@ -53,6 +53,7 @@ class ElasticResult:
     seconds: float = 0.0
     violation_bound: float = 0.0  # level 1's proven lower bound: > 0 proves infeasibility
     unrelaxed: list[str] = field(default_factory=list)  # row blocks of unknown meaning, hard
+    by_source: dict[str, float] | None = None  # per funding source: what the least plan uses
 
     @property
     def proven(self) -> bool:
