@@ -11,9 +11,10 @@ A scenarios file names what-if policies, each overriding policy.yaml keys and/or
 
 Every scenario is checked like policy.yaml (an unknown key is an error, with a did-you-mean)
 before anything is solved or written. `funding` (not a policy key) sets some funding sources'
-amounts for the scenario, the others as in funding.csv. With --price-of-rules each anti-monopoly and quality
-rule in force is switched off in turn, warm-started from the plan with every rule on (which
-stays feasible when a rule is dropped); the served weight gained is the rule's price.
+amounts for the scenario, the others as in funding.csv. With --price-of-rules each
+anti-monopoly and quality rule in force is switched off in turn, warm-started from the plan
+with every rule on (which stays feasible when a rule is dropped); the served weight gained is
+the rule's price.
 """
 
 from __future__ import annotations

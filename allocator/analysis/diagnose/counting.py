@@ -8,6 +8,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from allocator.analysis.diagnose.funding import funding_shortage, unfunded_mandatory
 from allocator.analysis.diagnose.reasons import (
     Reason,
     _listing,
@@ -16,7 +17,6 @@ from allocator.analysis.diagnose.reasons import (
     _num,
     _pct,
 )
-from allocator.analysis.diagnose.funding import funding_shortage, unfunded_mandatory
 from allocator.data.funding import government_cost
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, candidate_reasons
