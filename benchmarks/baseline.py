@@ -8,7 +8,14 @@ one after the other, fixing each optimum before the next:
 
 1. maximise the served weight;
 2. maximise sum of weight x agency quality;
-3. minimise the total cost.
+3. minimise the total cost (the government's part of it when enterprises co-pay).
+
+With co-payment (``copay.share_by_risk``) the government pays cost x (1 - share), to the cent
+where a share applies; budget, district caps and funding count that part, share caps the full
+cost. With ``funding.csv`` every eligible triple gets one continuous variable per source whose
+scope covers its demand (what that source pays for it): they add up to the triple's
+government cost when it is chosen, and no source pays more than its amount (a per-triple
+transportation, not the grouped flow of the allocator's model).
 
 It is used as the speed baseline and as an independent reference optimum in tests, so it aims
 at being obviously correct rather than fast.
@@ -59,6 +66,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         "floor_ratio": 0.8,
         "ceiling_ratio": 1.5,
     },
+    "copay": {"share_by_risk": {}},
     "solver": {
         "name": "auto",
         "time_limit": 60,
@@ -85,6 +93,7 @@ def _merge_section(base: dict, extra: dict, where: str) -> dict:
             "anti_monopoly",
             "quality",
             "price",
+            "copay",
             "solver",
         ):
             if value is None:
@@ -124,8 +133,11 @@ def load_policy(
     if budget is not None:
         pol["budget"]["total"] = float(budget)
     if pol["budget"].get("total") is None:
-        raise ValueError("policy: budget.total is required")
-    pol["budget"]["total"] = float(pol["budget"]["total"])
+        if not (Path(instance_dir) / "funding.csv").exists():
+            raise ValueError("policy: budget.total is required (without funding.csv)")
+    else:
+        pol["budget"]["total"] = float(pol["budget"]["total"])
+    pol["copay"]["share_by_risk"] = _int_keys(pol["copay"]["share_by_risk"], "share_by_risk")
     # weights: a level missing from the given mapping falls back to the default weight
     weights = dict(_int_keys(DEFAULT_POLICY["coverage"]["weights"], "weights"))
     weights.update(_int_keys(pol["coverage"]["weights"], "weights"))
@@ -178,6 +190,7 @@ def build_triples(instance_dir: Path, policy: dict) -> dict:
     bids_df = _read_csv(d / "bids.csv")
     quotes_df = _read_csv(d / "quotes.csv", required=False)
     conf_df = _read_csv(d / "conflicts.csv", required=False)
+    fund_df = _read_csv(d / "funding.csv", required=False)
 
     districts: dict[str, dict] = {}
     for r in districts_df.to_dict("records"):
@@ -197,6 +210,7 @@ def build_triples(instance_dir: Path, policy: dict) -> dict:
 
     weights = policy["coverage"]["weights"]
     mandatory = set(policy["coverage"]["mandatory_levels"])
+    shares = policy["copay"]["share_by_risk"]
     demands: dict[tuple[str, str], dict] = {}
     has_weight_col = "weight" in dem_df.columns
     for r in dem_df.to_dict("records"):
@@ -292,14 +306,34 @@ def build_triples(instance_dir: Path, policy: dict) -> dict:
             tol = PRICE_TOL * max(1.0, abs(ref))
             if cost < floor * ref - tol or cost > ceil * ref + tol:
                 continue
+            share = shares.get(dm["risk"], 0.0)
+            gov = round(cost * (1 - share), 2) if share > 0 else cost
             triples[(e, s, a)] = {
                 "cost": cost,
+                "gov": gov,
                 "load": load,
                 "quality": ag["quality"],
                 "weight": dm["weight"],
                 "district": dm["district"],
             }
-    return {"demands": demands, "triples": triples, "agencies": agencies, "districts": districts}
+    # funding sources: amount and, per demand, whether the source's scope covers it
+    sources: dict[str, dict] = {}
+    if fund_df is not None:
+        for r in fund_df.to_dict("records"):
+            scope = {}
+            for col in ("districts", "sectors", "services", "risk_levels"):
+                text = r[col].strip()
+                scope[col] = None if text == "*" else {
+                    v.strip() for v in text.split(";") if v.strip()}
+            pays = set()
+            for (e, s), dm in demands.items():
+                if all(vals is None or key in vals for vals, key in (
+                        (scope["districts"], dm["district"]), (scope["sectors"], dm["sector"]),
+                        (scope["services"], s), (scope["risk_levels"], str(dm["risk"])))):
+                    pays.add((e, s))
+            sources[r["source_id"]] = {"amount": float(r["amount"]), "pays": pays}
+    return {"demands": demands, "triples": triples, "agencies": agencies, "districts": districts,
+            "sources": sources if fund_df is not None else None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,6 +483,9 @@ def solve_baseline(
     def cost_expr(ks):
         return pulp.lpSum(triples[k]["cost"] * x[k] for k in ks)
 
+    def gov_expr(ks):
+        return pulp.lpSum(triples[k]["gov"] * x[k] for k in ks)
+
     reasons = result["reasons"]
 
     def add(expr_terms: list, constr, name: str, const_ok: bool | None = None):
@@ -467,16 +504,35 @@ def solve_baseline(
         elif len(ks) > 1:
             lp.addConstraint(pulp.lpSum(x[k] for k in ks) <= 1, f"one_{i}")
 
-    # total budget
+    # total budget (of the government's part)
     total = policy["budget"]["total"]
-    add(keys, cost_expr(keys) <= total, "budget", const_ok=total >= 0)
+    if total is not None:
+        add(keys, gov_expr(keys) <= total, "budget", const_ok=total >= 0)
 
     # district budget caps
     for dname, dinfo in sorted(districts.items()):
         cap = dinfo["budget_cap"]
         if cap is not None:
             ks = by_district.get(dname, [])
-            add(ks, cost_expr(ks) <= cap, f"budget_cap_{dname}", const_ok=cap >= 0)
+            add(ks, gov_expr(ks) <= cap, f"budget_cap_{dname}", const_ok=cap >= 0)
+
+    # funding: per triple and source that may pay for it, the amount paid
+    sources = data["sources"]
+    if sources is not None:
+        pays_for: dict[str, list] = defaultdict(list)
+        for i, k in enumerate(keys):
+            e, s, _a = k
+            ys = []
+            for sid, src in sources.items():
+                if (e, s) in src["pays"]:
+                    y = lp.add_variable(f"y_{i}_{sid}", 0) if hasattr(lp, "add_variable") \
+                        else pulp.LpVariable(f"y_{i}_{sid}", 0)
+                    ys.append(y)
+                    pays_for[sid].append(y)
+            lp.addConstraint(pulp.lpSum(ys) - triples[k]["gov"] * x[k] == 0, f"paid_{i}")
+        for sid, src in sorted(sources.items()):
+            if pays_for[sid]:
+                lp.addConstraint(pulp.lpSum(pays_for[sid]) <= src["amount"], f"fund_{sid}")
 
     # agency capacity
     for a, ks in sorted(by_agency.items()):
@@ -549,7 +605,7 @@ def solve_baseline(
     # ---------------- levels ----------------
     w_expr = pulp.lpSum(triples[k]["weight"] * x[k] for k in keys)
     q_expr = pulp.lpSum(triples[k]["weight"] * triples[k]["quality"] * x[k] for k in keys)
-    c_expr = cost_expr(keys)
+    c_expr = gov_expr(keys)
 
     if not keys:  # nothing eligible, every constraint was checked above: empty plan
         result["levels"] = [
@@ -608,7 +664,7 @@ def solve_baseline(
             t = triples[k]
             cov += t["weight"]
             qual += t["weight"] * t["quality"]
-            cost += t["cost"]
+            cost += t["gov"]
     result.update(assignment=assign, coverage=cov, quality=qual, cost=cost)
     return finish(overall)
 

@@ -3,8 +3,15 @@
 It shares nothing with allocator.eligibility / allocator.model.build: eligibility is recomputed
 here from the spec's text, every plan (each demand -> one of its eligible agencies, or none)
 is enumerated as a numpy column, every rule is checked on all columns at once, and the
-lexicographic optimum (coverage max, then quality max, then cost min) is read off.
+lexicographic optimum (coverage max, then quality max, then government cost min) is read off.
 Only the reading and checking of the files (allocator.data.validation.load_instance) is shared.
+
+Co-payment: the government pays cost x (1 - share of the risk level), to the cent where a
+share applies; budget, district caps, funding and the cost level count that part.
+Funding: a plan can be paid for iff, for every set U of sources, the government cost of the
+served demands that only sources in U may pay for is at most U's amounts (Hall's condition on
+the transportation problem, checked over all 2^k sets; a demand no source may pay for cannot
+be served).
 """
 
 from __future__ import annotations
@@ -131,6 +138,30 @@ def eligible_options(inst: Instance) -> dict[tuple[str, str], list[Option]]:
     return out
 
 
+def copay_shares(inst: Instance, dem: pd.DataFrame) -> np.ndarray:
+    """The enterprise's share of each demand's cost (copay.share_by_risk, 0 if absent)."""
+    shares = inst.policy.copay_share_by_risk
+    return np.array([float(shares.get(int(r), 0.0)) for r in dem["risk_level"]])
+
+
+def payers(inst: Instance, dem: pd.DataFrame) -> np.ndarray:
+    """(demands x sources) booleans: the source's scope (funding.csv) covers the demand."""
+    f = inst.funding
+    if f is None:
+        return np.zeros((len(dem), 0), dtype=bool)
+    out = np.zeros((len(dem), len(f)), dtype=bool)
+    for j, (_, src) in enumerate(f.iterrows()):
+        for i, d in enumerate(dem.itertuples()):
+            ok = True
+            for col, value in (("districts", d.district_id), ("sectors", d.sector),
+                               ("services", d.service_id), ("risk_levels", str(d.risk_level))):
+                text = str(src[col]).strip()
+                if text != "*" and value not in {v.strip() for v in text.split(";")}:
+                    ok = False
+            out[i, j] = ok
+    return out
+
+
 class Plans:
     """A block of plans as arrays, demand-major: one row per demand, one column per plan."""
 
@@ -158,13 +189,17 @@ class Plans:
         w = dem["weight"].to_numpy(dtype=float)[:, None]
         self.coverage = (self.served * w).sum(axis=0)
         self.quality = (qual * w).sum(axis=0)
-        self.total = self.cost.sum(axis=0)
+        share = copay_shares(inst, dem)[:, None]
+        self.gov = np.where(share > 0, np.round(self.cost * (1 - share), 2), self.cost)
+        self.total = self.gov.sum(axis=0)  # the government's spend (the cost level)
+        self.contract = self.cost.sum(axis=0)
 
     def violations(self) -> dict[str, np.ndarray]:
         """rule -> boolean per plan, True where the plan breaks the rule (spec §4)."""
         inst, pol, dem, n = self.inst, self.inst.policy, self.dem, self.n
         bad: dict[str, np.ndarray] = {}
-        bad["budget"] = ~_le(self.total, pol.budget_total)
+        bad["budget"] = (np.zeros(n, dtype=bool) if pol.budget_total is None
+                         else ~_le(self.total, pol.budget_total))
         dist = dem["district_id"].to_numpy()
         district_ids = list(inst.districts.index)
         spend = {d: self.cost[dist == d].sum(axis=0) for d in district_ids}
@@ -172,8 +207,9 @@ class Plans:
         for d in district_ids:
             cap = inst.districts.loc[d, "budget_cap"]
             if pd.notna(cap):
-                cap_bad |= ~_le(spend[d], float(cap))
+                cap_bad |= ~_le(self.gov[dist == d].sum(axis=0), float(cap))
         bad["district_budget_cap"] = cap_bad
+        bad["funding"] = self.funding_violations()
         mine = [self.agency == k for k in range(len(self.agencies))]
         cap_bad = np.zeros(n, dtype=bool)
         for k, a in enumerate(self.agencies):
@@ -214,6 +250,24 @@ class Plans:
         if pol.max_districts_per_agency is not None:
             nd_bad = (active_in.sum(axis=1) > pol.max_districts_per_agency).any(axis=0)
         bad["max_districts_per_agency"] = nd_bad
+        return bad
+
+    def funding_violations(self) -> np.ndarray:
+        """Per plan: no split of its government costs among the sources exists (Hall)."""
+        inst, n = self.inst, self.n
+        f = inst.funding
+        if f is None:
+            return np.zeros(n, dtype=bool)
+        pay = payers(inst, self.dem)
+        amount = f["amount"].to_numpy(dtype=float)
+        served_gov = self.gov * self.served
+        bad = (self.served & ~pay.any(axis=1)[:, None]).any(axis=0)
+        k = len(amount)
+        for mask in range(1, 2 ** k):
+            inside = np.array([(mask >> j) & 1 for j in range(k)], dtype=bool)
+            only = pay.any(axis=1) & ~(pay & ~inside).any(axis=1)  # payers all in U
+            need = served_gov[only].sum(axis=0)
+            bad |= ~_le(need, float(amount[inside].sum()))
         return bad
 
     def feasible(self) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Many splits of a plan among the sources may be valid; the written one is fixed by a rule a
 planner can state: **narrowest scope first**. Sources are ranked by how wide their scope is
-(the reference cost of all demands they may pay for, the smallest first; ties in funding.csv's
-order), and each source in turn pays as much as it can while the rest of the plan can still be
+(the reference cost of all demands they may pay for, the smallest first; ties by the number of
+scope columns written '*', then in funding.csv's order), and each source in turn pays as much as it can while the rest of the plan can still be
 paid by the others: an earmarked fund (the transport bureau's, the insurers' prevention fund)
 pays for what it was earmarked for before the city's general fund is drawn on. What each
 source pays is unique under this rule (the greedy order on the flow polymatroid: source i pays
@@ -40,9 +40,14 @@ class Split:
 
 
 def source_order(instance: Instance) -> np.ndarray:
-    """Source positions, narrowest scope first (ties in file order)."""
+    """Source positions, narrowest scope first: by the reference cost of the demands it may
+    pay for, then by how many of its scope columns are '*', then in file order."""
+    f = instance.funding
+    assert f is not None
     breadth = scope_breadth(instance).to_numpy()
-    return np.lexsort((np.arange(len(breadth)), breadth))
+    stars = sum((f[c] == "*").to_numpy().astype(int)
+                for c in ("districts", "sectors", "services", "risk_levels"))
+    return np.lexsort((np.arange(len(breadth)), stars, breadth))
 
 
 def to_cents(values: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from allocator.pipeline.funding import least_scale_total, least_source_amount
 from allocator.pipeline.least_budget import PLAN_KEYS, LeastBudget, least_budget
 from allocator.pipeline.lexicographic import LevelReport, LexResult
 from allocator.pipeline.result import DIAGNOSIS_COLUMNS, RunResult
-from allocator.pipeline.solve import solve_instance
+from allocator.pipeline.solve import plan_result, solve_instance
 from allocator.pipeline.summary import make_summary, refigure
 from allocator.pipeline.tables import plan_tables
 from allocator.pipeline.threads import default_threads
@@ -323,7 +323,7 @@ def adopt_plan(inst_b: Instance, elig: Eligibility, base: dict[str, Any],
         s["status"] = "feasible"  # a plan, found at a smaller budget, not proven here
     s["seconds"] = round(float(base.get("seconds") or 0.0) + time.perf_counter() - t0, 3)
     s["sweep"] = sweep_note
-    return RunResult(s, a, unserved, agencies, districts, elig.excluded, None)
+    return plan_result(inst_b, s, a, unserved, agencies, districts, elig.excluded)
 
 
 def reused_result(inst_b: Instance, elig: Eligibility, source: RunResult,
