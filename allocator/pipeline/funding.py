@@ -3,13 +3,14 @@
 Many splits of a plan among the sources may be valid; the written one is fixed by a rule a
 planner can state: **narrowest scope first**. Sources are ranked by how wide their scope is
 (the reference cost of all demands they may pay for, the smallest first; ties by the number of
-scope columns written '*', then in funding.csv's order), and each source in turn pays as much as it can while the rest of the plan can still be
-paid by the others: an earmarked fund (the transport bureau's, the insurers' prevention fund)
-pays for what it was earmarked for before the city's general fund is drawn on. What each
-source pays is unique under this rule (the greedy order on the flow polymatroid: source i pays
-maxflow(first i sources) - maxflow(first i-1)); within a scope group the sources then pay the
-group's rows in assignment order, the narrowest first, so a row is paid by one source where it
-can be and at most one row per group and source is shared.
+scope columns written '*', then in funding.csv's order), and each source in turn pays as much
+as it can while the rest of the plan can still be paid by the others: an earmarked fund (the
+transport bureau's, the insurers' prevention fund) pays for what it was earmarked for before
+the city's general fund is drawn on. What each source pays is unique under this rule (the
+greedy order on the flow polymatroid: source i pays maxflow(first i sources) -
+maxflow(first i-1)); within a scope group the sources then pay the group's rows in assignment
+order, the narrowest first, so a row is paid by one source where it can be and at most one
+row per group and source is shared.
 
 Everything is counted in whole cents (integer max-flows, exact).
 """
