@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -665,18 +664,15 @@ def test_sweep_one_source_holding_the_others(tmp_path):
     served = fr["coverage"].fillna(-1).to_numpy()
     assert (np.diff(served) >= -1e-9).all()
     folder = sw.write(tmp_path / "sweep")
-    assert run_check_point(p, folder / "budget_12000", {"S03": 12_000}) == []
-
-
-def run_check_point(instance: Path, results: Path, amounts: dict[str, float]) -> list[str]:
-    """Audit a sweep point against the instance with its amounts (a copy of the folder)."""
-    copy = results.parent / (results.name + "-instance")
-    shutil.copytree(instance, copy, dirs_exist_ok=True)
-    f = pd.read_csv(copy / "funding.csv", keep_default_na=False)
-    for sid, v in amounts.items():
-        f.loc[f["source_id"] == sid, "amount"] = v
-    f.to_csv(copy / "funding.csv", index=False)
-    return [x for x in run_check(copy, results)]
+    point = folder / "budget_12000"
+    assert allocator.audit(p, point, funding={"S03": 12_000}).violations == []
+    # against the instance's own 7,000 the point's plan cannot be paid for
+    assert "funding" in {v.rule for v in allocator.audit(p, point).violations}
+    runner = CliRunner()
+    res = runner.invoke(main, ["check", str(p), str(point), "--funding", "S03=12000"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["check", str(p), str(point), "--funding", "S03=lots"])
+    assert res.exit_code == 2 and "ID=AMOUNT" in res.output
 
 
 def test_sweep_all_sources_in_proportion(tmp_path):

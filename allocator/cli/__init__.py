@@ -99,6 +99,24 @@ def check_solver_name(name: str | None) -> None:
         get_backend(name)
 
 
+def parse_amounts(text: str | None) -> dict[str, float] | None:
+    """--funding S03=1500000,S01=2e6 as {source: amount}; a usage error when malformed."""
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        sid, sep, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or not sid.strip() or not math.isfinite(amount) or amount < 0:
+            raise click.BadParameter(f"{item!r} is not ID=AMOUNT (e.g. S03=1500000)",
+                                     param_hint="--funding")
+        out[sid.strip()] = amount
+    return out
+
+
 def positive(value: float | None, what: str) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise UsageError(f"{what} must be a positive, finite number of seconds")
@@ -241,13 +259,16 @@ def show_policy(instance: Path) -> None:
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--budget", type=float, default=None,
               help="Audit against this budget (a what-if run's), not policy.yaml's.")
+@click.option("--funding", "funding", default=None, metavar="ID=AMOUNT,...",
+              help="Audit against these funding source amounts (a what-if run's, e.g. a "
+                   "sweep point's: S03=1500000), the others as in funding.csv.")
 @guarded
-def check(instance: Path, results: Path, budget: float | None) -> None:
+def check(instance: Path, results: Path, budget: float | None, funding: str | None) -> None:
     """Audit RESULTS against INSTANCE from the files alone; exit 0 only if no rule is broken."""
     from allocator.api import audit
     from allocator.output.text import audit_text
 
-    result = audit(instance, results, budget=budget)
+    result = audit(instance, results, budget=budget, funding=parse_amounts(funding))
     click.echo(audit_text(result))
     sys.exit(EXIT_NO_PLAN if result.violations else EXIT_OK)
 

@@ -99,9 +99,8 @@ def plan_split(instance: Instance, a: pd.DataFrame) -> Split | None:
         use = greedy_use(supply, members, loose, order)
     flows = max_flow(supply, members, use)[1] if n_g else np.zeros((0, n_src), np.int64)
     pieces = fill_rows(groups.code, cents, flows, order)
-    paid = np.bincount(pieces["row"], pieces["cents"], minlength=len(a)) if len(a) else []
-    unpaid = float((np.asarray(cents) - np.asarray(paid, dtype=np.int64)).clip(min=0).sum()
-                   ) / 100.0 if len(a) else 0.0
+    paid = np.bincount(pieces["row"], pieces["cents"], minlength=len(a)).astype(np.int64)
+    unpaid = float((cents - paid[:len(cents)]).clip(min=0).sum()) / 100.0
     ids = f.index.to_numpy()
     rank = np.empty(n_src, dtype=np.int64)
     rank[order] = np.arange(n_src)

@@ -150,7 +150,7 @@ def money_objective(m: AllocationModel, sources: Sequence[str] | None, scale: bo
                                 np.ceil(most / step), integer=m.integer_flows)
         r = rows.loc[present].to_numpy()
         lp.set_row_bounds(r, hi=0.0)
-        lp.add_coefficients(r, cols, -step / m.cost_scale)
+        lp.add_coefficients(r, cols, np.full(len(cols), -step / m.cost_scale))
         obj = np.zeros(lp.n_vars)
         obj[cols] = 1.0
         free = {s: (int(c), step) for s, c in zip(present, cols, strict=True)}
@@ -172,7 +172,8 @@ def money_objective(m: AllocationModel, sources: Sequence[str] | None, scale: bo
         if m.budget_row is not None:
             budget = float(m.instance.policy.budget_total or 0.0)
             lp.set_row_bounds(np.array([m.budget_row]), hi=0.0)
-            lp.add_coefficients(np.array([m.budget_row]), col, -lstep * budget / m.cost_scale)
+            lp.add_coefficients(np.array([m.budget_row]), col,
+                                np.array([-lstep * budget / m.cost_scale]))
         obj = np.zeros(lp.n_vars)
         obj[col] = 1.0
         return obj, lstep * total, {}

@@ -167,22 +167,22 @@ def _funding_overrides(value: Any, sources: Any, label: str
                             "must be a mapping of funding source id -> amount",
                             "write e.g. funding: {S03: 1500000}")]
     out: dict[str, float] = {}
-    problems: list[Problem] = []
+    found: list[Problem] = []
     for sid, amount in value.items():
         key = str(sid)
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            problems.append(Problem(label, None, f"funding.{key}", sid, "unknown funding source",
+            found.append(Problem(label, None, f"funding.{key}", sid, "unknown funding source",
                                     f"use a source_id of funding.csv ({', '.join(known)})"
                                     + (f"; did you mean '{close[0]}'?" if close else "")))
         elif (isinstance(amount, bool) or not isinstance(amount, int | float)
               or not amount >= 0 or amount == float("inf")):
-            problems.append(Problem(label, None, f"funding.{key}", amount,
+            found.append(Problem(label, None, f"funding.{key}", amount,
                                     "amount must be a number >= 0",
                                     f"write e.g. funding: {{{key}: 1500000}}"))
         else:
             out[key] = float(amount)
-    return out, problems
+    return out, found
 
 
 def folder_name(name: str) -> str:

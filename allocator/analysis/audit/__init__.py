@@ -46,16 +46,29 @@ from allocator.analysis.audit.totals import (
     summary_budget,
 )
 from allocator.core.errors import Problem, ResultsError
+from allocator.data.funding import with_amounts
 from allocator.data.reading import instance_sha256
 from allocator.data.validation import load_instance
 
 
-def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = None) -> Audit:
+def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = None,
+                  funding: dict[str, float] | None = None) -> Audit:
     """Recompute every rule from the files alone.
 
-    Raises InputError when the instance cannot be read, ResultsError when the results cannot.
+    `budget` and `funding` (source id -> amount) audit a what-if run against its budget and
+    source amounts instead of the instance's. Raises InputError when the instance cannot be
+    read, ResultsError when the results cannot (or a funding source is unknown).
     """
     inst = load_instance(Path(instance_dir))
+    if funding:
+        known = set(inst.funding.index) if inst.funding is not None else set()
+        unknown = sorted(set(funding) - known)
+        if unknown:
+            raise ResultsError([Problem("funding.csv", None, "source_id", s,
+                                        "no such funding source in the instance",
+                                        "give source ids of the instance's funding.csv")
+                                for s in unknown])
+        inst = with_amounts(inst, funding)
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ResultsError([Problem(str(results_dir), None, "", None, "results folder not found",
@@ -124,10 +137,10 @@ def check_diagnosis(out: list[Violation], results_dir: Path, audit: Audit) -> No
         audit.warnings.append("diagnosis.csv names no reason for the infeasibility")
 
 
-def check_results(instance_dir: Path, results_dir: Path,
-                  budget: float | None = None) -> list[Violation]:
+def check_results(instance_dir: Path, results_dir: Path, budget: float | None = None,
+                  funding: dict[str, float] | None = None) -> list[Violation]:
     """Every violated rule of the results against the instance (empty list: all rules hold)."""
-    return audit_results(instance_dir, results_dir, budget).violations
+    return audit_results(instance_dir, results_dir, budget, funding).violations
 
 
 __all__ = ["Audit", "ResultsError", "Violation", "audit_results", "check_results"]

@@ -68,10 +68,12 @@ def check_payments(out: list[Violation], inst, t: pd.DataFrame, a: pd.DataFrame)
             continue
         got = pd.Series(a[col].to_numpy(), index=t.index)
         bad = differs(got, t[exp], MONEY_ATOL)
-        add_violations(out, "payments", f, t.assign(_got=got), bad, subj,
-                       lambda r, col=col, exp=exp: col + " is "
-                       + format_values(r["_got"], show_cell) + ", recomputed "
-                       + format_values(r[exp], show_money))
+
+        def said(r: pd.DataFrame, col: str = col, exp: str = exp) -> pd.Series:
+            return (col + " is " + format_values(r["_got"], show_cell) + ", recomputed "
+                    + format_values(r[exp], show_money))
+
+        add_violations(out, "payments", f, t.assign(_got=got), bad, subj, said)
 
 
 def scope_sets(inst) -> list[dict[str, set | None]]:
@@ -120,9 +122,9 @@ def max_split(need: np.ndarray, cover: np.ndarray, caps: np.ndarray
     net.add_nodes_from(["s", "t"])
     for k in range(len(g_need)):
         net.add_edge("s", ("g", k), capacity=int(g_need[k]))
-        first = int(np.flatnonzero(group == k)[0])
-        for j in np.flatnonzero(cover[first]):
-            net.add_edge(("g", k), ("f", int(j)))
+        row = cover[np.flatnonzero(group == k)[0]]
+        for src in np.flatnonzero(row):
+            net.add_edge(("g", k), ("f", int(src)))
     for j, cap in enumerate(caps):
         net.add_edge(("f", j), "t", capacity=int(cap))
     value, (reach, _) = nx.minimum_cut(net, "s", "t")
@@ -289,10 +291,13 @@ def check_funding_tables(out: list[Violation], inst, t: pd.DataFrame, a: pd.Data
     for col, exp, atol, how, fmt in checks:
         bad = differs(g[col], g[exp], 0.0) & (
             (as_numbers(g[col]) - g[exp]).abs().fillna(math.inf) > atol)
-        add_violations(out, "funding_totals", file, g, bad, column_of("source_id"),
-                       lambda r, col=col, exp=exp, how=how, fmt=fmt: col + " is "
-                       + format_values(r[col], show_cell) + f", {how} "
-                       + format_values(r[exp], fmt))
+
+        def said(r: pd.DataFrame, col: str = col, exp: str = exp, how: str = how,
+                 fmt=fmt) -> pd.Series:
+            return (col + " is " + format_values(r[col], show_cell) + f", {how} "
+                    + format_values(r[exp], fmt))
+
+        add_violations(out, "funding_totals", file, g, bad, column_of("source_id"), said)
     # funding_by_agency.csv: what each contract draws from each fund
     file = "funding_by_agency.csv"
     ag = t["agency_id"].astype(str).to_numpy()
@@ -321,12 +326,14 @@ def check_funding_tables(out: list[Violation], inst, t: pd.DataFrame, a: pd.Data
     section = summary.get("funding")
     if isinstance(section, dict) and isinstance(section.get("sources"), list):
         for item in section["sources"]:
-            s = str(item.get("source_id")) if isinstance(item, dict) else None
+            if not isinstance(item, dict):
+                continue
+            s = str(item.get("source_id"))
             if s in used.index:
                 v = item.get("used")
                 try:
                     bad_v = abs(float(v) - float(used[s])) > TOTAL_ATOL + PIECE_ATOL * int(
-                        n_pieces[s])
+                        n_pieces[s])  # type: ignore[arg-type]  # a bad value is a violation
                 except (TypeError, ValueError):
                     bad_v = True
                 if bad_v:

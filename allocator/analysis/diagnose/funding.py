@@ -194,11 +194,10 @@ def refine(instance: Instance, elig: Eligibility, reasons: list[Reason], backend
             continue
         sids = r.subject.split(";")
         lb = least_budget(instance, elig, backend, max(each, 0.05), threads, sources=sids)
-        if lb.exact and lb.value is not None and lb.value > float(r.required) + 0.005:
-            desc = r.message
-            r = Reason(r.rule, r.subject, lb.value, r.available, lb.value - float(r.available),
-                       _resize(desc, float(r.required), lb.value, float(r.available)),
-                       r.keys, r.cause)
+        old, have = float(r.required), float(r.available or 0.0)
+        if lb.exact and lb.value is not None and lb.value > old + 0.005:
+            r = Reason(r.rule, r.subject, lb.value, have, lb.value - have,
+                       _resize(r.message, old, lb.value, have), r.keys, r.cause)
         out.append(r)
     return out
 

@@ -120,7 +120,7 @@ def budget_reason(instance: Instance, least: float, bound: float | None, proven:
                   cause: bool = True) -> Reason:
     """The budget row of a diagnosis: the least budget with which every other rule holds
     (to the cent), the shortfall, and how sure that figure is."""
-    budget = instance.policy.budget_total
+    budget = instance.policy.budget_limit
     need = math.ceil(least * 100 - 1e-6) / 100
     phrase = _mandatory_phrase(instance)
     goal = (f"serve every {phrase} demand"
