@@ -331,11 +331,10 @@ def check_funding_tables(out: list[Violation], inst, t: pd.DataFrame, a: pd.Data
             s = str(item.get("source_id"))
             if s in used.index:
                 v = item.get("used")
-                try:
-                    bad_v = abs(float(v) - float(used[s])) > TOTAL_ATOL + PIECE_ATOL * int(
-                        n_pieces[s])  # type: ignore[arg-type]  # a bad value is a violation
-                except (TypeError, ValueError):
-                    bad_v = True
+                got = float(v) if isinstance(v, int | float) and not isinstance(v, bool) \
+                    else math.nan
+                bad_v = not abs(got - float(used[s])) <= TOTAL_ATOL + PIECE_ATOL * int(
+                    n_pieces[s])
                 if bad_v:
                     out.append(Violation("summary_totals", "summary.json", None,
                                          f"funding.{s}.used",
