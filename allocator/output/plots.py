@@ -32,9 +32,10 @@ def _money_axis(ax, axis: str = "x") -> None:
 
 
 def plot_frontier(frontier: pd.DataFrame, path: Path, least_budget: float | None = None,
-                  least_exact: bool = True) -> None:
+                  least_exact: bool = True, swept: str = "budget") -> None:
     """Served share and spend against budget; the least budget serving every mandatory
-    demand marked; points without a plan shown as crosses on the budget axis."""
+    demand marked; points without a plan shown as crosses on the budget axis. `swept` names
+    what the budgets are (e.g. a funding source's amount)."""
     df = frontier.sort_values("budget")
     ok = df["status"].isin(HAS_PLAN) & df["coverage"].notna()
     bad = df[~ok]
@@ -60,9 +61,12 @@ def plot_frontier(frontier: pd.DataFrame, path: Path, least_budget: float | None
             top.plot(other["budget"], np.zeros(len(other)), "x", color="tab:gray", ms=9, mew=2,
                      label="no plan found in time / error")
     lo, hi = float(df["budget"].min()), float(df["budget"].max())
-    bottom.plot([lo, hi], [lo, hi], "--", color="gray", lw=1, label="budget (spend = budget)")
+    if swept == "budget" or swept.startswith("the funding sources' total"):
+        bottom.plot([lo, hi], [lo, hi], "--", color="gray", lw=1,
+                    label="budget (spend = budget)")
     if least_budget is not None and np.isfinite(least_budget):
-        text = (f"least budget serving every mandatory demand: {least_budget:,.0f}"
+        text = (f"least {'budget' if swept == 'budget' else 'value'} serving every mandatory "
+                f"demand: {least_budget:,.0f}"
                 if least_exact else
                 f"first swept budget serving every mandatory demand: {least_budget:,.0f} "
                 "(least budget not computed)")
@@ -75,8 +79,8 @@ def plot_frontier(frontier: pd.DataFrame, path: Path, least_budget: float | None
     top.grid(alpha=0.3)
     top.legend(loc="lower right", fontsize=8)
     top.set_title("Budget frontier: what each budget buys")
-    bottom.set_ylabel("spend")
-    bottom.set_xlabel("budget")
+    bottom.set_ylabel("spend" if swept == "budget" else "government spend")
+    bottom.set_xlabel(swept)
     _money_axis(bottom, "x")
     _money_axis(bottom, "y")
     bottom.grid(alpha=0.3)

@@ -46,8 +46,11 @@ def fill_sweep(sweep: SweepResult, folder: Path) -> None:
     write_csv(frontier_table(sweep.frontier), folder / "frontier.csv", float_format="%.10g")
     (folder / "frontier_summary.json").write_text(
         json.dumps(sweep.summary, indent=2, default=str), encoding="utf-8")
+    axis = sweep.summary.get("axis") or {}
     plots.plot_frontier(sweep.frontier, folder / "frontier.png",
-                        least_budget=summary["marked"], least_exact=summary["exact"])
+                        least_budget=summary["marked"], least_exact=summary["exact"],
+                        swept="budget" if axis.get("kind", "budget") == "budget"
+                        else str(axis.get("meaning")))
 
 
 def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
