@@ -124,6 +124,17 @@ class Plan:
         return self.result.excluded
 
     @property
+    def funding(self) -> pd.DataFrame | None:
+        """funding.csv rows (source_id, name, department, amount, used, left, share_used)
+        when the instance has funding sources, else None."""
+        return self.result.funding
+
+    @property
+    def funding_by_agency(self) -> pd.DataFrame | None:
+        """funding_by_agency.csv rows (agency_id, source_id, amount), or None."""
+        return self.result.funding_by_agency
+
+    @property
     def diagnosis(self) -> pd.DataFrame | None:
         """diagnosis.csv rows (rule, subject, required, available, shortfall, message) when
         the run is infeasible, else None."""

@@ -139,7 +139,7 @@ def test_two_overlapping_scopes_where_the_split_matters(tmp_path):
     out, _ = assert_brute_optimum(p, tmp_path, plan("E1:A1", "E2:A1"))
     paid = out.assignments.set_index("enterprise_id")["funded_by"]
     assert paid["E1"] == "F2:500.00" and paid["E2"] == "F1:500.00"
-    f = out.result.funding.set_index("source_id")
+    f = out.funding.set_index("source_id")
     assert f.loc["F1", "used"] == 500 and f.loc["F2", "used"] == 500
     assert f.loc["F1", "left"] == 0 and f.loc["F2", "share_used"] == 1
     # one cent less in F2 and only one of the two can be paid for: coverage drops
@@ -158,7 +158,7 @@ def test_narrowest_scope_pays_first(tmp_path):
     paid = out.assignments.set_index("enterprise_id")["funded_by"]
     assert paid["E1"] == "F2:500.00"
     assert paid["E2"] == "F2:200.00;F1:300.00"
-    by = out.result.funding_by_agency
+    by = out.funding_by_agency
     assert by.set_index("source_id")["amount"].to_dict() == {"F1": 300.0, "F2": 700.0}
 
 
