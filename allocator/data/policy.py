@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "copay": {"share_by_risk": {}},
     "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001, "seed": 0, "threads": None,
                "levels": ["coverage", "quality", "cost"]},
+    "report": {"language": "en", "currency": "CNY"},
 }
 
 RISK_LEVELS = (1, 2, 3, 4)
@@ -46,6 +47,8 @@ LEVEL_MAPS = ("weights", "min_score_by_risk", "share_by_risk")
 SOLVER_NAMES = ("auto", "cbc", "highs", "cpsat")
 #: the objective's levels in the spec's order; solver.levels picks the ones optimised
 LEVEL_NAMES = ("coverage", "quality", "cost")
+#: languages of the report, the workbook and the terminal summary
+LANGUAGES = ("en", "zh")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Policy:
     levels: tuple[str, ...] = LEVEL_NAMES
     #: co-payment: the share of a demand's cost its enterprise pays, by risk level (0 if absent)
     copay_share_by_risk: dict[int, float] = field(default_factory=dict)
+    language: str = "en"
+    currency: str = "CNY"
 
     @property
     def budget_limit(self) -> float:
@@ -114,6 +119,7 @@ class Policy:
                 "threads": self.threads,
                 "levels": list(self.levels),
             },
+            "report": {"language": self.language, "currency": self.currency},
         }
 
 
@@ -301,9 +307,9 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         value = merged.get(name)
         return value if isinstance(value, dict) else DEFAULTS[name]
 
-    budget, cov, am, qual, price, solver, copay = (
+    budget, cov, am, qual, price, solver, copay, report = (
         sect(s) for s in ("budget", "coverage", "anti_monopoly", "quality", "price", "solver",
-                          "copay"))
+                          "copay", "report"))
     total = budget.get("total")
     if total is None and not budget_optional and not (
             budget_scalar and not isinstance(merged.get("budget"), dict)):
@@ -381,6 +387,8 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
                    allow_none=True)
     objective_levels = parse_levels(problems, file, solver.get("levels"))
     shares = parse_copay(problems, file, copay.get("share_by_risk"))
+    language = parse_language(problems, file, report.get("language"))
+    currency = parse_currency(problems, file, report.get("currency"))
     pname = merged.get("name")
     if pname is not None and not isinstance(pname, str | int | float):
         problems.append(Problem(file, None, "name", pname, "must be text", "write a short name"))
@@ -407,6 +415,8 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         threads=threads,
         levels=objective_levels,
         copay_share_by_risk=shares,
+        language=language,
+        currency=currency,
     ), []
 
 
@@ -452,3 +462,32 @@ def parse_levels(problems: list[Problem], file: str, value: Any) -> tuple[str, .
     if bad or "coverage" not in names:
         return LEVEL_NAMES
     return tuple(n for n in LEVEL_NAMES if n in names)
+
+
+def parse_language(problems: list[Problem], file: str, value: Any) -> str:
+    """report.language: en or zh (zh-CN, zh_cn and Chinese are read as zh)."""
+    text = str(value).strip().lower().replace("_", "-") if value is not None else "en"
+    if text in ("zh-cn", "zh-hans", "chinese", "cn", "中文"):
+        text = "zh"
+    if text in ("english", "en-us", "en-gb"):
+        text = "en"
+    if text not in LANGUAGES:
+        problems.append(Problem(file, None, "report.language", value, "unknown language",
+                                f"use {' or '.join(LANGUAGES)} (zh: Chinese headings and "
+                                "sentences)"))
+        return "en"
+    return text
+
+
+def parse_currency(problems: list[Problem], file: str, value: Any) -> str:
+    """report.currency: the name shown beside money (a code such as CNY, or 元)."""
+    if value is None:
+        return "CNY"
+    text = str(value).strip()
+    if isinstance(value, bool) or not isinstance(value, str) or not text or len(text) > 12 \
+            or any(c in text for c in "\n\r\t\"<>&"):
+        problems.append(Problem(file, None, "report.currency", value,
+                                "must be a short currency name",
+                                "write e.g. currency: CNY (or 元); at most 12 characters"))
+        return "CNY"
+    return text

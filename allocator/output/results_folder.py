@@ -11,7 +11,7 @@ import numpy as np
 
 from allocator.core.folders import staged
 from allocator.core.tables import write_csv
-from allocator.pipeline.result import MONEY, RunResult
+from allocator.pipeline.result import DECIMALS, RunResult
 from allocator.solvers import Status
 
 #: file name -> writer of extra files in the same folder (a workbook, a report)
@@ -31,7 +31,7 @@ def write_tables(result: RunResult, folder: Path) -> None:
         frames["funding_by_agency.csv"] = result.funding_by_agency
     for name, frame in frames.items():
         if frame is not None:
-            write_csv(frame, folder / name, decimals={c: 2 for c in MONEY})
+            write_csv(frame, folder / name, decimals=DECIMALS)
     (folder / "summary.json").write_text(summary_json(result.summary), encoding="utf-8")
 
 

@@ -9,7 +9,19 @@ import pandas as pd
 
 from allocator.solvers import Status
 
-ASSIGNMENT_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
+#: the columns of an eligible triple that an assignment row carries
+TRIPLE_COLUMNS = ["enterprise_id", "service_id", "agency_id", "district_id", "sector",
+                  "risk_level", "weight", "load", "cost", "quality", "quoted",
+                  "reference_cost"]
+
+
+#: id column -> the column with its name, written beside it (Excel users read names)
+NAME_COLUMNS = {"enterprise_id": "enterprise_name", "service_id": "service_name",
+                "agency_id": "agency_name", "district_id": "district_name"}
+
+
+ASSIGNMENT_COLUMNS = ["enterprise_id", "enterprise_name", "service_id", "service_name",
+                      "agency_id", "agency_name", "district_id", "district_name", "sector",
                       "risk_level", "weight", "load", "cost", "quality", "quoted",
                       "reference_cost"]
 
@@ -27,17 +39,19 @@ def assignment_columns(funded: bool) -> list[str]:
             + ([FUNDED_BY] if funded else []))
 
 
-UNSERVED_COLUMNS = ["enterprise_id", "service_id", "district_id", "sector", "risk_level",
-                    "weight", "reason", "detail", "eligible_agencies"]
+UNSERVED_COLUMNS = ["enterprise_id", "enterprise_name", "service_id", "service_name",
+                    "district_id", "district_name", "sector", "risk_level", "weight", "reason",
+                    "detail", "eligible_agencies"]
 
 
-AGENCY_COLUMNS = ["agency_id", "demands", "load", "capacity_days", "utilization",
-                  "contract_value", "districts", "name", "status", "quality"]
+AGENCY_COLUMNS = ["agency_id", "agency_name", "demands", "load", "capacity_days",
+                  "utilization", "contract_value", "districts", "status", "quality"]
 
 
-DISTRICT_COLUMNS = ["district_id", "cost", "government_cost", "budget_cap", "weight_total",
-                    "weight_served", "coverage_ratio", "agencies", "max_agency_share", "name",
-                    "demands", "demands_served", "mandatory_total", "mandatory_served"]
+DISTRICT_COLUMNS = ["district_id", "district_name", "cost", "government_cost", "budget_cap",
+                    "weight_total", "weight_served", "coverage_ratio", "agencies",
+                    "max_agency_share", "demands", "demands_served", "mandatory_total",
+                    "mandatory_served"]
 
 
 DIAGNOSIS_COLUMNS = ["rule", "subject", "required", "available", "shortfall", "message"]
@@ -45,6 +59,19 @@ DIAGNOSIS_COLUMNS = ["rule", "subject", "required", "available", "shortfall", "m
 
 MONEY = ["cost", "contract_value", "budget_cap", "reference_cost", "government_cost",
          "enterprise_cost", "amount", "used", "left"]
+
+
+#: shares and ratios (0-1), written with RATIO_DECIMALS in every file and on the terminal
+RATIOS = ["utilization", "coverage_ratio", "max_agency_share", "max_district_share",
+          "largest_district_share", "herfindahl", "share"]
+
+
+MONEY_DECIMALS, RATIO_DECIMALS = 2, 4
+
+
+#: decimals of every rounded column of the files allocator writes
+DECIMALS: dict[str, int] = {**{c: MONEY_DECIMALS for c in MONEY},
+                            **{c: RATIO_DECIMALS for c in RATIOS}}
 
 
 @dataclass

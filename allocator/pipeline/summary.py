@@ -11,6 +11,7 @@ from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
 from allocator.pipeline.funding import funding_summary, funding_tables
 from allocator.pipeline.lexicographic import LexResult
+from allocator.pipeline.result import RATIO_DECIMALS
 from allocator.solvers import Backend
 
 
@@ -53,13 +54,13 @@ def plan_figures(instance: Instance, a: pd.DataFrame, districts: pd.DataFrame
         "contract_value": round(float(a["cost"].sum()), 2),
         "enterprise_cost": round(float(a["cost"].sum() - gov.sum()), 2),
         "funding": funding,
-        "coverage_ratio": cov / total if total > 0 else 0.0,
+        "coverage_ratio": round(cov / total, RATIO_DECIMALS) if total > 0 else 0.0,
         "weight_total": total,
         "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
         "mandatory_served": int(a["risk_level"].isin(pol.mandatory_levels).sum()),
         "agencies_used": int(a["agency_id"].nunique()),
-        "max_district_share": (float(districts["max_agency_share"].max())
-                               if len(a) and len(districts) else None),
+        "max_district_share": (round(float(districts["max_agency_share"].max()),
+                                     RATIO_DECIMALS) if len(a) and len(districts) else None),
     }
 
 

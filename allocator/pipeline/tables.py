@@ -15,6 +15,8 @@ from allocator.pipeline.result import (
     ASSIGNMENT_COLUMNS,
     DISTRICT_COLUMNS,
     FUNDED_BY,
+    NAME_COLUMNS,
+    TRIPLE_COLUMNS,
     UNSERVED_COLUMNS,
     assignment_columns,
 )
@@ -24,15 +26,15 @@ def plan_tables(instance: Instance, elig: Eligibility, chosen: np.ndarray
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """assignments, unserved, agencies, districts for the chosen triple numbers."""
     t = elig.triples
-    a = plain_ids(t.iloc[np.asarray(chosen, dtype=np.int64)][ASSIGNMENT_COLUMNS]
+    a = plain_ids(t.iloc[np.asarray(chosen, dtype=np.int64)][TRIPLE_COLUMNS]
                   .reset_index(drop=True))
-    a = with_payers(instance, a)
+    a = with_payers(instance, with_names(instance, a))
     dem = instance.demands
     served = np.zeros(len(dem), dtype=bool)
     served[t["demand"].to_numpy()[np.asarray(chosen, dtype=np.int64)]] = True
     unserved = dem.loc[~served].copy()
     unserved = unserved.join(explain_unserved(instance, elig, a, unserved.index))
-    unserved = unserved.reset_index(drop=True)[UNSERVED_COLUMNS]
+    unserved = with_names(instance, unserved.reset_index(drop=True))[UNSERVED_COLUMNS]
     return a, unserved, agency_table(instance, a), district_table(instance, a)
 
 
@@ -49,6 +51,19 @@ def with_payers(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     return a[assignment_columns(split is not None)]
 
 
+def with_names(instance: Instance, frame: pd.DataFrame) -> pd.DataFrame:
+    """frame with the name of each id it holds (enterprise, service, agency, district) in a
+    column of its own (NAME_COLUMNS), so a table read in a spreadsheet needs no lookup."""
+    tables = {"enterprise_id": instance.enterprises, "service_id": instance.services,
+              "agency_id": instance.agencies, "district_id": instance.districts}
+    out = frame.copy()
+    for col, name_col in NAME_COLUMNS.items():
+        if col in out.columns:
+            names = tables[col]["name"]
+            out[name_col] = out[col].astype(str).map(names).fillna("").astype(object)
+    return out
+
+
 def agency_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     """One row per agency of the pool: its lot (demands, load, value, districts)."""
     ag = instance.agencies
@@ -62,7 +77,7 @@ def agency_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     out["contract_value"] = grp["cost"].sum().reindex(ag.index).fillna(0.0)
     out["districts"] = grp["district_id"].agg(lambda s: ";".join(pd.unique(s))).reindex(
         ag.index).fillna("")
-    out["name"], out["status"], out["quality"] = ag["name"], ag["status"], ag["quality"]
+    out["agency_name"], out["status"], out["quality"] = ag["name"], ag["status"], ag["quality"]
     return out.reset_index()[AGENCY_COLUMNS]
 
 
@@ -84,7 +99,7 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     by_agency = a.groupby(["district_id", "agency_id"])["cost"].sum()
     top = by_agency.groupby(level="district_id").max().reindex(dist.index)
     out["max_agency_share"] = (top / out["cost"].replace(0, np.nan)).fillna(0.0).round(6)
-    out["name"] = dist["name"]
+    out["district_name"] = dist["name"]
     out["demands"] = dem.groupby("district_id").size().reindex(dist.index).fillna(0).astype(int)
     out["demands_served"] = a.groupby("district_id").size().reindex(dist.index).fillna(0).astype(
         int)

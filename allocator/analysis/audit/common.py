@@ -57,6 +57,9 @@ SHARE_RTOL = 1e-6  # anti-monopoly shares, relative to the spend they are a shar
 NUM_ATOL, NUM_RTOL = 1e-6, 1e-9  # loads, weights and other plain numbers
 
 
+RATIO_ATOL = 5e-5 + 1e-9  # shares and ratios, written with 4 decimals
+
+
 #: a fixed text, or texts computed from the violating rows
 Text = str | Callable[[pd.DataFrame], Any]
 

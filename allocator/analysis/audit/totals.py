@@ -12,6 +12,7 @@ from allocator.analysis.audit.common import (
     MONEY_ATOL,
     NUM_ATOL,
     NUM_RTOL,
+    RATIO_ATOL,
     TOTAL_ATOL,
     Audit,
     Violation,
@@ -46,7 +47,7 @@ def check_agency_table(out: list[Violation], g: pd.DataFrame, a: pd.DataFrame) -
         ("demands", "e_n", 0.0, 0.0, show_num),
         ("load", "e_load", NUM_ATOL, NUM_RTOL, show_num),
         ("capacity_days", "e_cap", NUM_ATOL, NUM_RTOL, show_num),
-        ("utilization", "e_util", 5e-5 + 1e-9, 1e-9, lambda v: f"{v:.4f}"),
+        ("utilization", "e_util", RATIO_ATOL, 1e-9, lambda v: f"{v:.4f}"),
         ("contract_value", "e_cost", MONEY_ATOL, NUM_RTOL, show_money),
     ]
     for col, exp, atol, rtol, fmt in checks:
@@ -77,7 +78,7 @@ def check_district_table(out: list[Violation], g: pd.DataFrame, d: pd.DataFrame)
                  e_weight_served=e["weight_served"],
                  e_ratio=(e["weight_served"] / e["weight_total"].replace(0, np.nan)).fillna(0.0),
                  e_agencies=e["agencies"].astype(float), e_share=e["max_share"])
-    share = (5e-7 + 1e-9, 1e-9, lambda v: f"{v:.6f}")
+    share = (RATIO_ATOL, 1e-9, lambda v: f"{v:.4f}")
     checks = [
         ("cost", "e_cost", MONEY_ATOL, NUM_RTOL, show_money),
         ("government_cost", "e_gov", MONEY_ATOL, NUM_RTOL, show_money),
@@ -128,12 +129,13 @@ def check_summary(out: list[Violation], s: dict[str, Any], inst, dem: pd.DataFra
     d = plan["districts"]
     extras: list[tuple[str, Any, float, float]] = [
         ("weight_total", weight_total, NUM_ATOL, NUM_RTOL),
-        ("coverage_ratio", coverage / weight_total if weight_total > 0 else 0.0, 1e-9, 1e-9),
+        ("coverage_ratio", coverage / weight_total if weight_total > 0 else 0.0, RATIO_ATOL,
+         1e-9),
         ("mandatory_total", float(dem["risk_level"].isin(pol.mandatory_levels).sum()), 0, 0),
         ("mandatory_served", float(mand.sum()), 0, 0),
         ("agencies_used", float(t["agency_id"].nunique()), 0, 0),
         ("max_district_share", float(d["max_share"].max()) if len(d) and len(t) else None,
-         5e-7 + 1e-9, 1e-9),
+         RATIO_ATOL, 1e-9),
     ]
     counts: dict[str, Any] = s["counts"] if isinstance(s.get("counts"), dict) else {}
     count_checks = [
@@ -184,7 +186,7 @@ def policy_warning(s: dict[str, Any], pol, audit: Audit) -> None:
     if not isinstance(ran, dict):
         return
     ours = json.loads(json.dumps(pol.as_dict()))
-    differs = [k for k in ours if k not in ("name", "budget", "solver") and k in ran
+    differs = [k for k in ours if k not in ("name", "budget", "solver", "report") and k in ran
                and ran[k] != ours[k]]
     if differs:
         audit.warnings.append(
