@@ -29,6 +29,8 @@ _EXPORTS = {
     "diagnose": "allocator.api",
     "audit": "allocator.api",
     "generate": "allocator.api",
+    "report": "allocator.api",
+    "workbook": "allocator.api",
     "Plan": "allocator.api",
     "Sweep": "allocator.api",
     "Comparison": "allocator.api",
@@ -73,9 +75,11 @@ __all__ = [
     "generate",
     "instance_from_frames",
     "load_instance",
+    "report",
     "solve",
     "solvers",
     "sweep",
+    "workbook",
     "__version__",
 ]
 
@@ -90,8 +94,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
         compare,
         diagnose,
         generate,
+        report,
         solve,
         sweep,
+        workbook,
     )
     from allocator.core.errors import (
         AllocatorError,

@@ -144,20 +144,42 @@ class Plan:
         """summary.json as a dict (a copy)."""
         return copy.deepcopy(self.result.summary)
 
-    def write(self, folder: str | Path, force: bool = False) -> Path:
-        """Write the results folder atomically; refused (OutputPathError) over a folder that
-        holds files allocator did not write, unless force."""
+    def write(self, folder: str | Path, force: bool = False, report: bool = False,
+              workbook: bool = True, lang: str | None = None) -> Path:
+        """Write the results folder atomically (the CSV files, summary.json, plan.xlsx and,
+        with report, report.html; lang en or zh, default the policy's report.language);
+        refused (OutputPathError) over a folder that holds files allocator did not write,
+        unless force."""
         protect = [self.instance.path] if self.instance is not None else []
         return write_results(self.result, Path(folder), force=force,
-                             protect=[p for p in protect if Path(p).exists()])
+                             protect=[p for p in protect if Path(p).exists()],
+                             extras=plan_extras(workbook, report, lang, self.instance))
+
+
+def plan_extras(workbook: bool, report: bool, lang: str | None,
+                instance: Instance | None) -> dict[str, Callable[[Path], None]]:
+    """The files written beside a plan's CSVs, into the same staging folder: plan.xlsx and
+    report.html (both read the CSVs just written, so they say what the files say)."""
+    from allocator.output.report import REPORT_FILE, write_report
+    from allocator.output.workbook import WORKBOOK_FILE, write_workbook
+
+    extras: dict[str, Callable[[Path], None]] = {}
+    if workbook:
+        extras[WORKBOOK_FILE] = lambda p: write_workbook(p, p / WORKBOOK_FILE, lang)
+    if report:
+        extras[REPORT_FILE] = lambda p: write_report(p, p / REPORT_FILE, lang, instance)
+    return extras
 
 
 def solve(instance: Instance, solver: str | None = None, time_limit: float | None = None,
-          progress: Progress | None = None, start: pd.DataFrame | None = None) -> Plan:
+          progress: Progress | None = None, start: pd.DataFrame | None = None,
+          spend_split: bool = False) -> Plan:
     """Solve an instance under its policy; a Plan whatever the outcome (see Plan.status).
 
     `start`: a plan to warm-start from (rows with enterprise_id, service_id, agency_id, e.g.
     last year's assignments); rows that are not eligible this year are ignored.
+    `spend_split`: one more solve, the cheapest plan serving the same weight, so that the
+    report can say how much of the spend buys quality (summary.json's spend_split).
     """
     _check_time_limit(time_limit)
     say = _say(progress)
@@ -167,6 +189,13 @@ def solve(instance: Instance, solver: str | None = None, time_limit: float | Non
     if result.status is Status.INFEASIBLE:
         say("diagnose: why no plan exists")
         result = attach_diagnosis(instance, elig, result, solver, time_limit, say)
+    if spend_split and result.status.has_solution:
+        from allocator.analysis.spend import spend_split as split
+
+        say("spend split: the cheapest plan serving the same weight (quality left out)")
+        found = split(instance, elig, result, solver, time_limit)
+        if found is not None:
+            result.summary["spend_split"] = found
     return Plan(result, instance)
 
 
@@ -254,11 +283,13 @@ class Sweep:
         """frontier_summary.json as a dict."""
         return copy.deepcopy(self.result.summary)
 
-    def write(self, folder: str | Path, force: bool = False) -> Path:
-        """frontier.csv, frontier.png, frontier_summary.json and budget_<amount>/ per point."""
+    def write(self, folder: str | Path, force: bool = False, report: bool = False,
+              lang: str | None = None) -> Path:
+        """frontier.csv, frontier.png, frontier_summary.json and budget_<amount>/ per point;
+        with report, report.html."""
         path = self.result.instance.path
         return write_sweep(self.result, Path(folder), force,
-                           [path] if path.exists() else [])
+                           [path] if path.exists() else [], report=report, lang=lang)
 
 
 def sweep(instance: Instance, budgets: Iterable[float] | str, jobs: int = 1,
@@ -295,11 +326,14 @@ class Comparison:
         return self.result.has_plan
 
     def write(self, folder: str | Path, force: bool = False,
-              protect: Iterable[Path] = ()) -> Path:
-        """comparison.csv, comparison.png and a results folder per scenario."""
+              protect: Iterable[Path] = (), report: bool = False,
+              lang: str | None = None) -> Path:
+        """comparison.csv, comparison.png and a results folder per scenario; with report,
+        report.html."""
         path = self.result.instance.path
         return write_comparison(self.result, Path(folder), force,
-                                [*protect, *([path] if path.exists() else [])])
+                                [*protect, *([path] if path.exists() else [])],
+                                report=report, lang=lang)
 
 
 def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
@@ -322,6 +356,33 @@ def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------------
+# reports
+# ------------------------------------------------------------------------------------------
+
+def report(results_dir: str | Path, out: str | Path | None = None, lang: str | None = None,
+           instance: Instance | str | Path | None = None, force: bool = False) -> Path:
+    """Write the offline HTML report of a results, sweep or comparison folder (default
+    RESULTS/report.html; lang en or zh, default the policy's report.language). The instance
+    (default: summary.json's instance_path, if unchanged) tells why idle agencies got no
+    work. Returns the report's path."""
+    from allocator.output.report import write_report
+
+    if lang is not None and lang not in ("en", "zh"):
+        raise UsageError(f"lang must be 'en' or 'zh', not {lang!r}")
+    return write_report(Path(results_dir), out, lang, instance, force=force)
+
+
+def workbook(results_dir: str | Path, out: str | Path | None = None,
+             lang: str | None = None) -> Path:
+    """Write plan.xlsx for a results folder (default RESULTS/plan.xlsx)."""
+    from allocator.output.workbook import write_workbook
+
+    if lang is not None and lang not in ("en", "zh"):
+        raise UsageError(f"lang must be 'en' or 'zh', not {lang!r}")
+    return write_workbook(Path(results_dir), out, lang)
+
+
+# ------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------
 
@@ -341,4 +402,5 @@ def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
 
 
 __all__ = ["Comparison", "DiagnosisReport", "Plan", "Sweep", "audit", "compare", "diagnose",
-           "generate", "instance_from_frames", "load_instance", "solve", "sweep"]
+           "generate", "instance_from_frames", "load_instance", "report", "solve", "sweep",
+           "workbook"]

@@ -122,6 +122,37 @@ def positive(value: float | None, what: str) -> None:
         raise UsageError(f"{what} must be a positive, finite number of seconds")
 
 
+class MoneyType(click.ParamType):
+    """An amount of money: a plain number (12000000, 1.2e7); thousands separators, units and
+    negatives are refused with a message that shows how to write it."""
+
+    name = "AMOUNT"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip()
+        plain = text.replace(",", "").replace("_", "").replace(" ", "")
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is None:
+            hint = ""
+            try:
+                float(plain)
+                hint = f"; write it without thousands separators: {plain}"
+            except ValueError:
+                hint = "; write a plain amount such as 81500 or 8.15e4 (no currency or units)"
+            self.fail(f"{text!r} is not an amount{hint}", param, ctx)
+        if not math.isfinite(number) or number < 0:
+            self.fail(f"{text!r} must be a finite amount >= 0", param, ctx)
+        return number
+
+
+MONEY = MoneyType()
+
+
 def levels_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--levels: which objective levels to optimise (policy solver.levels)."""
     return click.option(
@@ -133,6 +164,20 @@ def levels_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def levels_overrides(levels: str | None) -> dict | None:
     return None if levels is None else {"solver": {"levels": levels}}
+
+
+def lang_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lang", type=click.Choice(["en", "zh"]), default=None,
+        help="Language of the report, workbook and summary: en or zh (default: policy "
+             "report.language, else en).")(f)
+
+
+def report_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--report", is_flag=True,
+        help="Also write report.html: one self-contained page that opens offline and prints "
+             "on A4.")(f)
 
 
 def force_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,15 +204,23 @@ def main() -> None:
 @click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
 @click.option("--time-limit", type=float, default=None,
               help="Seconds for the whole lexicographic solve (default: policy).")
-@click.option("--budget", type=float, default=None,
-              help="Override budget.total for a what-if run.")
+@click.option("--budget", type=MONEY, default=None,
+              help="Override budget.total for a what-if run (a plain amount, e.g. 81500 or "
+                   "8.15e4).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@report_option
+@click.option("--workbook/--no-workbook", default=True, show_default=True,
+              help="Write plan.xlsx beside the CSV files.")
+@lang_option
 @levels_option
 @force_option
 @guarded
 def solve(instance: Path, out: Path, solver: str | None, time_limit: float | None,
-          budget: float | None, quiet: bool, levels: str | None, force: bool) -> None:
-    """Solve INSTANCE and write the results folder."""
+          budget: float | None, quiet: bool, report: bool, workbook: bool, lang: str | None,
+          levels: str | None, force: bool) -> None:
+    """Solve INSTANCE and write the results folder (CSV files, summary.json, plan.xlsx and,
+    with --report, report.html)."""
+    from allocator.api import plan_extras
     from allocator.api import solve as solve_plan
     from allocator.output.results_folder import write_tables
     from allocator.output.text import run_summary
@@ -181,14 +234,39 @@ def solve(instance: Path, out: Path, solver: str | None, time_limit: float | Non
         f"{len(inst.warnings)} warning(s))")
     staged = early_stage(out, "results", force, [instance])
     try:
-        plan = solve_plan(inst, solver=solver, time_limit=time_limit, progress=say)
+        plan = solve_plan(inst, solver=solver, time_limit=time_limit, progress=say,
+                          spend_split=report)
         say(f"write: {out}")
         write_tables(plan.result, staged.path)
+        for name, write in plan_extras(workbook, report, lang, inst).items():
+            say(f"write: {name}")
+            write(staged.path)
         staged.commit()
     finally:
         staged.discard()
-    click.echo(run_summary(plan.result))
+    click.echo(run_summary(plan.result, lang))
     sys.exit(EXIT_OK if plan.has_plan else EXIT_NO_PLAN)
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="The HTML file to write (default: RESULTS/report.html).")
+@lang_option
+@click.option("--instance", type=click.Path(path_type=Path), default=None,
+              help="The instance folder of the run (default: the one summary.json names, "
+                   "if unchanged); it tells why idle agencies got no work.")
+@force_option
+@guarded
+def report(results: Path, out: Path | None, lang: str | None, instance: Path | None,
+           force: bool) -> None:
+    """Write the offline HTML report of RESULTS: a solve's results folder (a plan, or what to
+    change when there is none), a sweep folder or a compare folder."""
+    from allocator.api import report as write
+
+    path = write(results, out, lang, instance, force)
+    echo_err(f"wrote {path}")
+    click.echo(str(path))
 
 
 @main.command()
@@ -257,7 +335,7 @@ def show_policy(instance: Path) -> None:
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.argument("results", type=click.Path(path_type=Path))
-@click.option("--budget", type=float, default=None,
+@click.option("--budget", type=MONEY, default=None,
               help="Audit against this budget (a what-if run's), not policy.yaml's.")
 @click.option("--funding", "funding", default=None, metavar="ID=AMOUNT,...",
               help="Audit against these funding source amounts (a what-if run's, e.g. a "
@@ -279,7 +357,7 @@ def check(instance: Path, results: Path, budget: float | None, funding: str | No
               help="Also write diagnosis.csv and summary.json to this folder.")
 @click.option("--solver", default=None, help="Backend for the re-solves.")
 @click.option("--time-limit", type=float, default=None, help="Seconds for the re-solves.")
-@click.option("--budget", type=float, default=None, help="Override budget.total.")
+@click.option("--budget", type=MONEY, default=None, help="Override budget.total.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @force_option
 @guarded
@@ -342,15 +420,18 @@ class Bar:
 @click.option("--source", default=None, metavar="ID",
               help="With funding.csv: sweep this source's amount, the others held (default: "
                    "the sources' total, every source and budget.total in proportion).")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
+@report_option
+@lang_option
 @levels_option
 @force_option
 @guarded
 def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
-          time_limit: float | None, source: str | None, quiet: bool, levels: str | None,
-          force: bool) -> None:
+          time_limit: float | None, source: str | None, quiet: bool, report: bool,
+          lang: str | None, levels: str | None, force: bool) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
     from allocator.api import sweep as run
+    from allocator.output.report import REPORT_FILE, write_report
     from allocator.output.text import frontier_text
     from allocator.output.whatif_folders import fill_sweep
     from allocator.whatif.sweep import parse_budgets
@@ -372,6 +453,8 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
                      progress=bar, source=source)
         bar.close()
         fill_sweep(result.result, staged.path)
+        if report:
+            write_report(staged.path, staged.path / REPORT_FILE, lang)
         staged.commit()
     finally:
         bar.close()
@@ -397,15 +480,18 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
               help="Parallel processes.")
 @click.option("--solver", default=None, help="auto, highs, cbc or cpsat (default: policy).")
 @click.option("--time-limit", type=float, default=None, help="Seconds per scenario.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
+@report_option
+@lang_option
 @levels_option
 @force_option
 @guarded
 def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jobs: int,
-            solver: str | None, time_limit: float | None, quiet: bool, levels: str | None,
-            force: bool) -> None:
+            solver: str | None, time_limit: float | None, quiet: bool, report: bool,
+            lang: str | None, levels: str | None, force: bool) -> None:
     """Solve named policy scenarios side by side: comparison.csv and a chart."""
     from allocator.api import compare as run
+    from allocator.output.report import REPORT_FILE, write_report
     from allocator.output.text import comparison_text
     from allocator.output.whatif_folders import fill_comparison
     from allocator.whatif.compare import load_scenarios
@@ -425,6 +511,8 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
                      solver=solver, time_limit=time_limit, progress=bar)
         bar.close()
         fill_comparison(result.result, staged.path)
+        if report:
+            write_report(staged.path, staged.path / REPORT_FILE, lang)
         staged.commit()
     finally:
         bar.close()

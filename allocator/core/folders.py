@@ -321,12 +321,30 @@ def write_bytes_atomically(path: Path, data: bytes, force: bool = False,
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _list_in_marker(path)
     return path
+
+
+def _list_in_marker(path: Path) -> None:
+    """A file added to a folder allocator wrote (a report written later) is listed in its
+    marker, so the folder still counts as allocator's own."""
+    marker = path.parent / MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        files = list(data.get("files", []))
+        if path.name not in files:
+            data["files"] = sorted([*files, path.name])
+            tmp = marker.with_name(f"{MARKER}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            os.replace(tmp, marker)
 
 
 #: a comment allocator puts at the top of single files it writes (HTML reports)

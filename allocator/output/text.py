@@ -11,13 +11,21 @@ from allocator.analysis.audit import Audit
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
 from allocator.eligibility.warnings import mandatory_warnings
+from allocator.output.i18n import words
+from allocator.output.report.plan_page import diagnosis_sentence
 from allocator.pipeline.result import RunResult
 
 RISK_NAMES = {1: "low/blue", 2: "general/yellow", 3: "high/orange", 4: "major/red"}
 
 
 def _money(x: float) -> str:
-    return f"{x:,.0f}"
+    """Money as every output shows it: to the cent, with thousands separators."""
+    return f"{x:,.2f}"
+
+
+def _pct(x: float) -> str:
+    """A ratio to 4 decimals, shown as a percent with 2."""
+    return f"{100 * x:.2f}%"
 
 
 def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
@@ -80,37 +88,49 @@ def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
     return "\n".join(out)
 
 
-def run_summary(result: RunResult) -> str:
-    """Status, served weight and share, mandatory served, cost vs budget, agencies, shares."""
+def run_summary(result: RunResult, lang: str | None = None) -> str:
+    """Status, served weight and share, mandatory served, cost vs budget, agencies, shares
+    (lang en or zh; default the policy's report.language)."""
     out: list[str] = []
     s = result.summary
-    out.append(f"status: {s['status']}  (solver {s['solver']}, {s['seconds']:.1f} s"
-               + (f", gap {s['gap']:.2e}" if s.get("gap") is not None else "") + ")")
+    report = (s.get("policy") or {}).get("report") or {}
+    w = words(lang or report.get("language"))
+    cur = str(report.get("currency") or "CNY")
+    out.append(f"{w.terminal_status}: {s['status']}  (solver {s['solver']}, "
+               f"{s['seconds']:.1f} s" + (f", gap {s['gap']:.2e}" if s.get("gap") is not None
+                                         else "") + ")")
     if result.diagnosis is not None and not result.diagnosis.empty:
-        out.append("why no plan exists:")
-        for msg in result.diagnosis["message"]:
-            out.append(f"  - {msg}")
+        out.append(w.terminal_why)
+        for row in result.diagnosis.to_dict("records"):
+            out.append(f"  - {diagnosis_sentence(w, row)}")
         return "\n".join(out)
     if s.get("coverage") is None:
-        out.append("no plan was found within the time limit")
+        out.append(w.terminal_no_plan_time)
         return "\n".join(out)
-    out.append(f"served weight: {s['coverage']:,.1f} of {s['weight_total']:,.1f} "
-               f"({s['coverage_ratio']:.1%}); demands served "
-               f"{s['counts']['demands_served']:,} of {s['counts']['demands']:,}")
-    out.append(f"mandatory served: {s['mandatory_served']} of {s['mandatory_total']}")
-    gov = "government cost" if s.get("enterprise_cost") else "cost"
-    out.append(f"{gov}: {_money(s['cost'])} of budget {_money(s['budget'])} "
-               f"({s['cost'] / s['budget']:.1%})" if s.get("budget") else
-               f"{gov}: {_money(s['cost'])}")
+    out.append(f"{w.terminal_served}: {s['coverage']:,.2f} {w.of} {s['weight_total']:,.2f} "
+               f"({_pct(s['coverage_ratio'])}); {w.terminal_demands_served} "
+               f"{s['counts']['demands_served']:,} {w.of} {s['counts']['demands']:,}")
+    out.append(f"{w.terminal_mandatory}: {s['mandatory_served']} {w.of} {s['mandatory_total']}")
+    cost = w.terminal_gov_cost if s.get("enterprise_cost") else w.terminal_cost
+    out.append(f"{cost}: {_money(s['cost'])} {cur} {w.of} {w.terminal_budget} "
+               f"{_money(s['budget'])} {cur} ({_pct(s['cost'] / s['budget'])})"
+               if s.get("budget") else f"{cost}: {_money(s['cost'])} {cur}")
     if s.get("enterprise_cost"):
-        out.append(f"contract value {_money(s['contract_value'])}, of which enterprises pay "
-                   f"{_money(s['enterprise_cost'])} (co-payment)")
+        out.append(w.fmt("terminal_copay", value=f"{_money(s['contract_value'])} {cur}",
+                         paid=f"{_money(s['enterprise_cost'])} {cur}"))
     out += funding_lines(s.get("funding"))
-    out.append(f"agencies used: {s['agencies_used']} of {s['counts']['agencies']}; "
-               f"largest agency share of a district: {s['max_district_share']:.1%}")
+    out.append(f"{w.terminal_agencies}: {s['agencies_used']} {w.of} {s['counts']['agencies']}; "
+               f"{w.terminal_share}: {_pct(s['max_district_share'] or 0.0)}")
     if len(result.unserved):
         reasons = pd.Series(result.unserved["reason"]).value_counts()
-        out.append("left out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+        out.append(f"{w.terminal_left_out}: " + ", ".join(
+            f"{w.reason(str(r)) if w.lang == 'zh' else r} {n:,}" for r, n in reasons.items()))
+    split = s.get("spend_split")
+    if isinstance(split, dict) and split.get("coverage_only_cost") is not None:
+        extra = float(s["cost"]) - float(split["coverage_only_cost"])
+        out.append(w.fmt("split_text", base=f"{_money(split['coverage_only_cost'])} {cur}",
+                         cost=f"{_money(s['cost'])} {cur}", extra=f"{_money(extra)} {cur}",
+                         share=_pct(extra / s["cost"] if s["cost"] else 0.0)))
     return "\n".join(out)
 
 
@@ -123,7 +143,7 @@ def funding_lines(funding: dict | None) -> list[str]:
     for src in funding["sources"]:
         name = f" {src['name']}" if src.get("name") else ""
         out.append(f"  {src['source_id']}{name}: {_money(src['used'])} of "
-                   f"{_money(src['amount'])} ({src['share_used']:.0%}), left "
+                   f"{_money(src['amount'])} ({_pct(src['share_used'])}), left "
                    f"{_money(src['left'])}")
     if len(funding["by_department"]) > 1 or any(d["department"] != "(none)"
                                                 for d in funding["by_department"]):
@@ -150,13 +170,13 @@ def diagnosis_text(reasons: list[str], outcome: str, least_cost: float | None,
 
 def frontier_text(df: pd.DataFrame, mark: float | None, exact: bool) -> str:
     """A compact table of a sweep's frontier, and the least budget for the mandatory demands."""
-    out = [f"{'budget':>16} {'status':>11} {'served':>8} {'share':>7} {'cost':>16} "
+    out = [f"{'budget':>16} {'status':>11} {'served':>9} {'share':>7} {'cost':>16} "
            f"{'marginal':>9} {'seconds':>8}  how"]
     for r in df.itertuples(index=False):
         has = pd.notna(r.coverage)
-        out.append(f"{r.budget:16,.0f} {r.status:>11} "
-                   + (f"{r.coverage:8,.1f} {r.coverage_ratio:7.1%} {r.cost:16,.0f} "
-                      if has else f"{'':8} {'':7} {'':16} ")
+        out.append(f"{r.budget:16,.2f} {r.status:>11} "
+                   + (f"{r.coverage:9,.2f} {_pct(r.coverage_ratio):>7} {r.cost:16,.2f} "
+                      if has else f"{'':9} {'':7} {'':16} ")
                    + (f"{r.marginal_value:9.3f} " if pd.notna(r.marginal_value) else f"{'':9} ")
                    + f"{r.seconds:8.1f}  {r.how}")
     if mark is not None:
@@ -172,19 +192,19 @@ def _blank(v: object) -> bool:
 def comparison_text(table: pd.DataFrame) -> str:
     """A compact table of the scenarios side by side."""
     width = max(12, int(table["scenario"].astype(str).str.len().max()))
-    out = [f"{'scenario':<{width}} {'status':>11} {'served':>9} {'share':>7} {'cost':>15} "
+    out = [f"{'scenario':<{width}} {'status':>11} {'served':>9} {'share':>7} {'cost':>16} "
            f"{'agencies':>8} {'top share':>9} {'quality':>7} {'HHI':>6} {'price':>8}"]
     for r in table.itertuples(index=False):
         line = f"{r.scenario:<{width}} {r.status:>11} "
         if not _blank(r.coverage):
-            line += (f"{r.coverage:9,.1f} {r.coverage_ratio:7.1%} {r.cost:15,.0f} "
-                     f"{int(r.agencies_used):8d} {r.largest_district_share:9.1%} "
-                     f"{r.mean_quality:7.1f} "
-                     + (f"{r.herfindahl:6.3f}" if not _blank(r.herfindahl) else f"{'':6}"))
+            line += (f"{r.coverage:9,.2f} {_pct(r.coverage_ratio):>7} {r.cost:16,.2f} "
+                     f"{int(r.agencies_used):8d} {_pct(r.largest_district_share):>9} "
+                     f"{r.mean_quality:7.2f} "
+                     + (f"{r.herfindahl:6.4f}" if not _blank(r.herfindahl) else f"{'':6}"))
         else:
-            line += f"{'':9} {'':7} {'':15} {'':8} {'':9} {'':7} {'':6}"
+            line += f"{'':9} {'':7} {'':16} {'':8} {'':9} {'':7} {'':6}"
         if not _blank(r.price_of_rule):
-            line += f" {r.price_of_rule:8,.1f}"
+            line += f" {r.price_of_rule:8,.2f}"
         elif r.note:
             line += f"  {r.note}"
         out.append(line)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from allocator.core.folders import staged
 from allocator.core.tables import write_csv
+from allocator.output.report import REPORT_FILE, write_report
 from allocator.output.results_folder import write_tables
 from allocator.whatif.compare import ComparisonResult
 from allocator.whatif.sweep import SweepResult, budget_label
@@ -27,10 +28,14 @@ def frontier_table(frontier: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_sweep(sweep: SweepResult, out: Path, force: bool = False,
-                protect: Iterable[Path] = ()) -> Path:
-    """The sweep folder, atomically: frontier files and budget_<amount>/ per point."""
+                protect: Iterable[Path] = (), report: bool = False,
+                lang: str | None = None) -> Path:
+    """The sweep folder, atomically: frontier files and budget_<amount>/ per point, and
+    with report, report.html."""
     with staged(out, "sweep", force, protect) as s:
         fill_sweep(sweep, s.path)
+        if report:
+            write_report(s.path, s.path / REPORT_FILE, lang)
     return s.target
 
 
@@ -61,11 +66,14 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_comparison(cmp: ComparisonResult, out: Path, force: bool = False,
-                     protect: Iterable[Path] = ()) -> Path:
+                     protect: Iterable[Path] = (), report: bool = False,
+                     lang: str | None = None) -> Path:
     """The comparison folder, atomically: comparison.csv, comparison.png, a folder per
-    scenario."""
+    scenario, and with report, report.html."""
     with staged(out, "compare", force, protect) as s:
         fill_comparison(cmp, s.path)
+        if report:
+            write_report(s.path, s.path / REPORT_FILE, lang)
     return s.target
 
 
