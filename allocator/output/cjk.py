@@ -60,11 +60,13 @@ def web_font_css(text: str) -> str:
 
 
 def css_font_stack() -> str:
-    """The report's font-family: a Latin sans first, our embedded CJK glyphs, then the
-    machine's CJK fonts for anything beyond GB 2312."""
+    """The report's font-family: our embedded CJK glyphs first (their unicode-range leaves
+    every other character to the next fonts; listed after a Latin font, Chromium on Linux
+    drew some headings with the Latin font's empty boxes), a Latin sans, then the machine's
+    CJK fonts for anything beyond GB 2312."""
     latin = '"Segoe UI", "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans"'
     system = ", ".join(f'"{f}"' for f in SYSTEM_CJK)
-    return f'{latin}, "{FAMILY}", {system}, sans-serif'
+    return f'"{FAMILY}", {latin}, {system}, sans-serif'
 
 
 def matplotlib_fonts() -> list[str]:

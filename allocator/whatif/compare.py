@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def load_scenarios(path: Path | str | dict[str, Any], base: Policy,
             problems.append(Problem(label, None, "", name, "bad scenario name",
                                     "use a short name (not empty, not starting 'without:')"))
             continue
-        folder = folder_name(sname)
+        folder = folder_name(sname).casefold()  # Windows and macOS ignore case in names
         if folder in seen_folders:
             problems.append(Problem(label, None, "", name,
                                     f"gives the same folder name as '{seen_folders[folder]}'",
@@ -186,8 +187,20 @@ def _funding_overrides(value: Any, sources: Any, label: str
 
 
 def folder_name(name: str) -> str:
-    """A file-system-safe folder name for a scenario."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "scenario"
+    """A file-system-safe folder name for a scenario: letters of any script (Chinese names
+    stay readable), digits, '.', '_' and '-' kept, anything else (spaces, slashes, colons,
+    characters Windows forbids) turned into '_'; at most 80 characters."""
+    text = unicodedata.normalize("NFC", name)
+    text = "".join(c if (c.isalnum() or c in "._-") and c.isprintable() else "_" for c in text)
+    text = re.sub(r"_+", "_", text).strip("._ ")[:80].rstrip("._ ")
+    if text.upper().split(".")[0] in WINDOWS_RESERVED:
+        text = f"_{text}"
+    return text or "scenario"
+
+
+#: names Windows refuses for a file or folder, whatever the extension
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                    *(f"LPT{i}" for i in range(1, 10))}
 
 
 def rule_switches(base: Policy) -> list[tuple[str, dict[str, Any]]]:
