@@ -372,6 +372,36 @@ def report(results_dir: str | Path, out: str | Path | None = None, lang: str | N
     return write_report(Path(results_dir), out, lang, instance, force=force)
 
 
+def retotal(instance_dir: str | Path, results_dir: str | Path, out: str | Path | None = None,
+            force: bool = False) -> Path:
+    """Recompute every figure of a results folder whose assignments.csv was edited by hand
+    (each row's cost and load, unserved.csv, agencies.csv, districts.csv, summary.json, and
+    plan.xlsx / report.html when the folder had them), writing `out` (default: the folder
+    itself) atomically. InputError names each row that is not an eligible offer."""
+    from allocator.core.errors import Problem, ResultsError
+    from allocator.core.tables import read_csv
+    from allocator.output.folder_reader import read_json
+    from allocator.pipeline.retotal import retotal as rebuild
+
+    inst = load_instance(Path(instance_dir))
+    results = Path(results_dir)
+    if not (results / "assignments.csv").is_file() or not (results / "summary.json").is_file():
+        raise ResultsError([Problem(str(results), None, "", None,
+                                    "no assignments.csv and summary.json here",
+                                    "give the results folder of allocator solve")])
+    rows = read_csv(results / "assignments.csv")
+    result, problems = rebuild(inst, compute_eligibility(inst), rows,
+                               read_json(results / "summary.json"))
+    if result is None:
+        raise InputError(problems)
+    target = Path(out) if out is not None else results
+    lang = None
+    return write_results(result, target, force=force or target == results,
+                         protect=[inst.path],
+                         extras=plan_extras((results / "plan.xlsx").is_file(),
+                                            (results / "report.html").is_file(), lang, inst))
+
+
 def workbook(results_dir: str | Path, out: str | Path | None = None,
              lang: str | None = None) -> Path:
     """Write plan.xlsx for a results folder (default RESULTS/plan.xlsx)."""
@@ -402,5 +432,5 @@ def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
 
 
 __all__ = ["Comparison", "DiagnosisReport", "Plan", "Sweep", "audit", "compare", "diagnose",
-           "generate", "instance_from_frames", "load_instance", "report", "solve", "sweep",
-           "workbook"]
+           "generate", "instance_from_frames", "load_instance", "report", "retotal", "solve",
+           "sweep", "workbook"]

@@ -94,7 +94,8 @@ def test_major_risk_enterprise_in_sector_nobody_serves(tmp_path):
     r = rows(diag, "mandatory_no_eligible_agency")
     assert list(r["subject"]) == ["E2"]
     assert r["shortfall"].iloc[0] == 1
-    assert r["message"].iloc[0].endswith("No agency bids for any service in sector mining.")
+    assert "No agency bids for any service in sector mining." in r["message"].iloc[0]
+    assert r["change"].iloc[0].startswith("bids.csv")
     assert set(diag.table["rule"]) == {"mandatory_no_eligible_agency"}  # nothing else wrong
 
 
@@ -132,7 +133,9 @@ def test_budget_below_least_cost_of_mandatory_demands(tmp_path):
     assert r["available"].iloc[0] == pytest.approx(5000)
     assert r["shortfall"].iloc[0] == pytest.approx(3900, rel=0.01)
     assert r["message"].iloc[0] == ("The budget is 3,900 short of the 8,900 needed to serve "
-                                    "every major-risk demand.")
+                                    "every major-risk demand. To make it hold: policy.yaml "
+                                    "budget.total: 8900 or more.")
+    assert (r["change"].iloc[0], r["to"].iloc[0]) == ("policy.yaml budget.total", "8900 or more")
     assert list(diag.table["rule"]) == ["budget"]
 
 

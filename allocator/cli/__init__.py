@@ -163,7 +163,18 @@ def levels_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def levels_overrides(levels: str | None) -> dict | None:
-    return None if levels is None else {"solver": {"levels": levels}}
+    """--levels as a policy override, checked here so that a mistake names the option, not
+    policy.yaml."""
+    if levels is None:
+        return None
+    from allocator.data.policy import parse_levels
+
+    problems: list = []
+    parse_levels(problems, "--levels", levels)
+    if problems:
+        raise UsageError(f"--levels {levels!r}: " + "; ".join(
+            f"{p.message} ({p.fix})" for p in problems))
+    return {"solver": {"levels": levels}}
 
 
 def lang_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -349,6 +360,23 @@ def check(instance: Path, results: Path, budget: float | None, funding: str | No
     result = audit(instance, results, budget=budget, funding=parse_amounts(funding))
     click.echo(audit_text(result))
     sys.exit(EXIT_NO_PLAN if result.violations else EXIT_OK)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Write the recomputed folder here (default: RESULTS itself).")
+@force_option
+@guarded
+def retotal(instance: Path, results: Path, out: Path | None, force: bool) -> None:
+    """Recompute the totals of RESULTS after assignments.csv was edited by hand: each row's
+    cost and load, unserved.csv, agencies.csv, districts.csv and summary.json (and plan.xlsx,
+    report.html when present). Then run `allocator check` to judge the edit."""
+    from allocator.api import retotal as rebuild
+
+    path = rebuild(instance, results, out, force)
+    echo_err(f"wrote {path}; now run: allocator check {instance} {path}")
 
 
 @main.command()

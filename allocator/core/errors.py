@@ -28,7 +28,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file + (f", row {self.row}" if self.row is not None else "")
-        where += f", column {self.column}" if self.column else ""
+        # a CSV has columns; a YAML file, JSON file or an option has keys
+        kind = "column" if self.file.lower().endswith(".csv") else "key"
+        where += f", {kind} {self.column}" if self.column else ""
         shown = "" if self.value is None or self.value == "" else f" (value: {self.value!r})"
         end = "" if self.fix.endswith((".", "?", "!", ")")) else "."
         return f"{where}: {self.message}{shown}. Fix: {self.fix}{end}"

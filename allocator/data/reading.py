@@ -139,6 +139,27 @@ def read_table(path: Path, file: str, problems: list[Problem]) -> pd.DataFrame |
     return df
 
 
+def near_columns(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame | None:
+    """The table with each misspelt required column (the one check_columns names in its
+    did-you-mean) read under its right name, so that the file's other errors are found in
+    the same run; None when a required column has no near match. The misspelling itself
+    stays an error: nothing is built from such a table."""
+    present = [str(c) for c in df.columns]
+    if len(set(present)) != len(present):
+        return None
+    lower = {c.lower().replace(" ", "_"): c for c in present}
+    rename = {}
+    for col in cols:
+        if col in present:
+            continue
+        close = difflib.get_close_matches(col, present, n=1, cutoff=0.75)
+        near = lower.get(col) or (close[0] if close else None)
+        if near is None or near in cols or near in rename:
+            return None
+        rename[near] = col
+    return df.rename(columns=rename)
+
+
 def _separator_hint(columns: list[str]) -> str:
     """A hint when the header looks like another delimiter than ','."""
     if len(columns) == 1:
@@ -262,7 +283,7 @@ def read_raw(path: Path) -> RawInstance:
         df = read_table(full, file, problems)
         if df is None:
             continue
-        if check_columns(df, file, cols, problems):
+        if check_columns(df, file, cols, problems) or (df := near_columns(df, cols)) is not None:
             for col in opt:
                 if col not in df.columns:
                     df[col] = ""

@@ -231,7 +231,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "terminal_left_out": ("left out", "未服务"),
     "terminal_why": ("why no plan exists:", "无方案的原因："),
     "terminal_no_plan_time": ("no plan was found within the time limit", "在时限内未找到方案"),
-    "change_to": ("To make it hold: {change} to {to}.", "调整建议：将 {change} 改为 {to}。"),
+    "change_to": ("To make it hold: {change}: {to}.", "调整建议：将 {change} 改为 {to}。"),
 }
 
 RULE_NAMES: dict[str, tuple[str, str]] = {

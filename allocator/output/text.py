@@ -216,6 +216,11 @@ def audit_text(audit: Audit) -> str:
     out = [f"WARNING: {w}" for w in audit.warnings]
     out += [str(v) for v in audit.violations]
     if audit.violations:
+        totals = sum(v.rule.endswith("_totals") for v in audit.violations)
+        if totals:
+            out.append(f"{totals} of these are totals that do not match the rows: after "
+                       "editing assignments.csv by hand, recompute them with `allocator "
+                       "retotal INSTANCE RESULTS`, then check again")
         out.append(f"FAIL: {len(audit.violations)} violation(s)")
     else:
         out.append(f"OK: {audit.assignments} assignments, {audit.unserved} unserved, every "

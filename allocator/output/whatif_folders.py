@@ -14,6 +14,7 @@ from allocator.core.folders import staged
 from allocator.core.tables import write_csv
 from allocator.output.report import REPORT_FILE, write_report
 from allocator.output.results_folder import write_tables
+from allocator.pipeline.result import DECIMALS
 from allocator.whatif.compare import ComparisonResult
 from allocator.whatif.sweep import SweepResult, budget_label
 
@@ -48,14 +49,19 @@ def fill_sweep(sweep: SweepResult, folder: Path) -> None:
         point = folder / budget_label(budget)
         point.mkdir()
         write_tables(result, point)
-    write_csv(frontier_table(sweep.frontier), folder / "frontier.csv", float_format="%.10g")
+    write_csv(frontier_table(sweep.frontier), folder / "frontier.csv", decimals=DECIMALS,
+              float_format="%.10g")
     (folder / "frontier_summary.json").write_text(
         json.dumps(sweep.summary, indent=2, default=str), encoding="utf-8")
     axis = sweep.summary.get("axis") or {}
+    full = sweep.summary.get("budget_serving_all") or {}
+    pol = sweep.instance.policy
     plots.plot_frontier(sweep.frontier, folder / "frontier.png",
                         least_budget=summary["marked"], least_exact=summary["exact"],
                         swept="budget" if axis.get("kind", "budget") == "budget"
-                        else str(axis.get("meaning")))
+                        else str(axis.get("meaning")),
+                        serves_all=full.get("value"), instance=sweep.instance.name,
+                        currency=pol.currency)
 
 
 def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -85,5 +91,7 @@ def fill_comparison(cmp: ComparisonResult, folder: Path) -> None:
         scenario = folder / name
         scenario.mkdir()
         write_tables(result, scenario)
-    write_csv(comparison_table(cmp.table), folder / "comparison.csv", float_format="%.10g")
-    plots.plot_comparison(cmp.table, folder / "comparison.png")
+    write_csv(comparison_table(cmp.table), folder / "comparison.csv", decimals=DECIMALS,
+              float_format="%.10g")
+    plots.plot_comparison(cmp.table, folder / "comparison.png", instance=cmp.instance.name,
+                          currency=cmp.instance.policy.currency)

@@ -69,9 +69,11 @@ RATIOS = ["utilization", "coverage_ratio", "max_agency_share", "max_district_sha
 MONEY_DECIMALS, RATIO_DECIMALS = 2, 4
 
 
-#: decimals of every rounded column of the files allocator writes
-DECIMALS: dict[str, int] = {**{c: MONEY_DECIMALS for c in MONEY},
-                            **{c: RATIO_DECIMALS for c in RATIOS}}
+#: decimals of every rounded column of the files allocator writes (mean_quality is a score
+#: on the 0-100 scale, the marginal value served weight per 10,000)
+DECIMALS: dict[str, int] = {**{c: MONEY_DECIMALS for c in MONEY + ["budget"]},
+                            **{c: RATIO_DECIMALS for c in RATIOS},
+                            "mean_quality": 2, "marginal_value": 4}
 
 
 @dataclass

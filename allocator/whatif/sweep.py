@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator.analysis.diagnose import attach_diagnosis, budget_reason, diagnose
+from allocator.analysis.diagnose import attach_diagnosis, budget_reason, diagnose, with_fixes
 from allocator.analysis.diagnose.funding import source_label
 from allocator.analysis.diagnose.reasons import Reason, _num
 from allocator.core.errors import UsageError
@@ -247,8 +247,9 @@ def budget_table(inst_b: Instance, lb: LeastBudget, axis: Axis = Axis(),
     together)."""
     assert lb.value is not None
     val = inst_b.policy.budget_limit if value is None else value
-    return pd.DataFrame([axis.reason(inst_b, lb.value, lb.bound, lb.exact, val).row()],
-                        columns=DIAGNOSIS_COLUMNS)
+    return with_fixes(inst_b, pd.DataFrame(
+        [axis.reason(inst_b, lb.value, lb.bound, lb.exact, val).row()],
+        columns=DIAGNOSIS_COLUMNS))
 
 
 def with_budget_reason(inst_b: Instance, result: RunResult, lb: LeastBudget,
@@ -281,7 +282,7 @@ def rebudget_diagnosis(inst_b: Instance, table: pd.DataFrame) -> pd.DataFrame:
             for n in need]
     out.loc[is_b, list(DIAGNOSIS_COLUMNS)] = pd.DataFrame(rows, index=need.index)
     keep = ~is_b | (need - budget > 0.005)
-    return out[keep.to_numpy()].reset_index(drop=True)
+    return with_fixes(inst_b, out[keep.to_numpy()].reset_index(drop=True))
 
 
 def below_least_result(inst_b: Instance, elig: Eligibility, lb: LeastBudget,
@@ -465,6 +466,26 @@ def split_chains(budgets: list[float], k: int) -> list[list[float]]:
             if len(part)]
 
 
+def budget_serving_all(inst: Instance, elig: Eligibility, solver: str | None,
+                       time_limit: float | None, threads: int,
+                       start: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The least budget that serves the most weight the other rules allow: coverage at an
+    unlimited budget, then the least cost holding it (quality left out). One solve, warm-
+    started from a plan (the largest budget's)."""
+    big = 2.0 * float(elig.triples["cost"].sum()) + 1.0
+    pol = dataclasses.replace(inst.policy, budget_total=big, levels=("coverage", "cost"),
+                              threads=threads)
+    res = solve_instance(dataclasses.replace(inst, policy=pol), solver=solver,
+                         time_limit=time_limit, elig=elig, start=start)
+    s = res.summary
+    has = res.status.has_solution and s.get("cost") is not None
+    return {"value": round(float(s["cost"]), 2) if has else None, "status": s["status"],
+            "coverage": s.get("coverage") if has else None,
+            "coverage_ratio": s.get("coverage_ratio") if has else None,
+            "exact": s["status"] == "optimal", "seconds": s.get("seconds"),
+            "meaning": "least budget serving the most weight the other rules allow"}
+
+
 # ------------------------------------------------------------------------------------------
 # the frontier
 # ------------------------------------------------------------------------------------------
@@ -585,6 +606,13 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         for chain in run_all(run_chain, tasks, k, on_event=tell):
             points.update({p.budget: p for p in chain})
 
+    top_plan = next((plan_rows(points[b].result.assignments)
+                     for b in sorted(points, reverse=True)
+                     if points[b].result.status.has_solution), None)
+    full = (budget_serving_all(inst, elig, solver, time_limit, cores, top_plan)
+            if lb.status != "infeasible" and axis.kind == "budget" and not has_funding(inst)
+            else {"value": None, "status": "not_computed" if lb.status != "infeasible"
+                  else "infeasible"})
     monotone_repair(points, inst, elig, axis)
     frontier = frontier_frame([points[b].row for b in sorted(points)])
     exact = lb.exact
@@ -602,6 +630,7 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
                                             "demand"},
         "largest_budget_plan_cost": (float(top_row["cost"]) if pd.notna(top_row["cost"])
                                      else None),
+        "budget_serving_all": full,
         "jobs": jobs, "threads_total": cores,
         "seconds_wall": round(time.perf_counter() - t_start, 3),
         "seconds_points_sum": round(float(frontier["seconds"].sum()), 3),

@@ -21,8 +21,9 @@ from allocator.analysis.diagnose.explain import (
     diagnosis_summary,
     explain,
 )
+from allocator.analysis.diagnose.fixes import with_fixes
 from allocator.analysis.diagnose.reasons import Diagnosis, ElasticResult, Reason, budget_reason
 
 __all__ = ["Diagnosis", "ElasticResult", "Reason", "attach_diagnosis", "budget_reason",
            "capacity_shortage", "counting_diagnosis", "diagnose", "diagnosis_summary",
-           "explain", "prechecks"]
+           "explain", "prechecks", "with_fixes"]

@@ -12,6 +12,7 @@ import pandas as pd
 from allocator.analysis.diagnose.counting import budget_lower_bound, prechecks
 from allocator.analysis.diagnose.elastic import elastic_solve
 from allocator.analysis.diagnose.funding import refine
+from allocator.analysis.diagnose.fixes import with_fixes
 from allocator.analysis.diagnose.reasons import (
     Diagnosis,
     ElasticResult,
@@ -92,7 +93,7 @@ def explain(instance: Instance, elig: Eligibility, solver: str | None = None,
             "No plan was found and none was ruled out in the time allowed (the re-solve ended "
             f"{ela.status.value}); raise --time-limit."
             + (" The best attempt breaks the rules listed next." if len(reasons) else "")))
-    return Diagnosis(reasons, status, ela, backend_name, time.perf_counter() - t0)
+    return Diagnosis(reasons, status, ela, backend_name, time.perf_counter() - t0, instance)
 
 
 def diagnose(instance: Instance, elig: Eligibility, solver: str | None = None,
@@ -100,12 +101,12 @@ def diagnose(instance: Instance, elig: Eligibility, solver: str | None = None,
     """Every reason that can be named for infeasibility, as diagnosis.csv rows."""
     diag = explain(instance, elig, solver=solver, time_limit=time_limit, progress=progress)
     if diag.feasible:
-        return pd.DataFrame([{
+        return with_fixes(instance, pd.DataFrame([{
             "rule": "unexplained", "subject": "model", "required": None, "available": None,
             "shortfall": None,
             "message": "The solver found no plan, but the elastic re-solve found one that meets "
                        "every rule; solve again with a longer time limit."}],
-            columns=DIAGNOSIS_COLUMNS)
+            columns=DIAGNOSIS_COLUMNS))
     return diag.table
 
 
@@ -119,7 +120,7 @@ def counting_diagnosis(instance: Instance, elig: Eligibility) -> pd.DataFrame:
             "undetermined", "model", None, None, None,
             "The coverage LP has no plan that serves every mandatory demand, and no single "
             "rule can be named by counting; at this size the elastic re-solve is not run."))
-    return Diagnosis(reasons, "infeasible", None, "", 0.0).table
+    return Diagnosis(reasons, "infeasible", None, "", 0.0, instance).table
 
 
 def least_budget_result(instance: Instance, elig: Eligibility, lb: LeastBudget) -> ElasticResult:

@@ -75,6 +75,7 @@ class Diagnosis:
     elastic: ElasticResult | None
     solver: str
     seconds: float
+    instance: Instance | None = None  # names and fixes are added from it
 
     @property
     def feasible(self) -> bool:
@@ -82,7 +83,11 @@ class Diagnosis:
 
     @property
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([r.row() for r in self.reasons], columns=DIAGNOSIS_COLUMNS)
+        """diagnosis.csv: one row per reason, with what to change (analysis/diagnose/fixes)."""
+        from allocator.analysis.diagnose.fixes import with_fixes
+
+        frame = pd.DataFrame([r.row() for r in self.reasons], columns=DIAGNOSIS_COLUMNS)
+        return with_fixes(self.instance, frame) if self.instance is not None else frame
 
 
 def _num(x: float) -> str:
@@ -133,10 +138,8 @@ def budget_reason(instance: Instance, least: float, bound: float | None, proven:
         msg += (f" The least-cost plan also serves {extra_served} other demand"
                 f"{'s' if extra_served > 1 else ''}, which the other rules need (minimum "
                 f"agencies, share caps or coverage).")
-    if not proven:
-        msg += (" This is the least budget found in the time allowed"
-                + (f"; the least possible is at least {_num(bound)}." if bound is not None
-                   else "."))
+    if not proven:  # one budget in words; the proven lower bound stays in summary.json
+        msg += " This is the least budget found in the time allowed, not proven the least."
     return Reason("budget", "city", need, budget, need - budget, msg,
                   frozenset({("budget", "city")}), cause)
 
