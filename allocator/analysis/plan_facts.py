@@ -264,12 +264,12 @@ def idle_agencies(agencies: pd.DataFrame, assignments: pd.DataFrame, excluded: p
             m = m.assign(c_quality=np.nan, c_cost=np.nan, c_agency=None)
         served = m["c_agency"].notna().to_numpy()
         q = float(r.quality)
-        better_q = served & (m["c_quality"].to_numpy(dtype=float) > q + 1e-9)
-        cheaper = served & ~better_q & (m["c_cost"].to_numpy(dtype=float)
-                                        < m["cost"].to_numpy() - 1e-9)
-        cap = ~better_q & ~cheaper & big
-        other = served & ~better_q & ~cheaper & ~cap
-        unserved_n = (~served & ~cap)
+        cap = big  # a demand it could never take, whoever got it
+        better_q = served & ~cap & (m["c_quality"].to_numpy(dtype=float) > q + 1e-9)
+        cheaper = served & ~cap & ~better_q & (m["c_cost"].to_numpy(dtype=float)
+                                               < m["cost"].to_numpy() - 1e-9)
+        other = served & ~cap & ~better_q & ~cheaper
+        unserved_n = ~served & ~cap
         row.update(lower_quality=int(better_q.sum()), dearer=int(cheaper.sum()),
                    capacity=int(cap.sum()), rules=int(other.sum()),
                    unserved=int(unserved_n.sum()))

@@ -65,7 +65,7 @@ def read_csv(path: Path, **kwargs) -> pd.DataFrame:
     data = Path(path).read_bytes().decode("utf-8-sig")
     frame = pd.read_csv(io.StringIO(data), **kwargs)
     for col in frame.columns:
-        if frame[col].dtype == object:
+        if _is_text(frame[col]):  # object, or pandas 3's str dtype
             frame[col] = frame[col].map(lambda v: unneutralise(v) if isinstance(v, str) else v)
     return frame
 

@@ -127,7 +127,15 @@ def read_folder(path: str | Path) -> Folder:
     tables = {name: _read(path / name) for name in sorted(files)
               if name.endswith(".csv")}
     extras = [n for n in tables if n not in known]
-    return Folder(path, kind, summary, tables, extras)
+    folder = Folder(path, kind, summary, tables, extras)
+    if kind in ("sweep", "compare") and "policy" not in summary:
+        # the language and currency of a what-if folder are its runs' (the first one's)
+        for point in point_folders(folder).values():
+            pol = read_json(point / "summary.json").get("policy")
+            if isinstance(pol, dict):
+                summary["policy"] = pol
+                break
+    return folder
 
 
 def point_folders(folder: Folder) -> dict[str, Path]:

@@ -204,8 +204,8 @@ def matrix_sheet(book: Book, a: pd.DataFrame) -> None:
     an = a.get("agency_name", a["agency_id"]).astype(str)
     dl = a["district_id"].astype(str) + " " + dn
     al = a["agency_id"].astype(str) + " " + an
-    m = a.assign(d=dl, ag=al).pivot_table(index="d", columns="ag", values="cost",
-                                          aggfunc="sum", fill_value=0.0)
+    m = a.assign(d=dl, ag=al, cost=a["cost"].astype(float)).pivot_table(
+        index="d", columns="ag", values="cost", aggfunc="sum", fill_value=0.0)
     w = book.w
     m[w.total] = m.sum(axis=1)
     m.loc[w.total] = m.sum(axis=0)

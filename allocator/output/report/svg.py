@@ -48,7 +48,7 @@ def _t(x: float, y: float, text: str, anchor: str = "start", size: float = FONT,
 def figure(name: str, title: str, body: str, width: float, height: float,
            note: str = "") -> str:
     return (f'<figure class="chart" data-chart="{escape(name)}"><figcaption>{escape(title)}'
-            f"</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" "
+            f"</figcaption><svg role=\"img\" "
             f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}">'
             f"<title>{escape(title)}</title>{body}</svg>"
             + (f'<p class="note">{escape(note)}</p>' if note else "") + "</figure>")

@@ -67,14 +67,7 @@ def render_sweep(f: Folder, w: Words) -> str:
 
 def _currency(f: Folder) -> str:
     """The currency of the runs inside a what-if folder (their summary.json's policy)."""
-    from allocator.output.folder_reader import point_folders, read_json
-
-    for path in point_folders(f).values():
-        pol = read_json(path / "summary.json").get("policy") or {}
-        cur = (pol.get("report") or {}).get("currency")
-        if cur:
-            return str(cur)
-    return "CNY"
+    return f.currency
 
 
 def render_compare(f: Folder, w: Words) -> str:
