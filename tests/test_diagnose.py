@@ -195,7 +195,10 @@ def test_more_agencies_per_district_than_the_pool_holds(tmp_path):
     assert r.loc["D1", "available"] == 3 and r.loc["D3", "available"] == 2
     assert (r["required"] == 4).all()
     assert r.loc["D3", "shortfall"] == 2
-    assert r.loc["D1", "message"] == "District D1 has 3 eligible agencies; the policy asks for 4."
+    assert r.loc["D1", "message"] == (
+        "District D1 has 3 eligible agencies; the policy asks for 4. To make it hold: "
+        "policy.yaml anti_monopoly.min_agencies_per_district: 3 or less (district D1 can have "
+        "3 active).")
     assert set(diag.table["rule"]) == {"min_agencies_per_district"}
 
 
@@ -409,7 +412,7 @@ def test_cli_diagnose_infeasible_prints_and_writes(tmp_path):
         in res.output
     d = pd.read_csv(out / "diagnosis.csv", encoding="utf-8-sig")
     assert list(d.columns) == ["rule", "subject", "required", "available", "shortfall",
-                               "message"]
+                               "message", "subject_name", "change", "to"]
     assert d.loc[0, "rule"] == "budget" and d.loc[0, "required"] == pytest.approx(7000)
     assert json.loads((out / "summary.json").read_text())["status"] == "infeasible"
     # --budget overrides: enough money, no infeasibility

@@ -205,7 +205,7 @@ def test_sweep_files(swept):
     for k in range(1, len(ok)):
         expected = ((ok.loc[k, "coverage"] - ok.loc[k - 1, "coverage"])
                     / (ok.loc[k, "budget"] - ok.loc[k - 1, "budget"]) * MARGINAL_STEP)
-        assert ok.loc[k, "marginal_value"] == pytest.approx(expected)
+        assert ok.loc[k, "marginal_value"] == pytest.approx(expected, abs=5e-5)  # 4 decimals
     assert pd.isna(f.loc[f["status"] == "infeasible", "coverage"]).all()
     assert not any(p.name.startswith(".") for p in out.parent.iterdir())  # no temp left
 

@@ -172,38 +172,38 @@ CASES = [
                  id="blank_row_counted"),
     # policy.yaml
     pytest.param({"policy": TINY["policy.yaml"] + "coverage:\n  min_district_ratios: 0.2\n"},
-                 ["policy.yaml, column coverage.min_district_ratios: unknown policy key",
+                 ["policy.yaml, key coverage.min_district_ratios: unknown policy key",
                   "did you mean 'min_district_ratio'"], id="policy_unknown_key"),
     pytest.param({"policy": "name: x\nbudget:\n  ceiling: 5\n"},
-                 ["policy.yaml, column budget.total: budget.total is required",
+                 ["policy.yaml, key budget.total: budget.total is required",
                   "budget.ceiling: unknown policy key"], id="policy_missing_budget"),
     pytest.param({"policy": edit("policy.yaml", "50000", "50,000")},
-                 ["policy.yaml, column budget.total: must be a number", "'50,000'",
+                 ["policy.yaml, key budget.total: must be a number", "'50,000'",
                   "without thousands separators: 50000"], id="policy_budget_text"),
     pytest.param({"policy": edit("policy.yaml", "  total: 50000", "  total: [50000")},
                  ["policy.yaml, row 4: not readable YAML"], id="policy_yaml_syntax"),
     pytest.param({"policy": "- budget\n- 50000\n"},
-                 ["policy.yaml, column (top)", "mapping of sections, not a list"],
+                 ["policy.yaml, key (top)", "mapping of sections, not a list"],
                  id="policy_list"),
     pytest.param({"policy": ""}, ["policy.yaml is empty; budget.total is required"],
                  id="policy_empty"),
     pytest.param({"policy": TINY["policy.yaml"] + "coverage:\n  weights: {1: 1, 2: 2, 4: 8}\n"},
-                 ["policy.yaml, column coverage.weights: no weight for risk level(s) 3"],
+                 ["policy.yaml, key coverage.weights: no weight for risk level(s) 3"],
                  id="policy_weights_missing_level"),
     pytest.param({"policy": TINY["policy.yaml"] + "quality:\n  min_score_by_risk: {5: 90}\n"},
-                 ["policy.yaml, column quality.min_score_by_risk.5: risk level must be 1, 2, "
+                 ["policy.yaml, key quality.min_score_by_risk.5: risk level must be 1, 2, "
                   "3 or 4"], id="policy_level_5"),
     pytest.param({"policy": TINY["policy.yaml"] + "quality:\n  min_score: yes\n"},
-                 ["policy.yaml, column quality.min_score: must be a number, not bool",
+                 ["policy.yaml, key quality.min_score: must be a number, not bool",
                   "not true/false"], id="policy_boolean"),
     pytest.param({"policy": TINY["policy.yaml"].replace("null", "1.5")},
-                 ["policy.yaml, column anti_monopoly.max_share_in_district: out of range "
+                 ["policy.yaml, key anti_monopoly.max_share_in_district: out of range "
                   "(must be in (0, 1])", "1.5"], id="policy_share_above_1"),
     pytest.param({"policy": TINY["policy.yaml"] + "budget:\n  total: 9\n"},
                  ["policy.yaml, row 7: not readable YAML", "'budget' appears twice"],
                  id="policy_duplicate_key"),
     pytest.param({"policy": TINY["policy.yaml"] + "price: 0.8\n"},
-                 ["policy.yaml, column price: must be a section of keys"],
+                 ["policy.yaml, key price: must be a section of keys"],
                  id="policy_section_scalar"),
 ]
 
@@ -240,7 +240,7 @@ def test_every_problem_in_every_file_in_one_run(tmp_path: Path) -> None:
     for fragment in ("demands.csv, row 4, column person_days", "'x'",
                      "agencies.csv, row 4, column status", "'retired'",
                      "bids.csv, row 3, column day_rate",
-                     "policy.yaml, column solver.time_limt", "did you mean 'time_limit'"):
+                     "policy.yaml, key solver.time_limt", "did you mean 'time_limit'"):
         assert fragment in output, fragment
 
 
@@ -382,7 +382,7 @@ def test_policy_command_refuses_bad_policy(tmp_path: Path) -> None:
                                 policy=TINY["policy.yaml"] + "pricing:\n  floor_ratio: 1\n")
     res = invoke("policy", inst)
     assert res.exit_code == 2
-    assert "policy.yaml, column pricing: unknown policy key" in res.output
+    assert "policy.yaml, key pricing: unknown policy key" in res.output
     assert "did you mean 'price'" in res.output
 
 
