@@ -157,13 +157,13 @@ class Plan:
 
 
 def plan_extras(workbook: bool, report: bool, lang: str | None,
-                instance: Instance | None) -> dict[str, Callable[[Path], None]]:
+                instance: Instance | None) -> dict[str, Callable[[Path], object]]:
     """The files written beside a plan's CSVs, into the same staging folder: plan.xlsx and
     report.html (both read the CSVs just written, so they say what the files say)."""
     from allocator.output.report import REPORT_FILE, write_report
     from allocator.output.workbook import WORKBOOK_FILE, write_workbook
 
-    extras: dict[str, Callable[[Path], None]] = {}
+    extras: dict[str, Callable[[Path], object]] = {}
     if workbook:
         extras[WORKBOOK_FILE] = lambda p: write_workbook(p, p / WORKBOOK_FILE, lang)
     if report:

@@ -112,9 +112,9 @@ def plan_limits(policy: dict[str, Any], budget: float | None, assignments: pd.Da
         capacity = _num(agencies, "capacity_days").to_numpy()
         left = _reason_counts(unserved, "capacity")
         at = used >= capacity - DAYS_EPS
-        for k in np.flatnonzero(at & (used > 0)):
-            ag = ids.iloc[k]
-            out.append(Limit("capacity", ag, float(used[k]), float(capacity[k]), 0,
+        for j in np.flatnonzero(at & (used > 0)):
+            ag = ids.iloc[j]
+            out.append(Limit("capacity", ag, float(used[j]), float(capacity[j]), 0,
                              {ag: ag_names.get(ag, "")}))
         if left and not any(lim.rule == "capacity" for lim in out):
             out.append(Limit("capacity", "agencies", float(used.sum()),

@@ -8,6 +8,7 @@ ships (output/cjk.py), so Chinese names draw on a machine with no CJK font.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -35,7 +36,7 @@ def clip_label(text: str, width: int) -> str:
     return out
 
 
-def _fonts() -> dict[str, object]:
+def _fonts() -> dict[str, Any]:
     return {"font.family": matplotlib_fonts(), "axes.unicode_minus": False}
 
 
@@ -60,7 +61,7 @@ def plot_frontier(frontier: pd.DataFrame, path: Path, least_budget: float | None
     what = "budget" if swept == "budget" else "value"
     df = frontier.sort_values("budget").reset_index(drop=True)
     ok = (df["status"].isin(HAS_PLAN) & df["coverage"].notna()).to_numpy()
-    with plt.rc_context(_fonts()):
+    with plt.rc_context(_fonts()):  # type: ignore[arg-type]
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(A4_WIDTH, 7.2), sharex=True,
                                           gridspec_kw={"height_ratios": [3, 1.4]})
         good = df[ok]
@@ -120,7 +121,7 @@ def plot_comparison(table: pd.DataFrame, path: Path, instance: str = "",
     panels = 3 if len(rules) else 2
     heights = [max(1.2, 0.32 * n + 0.6)] * 2 + ([max(1.2, 0.32 * len(rules) + 0.6)]
                                                 if len(rules) else [])
-    with plt.rc_context(_fonts()):
+    with plt.rc_context(_fonts()):  # type: ignore[arg-type]
         fig, axes = plt.subplots(panels, 1, figsize=(A4_WIDTH, sum(heights) + 1.3),
                                  gridspec_kw={"height_ratios": heights}, squeeze=False)
         axes = axes[:, 0]

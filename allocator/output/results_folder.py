@@ -15,7 +15,7 @@ from allocator.pipeline.result import DECIMALS, RunResult
 from allocator.solvers import Status
 
 #: file name -> writer of extra files in the same folder (a workbook, a report)
-Extras = Mapping[str, Callable[[Path], None]]
+Extras = Mapping[str, Callable[[Path], object]]
 
 
 def write_tables(result: RunResult, folder: Path) -> None:

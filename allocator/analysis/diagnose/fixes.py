@@ -121,8 +121,8 @@ def with_fixes(instance: Instance, table: pd.DataFrame) -> pd.DataFrame:
             for i in ids:
                 n = names.get(i)
                 if n and n != i and f"{i} ({n})" not in msg:
-                    msg = re.sub(rf"(?<![\w-]){re.escape(i)}(?![\w-])",
-                                 lambda _m, i=i, n=n: f"{i} ({n})", msg, count=1)
+                    named = f"{i} ({n})".replace("\\", "\\\\")  # literal in re.sub
+                    msg = re.sub(rf"(?<![\w-]){re.escape(i)}(?![\w-])", named, msg, count=1)
             if change:
                 msg = f"{msg} {FIX_LEAD} {change}: {to}."
         messages.append(msg)

@@ -48,8 +48,8 @@ def status_block(w: Words, s: dict[str, Any]) -> str:
 
 
 def headline(w: Words, s: dict[str, Any], cur: str) -> str:
-    budget = s.get("budget")
-    cost = s.get("cost")
+    budget: Any = s.get("budget")
+    cost: Any = s.get("cost")
     items = [
         H.kpi("coverage", w.served_weight, number(s.get("coverage")),
               w.fmt("served_of", a="", b=number(s.get("weight_total"))).strip(),

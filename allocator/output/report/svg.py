@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from html import escape
+from typing import Any
 
 from allocator.output.cjk import is_cjk
 
@@ -76,8 +77,8 @@ def short_number(v: float) -> str:
 
 def hbars(name: str, title: str, labels: Sequence[str], values: Sequence[float | None],
           fmt: Callable[[float], str], *, scale_max: float | None = None,
-          outline: Sequence[float | None] | None = None,
-          ticks: Sequence[float | None] | None = None, color: str = "blue",
+          outline: Sequence[Any] | None = None,
+          ticks: Sequence[Any] | None = None, color: str = "blue",
           empty_text: str = "", axis_fmt: Callable[[float], str] = short_number,
           note: str = "", value_text: Sequence[str] | None = None) -> str:
     """Horizontal bars, one row per label: the value as a filled bar with its figure, an
@@ -135,7 +136,7 @@ def hbars(name: str, title: str, labels: Sequence[str], values: Sequence[float |
     return figure(name, title, "".join(parts), WIDTH, height, note)
 
 
-def frontier(name: str, title: str, budgets: Sequence[float], shares: Sequence[float | None],
+def frontier(name: str, title: str, budgets: Sequence[float], shares: Sequence[Any],
              proven: Sequence[bool], marks: Sequence[tuple[float, str, str]],
              no_plan_text: str, not_proven_text: str, x_label: str,
              money_fmt: Callable[[float], str]) -> str:
