@@ -61,6 +61,27 @@ def _reason_counts(unserved: pd.DataFrame, reason: str, by: str | None = None
     return hit.groupby(hit[by].astype(str)).size()
 
 
+@dataclass
+class _Rows:
+    """The assignment rows as the limit checks read them."""
+
+    a: pd.DataFrame
+    cost: pd.Series
+    district: pd.Series
+    agency: pd.Series
+    total: float
+    district_names: dict[str, str]
+    agency_names: dict[str, str]
+    unserved: pd.DataFrame
+
+    def left(self, reason: str, by: str | None = None, key: str | None = None) -> int:
+        """Unserved demands with this reason (in district `key` when by is given)."""
+        got = _reason_counts(self.unserved, reason, by)
+        if isinstance(got, pd.Series):
+            return int(got.get(key, 0)) if key is not None else int(got.sum())
+        return int(got)
+
+
 def plan_limits(policy: dict[str, Any], budget: float | None, assignments: pd.DataFrame,
                 agencies: pd.DataFrame, districts: pd.DataFrame,
                 unserved: pd.DataFrame) -> list[Limit]:
@@ -71,109 +92,115 @@ def plan_limits(policy: dict[str, Any], budget: float | None, assignments: pd.Da
     the rule as its reason. Recomputed from the rows, not read from the totals' columns.
     """
     a = assignments
-    out: list[Limit] = []
+    cost = _num(a, "cost")
+    r = _Rows(a, cost,
+              a["district_id"].astype(str) if "district_id" in a.columns else pd.Series(
+                  dtype=str),
+              a["agency_id"].astype(str) if "agency_id" in a.columns else pd.Series(dtype=str),
+              float(cost.sum()), _names(districts, "district_id", "district_name"),
+              _names(agencies, "agency_id", "agency_name"), unserved)
     am = policy.get("anti_monopoly") or {}
-    cov = policy.get("coverage") or {}
-    a_cost = _num(a, "cost")
-    a_d = a["district_id"].astype(str) if "district_id" in a.columns else pd.Series(dtype=str)
-    a_ag = a["agency_id"].astype(str) if "agency_id" in a.columns else pd.Series(dtype=str)
-    total = float(a_cost.sum())
-    dist_names = _names(districts, "district_id", "district_name")
-    ag_names = _names(agencies, "agency_id", "agency_name")
+    ratio = float((policy.get("coverage") or {}).get("min_district_ratio") or 0.0)
+    return (budget_limits(r, budget, districts) + capacity_limits(r, agencies)
+            + share_limits(r, am.get("max_share_in_district"), am.get("max_share_in_city"))
+            + count_limits(r, int(am.get("min_agencies_per_district") or 0),
+                           am.get("max_districts_per_agency"))
+            + ratio_limits(r, ratio, districts))
 
-    # the budget: used up to the cent, or demands left out for it
+
+def budget_limits(r: _Rows, budget: float | None, districts: pd.DataFrame) -> list[Limit]:
+    """The budget and the district caps: used up to the cent, or demands left out for them."""
+    out = []
     if budget is not None:
-        n = int(_reason_counts(unserved, "budget"))  # type: ignore[arg-type]
-        if budget - total <= CENT * max(1, len(a)) or n:
-            out.append(Limit("budget", "city", total, float(budget), n))
+        n = r.left("budget")
+        if budget - r.total <= CENT * max(1, len(r.a)) or n:
+            out.append(Limit("budget", "city", r.total, float(budget), n))
+    if not len(districts) or "budget_cap" not in districts.columns:
+        return out
+    ids = districts["district_id"].astype(str)
+    cap = _num(districts, "budget_cap").to_numpy()
+    spend = r.cost.groupby(r.district).sum().reindex(ids).fillna(0.0).to_numpy()
+    rows = r.district.value_counts().reindex(ids).fillna(0).to_numpy()
+    for k, d in enumerate(ids):
+        if np.isnan(cap[k]):
+            continue
+        n = r.left("district_budget_cap", "district_id", d)
+        if cap[k] - spend[k] <= CENT * max(1, rows[k]) or n:
+            out.append(Limit("district_budget_cap", d, float(spend[k]), float(cap[k]), n,
+                             {d: r.district_names.get(d, "")}))
+    return out
 
-    # district caps
-    if len(districts) and "budget_cap" in districts.columns:
-        cap = _num(districts, "budget_cap")
-        spend = a_cost.groupby(a_d).sum().reindex(districts["district_id"].astype(str)
-                                                  ).fillna(0.0).to_numpy()
-        rows = a_d.value_counts().reindex(districts["district_id"].astype(str)).fillna(0)
-        left = _reason_counts(unserved, "district_budget_cap", "district_id")
-        for k, d in enumerate(districts["district_id"].astype(str)):
-            c = cap.iloc[k]
-            if np.isnan(c):
-                continue
-            n = int(left.get(d, 0)) if isinstance(left, pd.Series) else 0
-            if c - spend[k] <= CENT * max(1, rows.iloc[k]) or n:
-                out.append(Limit("district_budget_cap", d, float(spend[k]), float(c), n,
-                                 {d: dist_names.get(d, "")}))
 
-    # agencies at capacity
-    if len(agencies):
-        load = a.groupby(a_ag)["load"].apply(lambda s: pd.to_numeric(s).sum()) if len(a) \
-            else pd.Series(dtype=float)
-        ids = agencies["agency_id"].astype(str)
-        used = load.reindex(ids).fillna(0.0).to_numpy(dtype=float)
-        capacity = _num(agencies, "capacity_days").to_numpy()
-        left = _reason_counts(unserved, "capacity")
-        at = used >= capacity - DAYS_EPS
-        for j in np.flatnonzero(at & (used > 0)):
-            ag = ids.iloc[j]
-            out.append(Limit("capacity", ag, float(used[j]), float(capacity[j]), 0,
-                             {ag: ag_names.get(ag, "")}))
-        if left and not any(lim.rule == "capacity" for lim in out):
-            out.append(Limit("capacity", "agencies", float(used.sum()),
-                             float(np.nansum(capacity)), int(left)))  # type: ignore[arg-type]
-        elif left:
-            for lim in out:
-                if lim.rule == "capacity":
-                    lim.left_out = int(left)  # type: ignore[arg-type]
-                    break
+def capacity_limits(r: _Rows, agencies: pd.DataFrame) -> list[Limit]:
+    """Agencies whose lot fills their capacity (to 1e-6 person-days)."""
+    if not len(agencies):
+        return []
+    ids = agencies["agency_id"].astype(str)
+    load = (_num(r.a, "load").groupby(r.agency).sum() if len(r.a)
+            else pd.Series(dtype=float))
+    used = load.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+    capacity = _num(agencies, "capacity_days").to_numpy()
+    out = [Limit("capacity", ids.iloc[j], float(used[j]), float(capacity[j]), 0,
+                 {ids.iloc[j]: r.agency_names.get(ids.iloc[j], "")})
+           for j in np.flatnonzero((used >= capacity - DAYS_EPS) & (used > 0))]
+    left = r.left("capacity")
+    if left and out:
+        out[0].left_out = left
+    elif left:
+        out.append(Limit("capacity", "agencies", float(used.sum()), float(np.nansum(capacity)),
+                         left))
+    return out
 
-    # shares of district spend and of city spend
-    share_d = am.get("max_share_in_district")
-    if share_d is not None and len(a):
-        pair = a_cost.groupby([a_d, a_ag]).sum()
-        dspend = a_cost.groupby(a_d).sum()
+
+def share_limits(r: _Rows, share_d: float | None, share_c: float | None) -> list[Limit]:
+    """Agencies whose share of a district's (or the city's) spend is at the cap, to a cent."""
+    out = []
+    if share_d is not None and len(r.a):
+        pair = r.cost.groupby([r.district, r.agency]).sum()
+        dspend = r.cost.groupby(r.district).sum()
         bound = share_d * dspend.reindex(pair.index.get_level_values(0)).to_numpy()
-        tol = np.maximum(0.01, 1e-6 * bound)
-        hit = pair.to_numpy() >= bound - tol
-        left = _reason_counts(unserved, "district_share", "district_id")
+        hit = pair.to_numpy() >= bound - np.maximum(0.01, 1e-6 * bound)
         for (d, ag), v in zip(pair.index[hit], pair.to_numpy()[hit], strict=True):
-            n = int(left.get(d, 0)) if isinstance(left, pd.Series) else 0
             out.append(Limit("max_share_in_district", f"{ag}@{d}",
-                             float(v / dspend[d]) if dspend[d] else 0.0, float(share_d), n,
-                             {ag: ag_names.get(ag, ""), d: dist_names.get(d, "")}))
-    share_c = am.get("max_share_in_city")
-    if share_c is not None and len(a) and total > 0:
-        spend = a_cost.groupby(a_ag).sum()
-        hit = spend[spend >= share_c * total - np.maximum(0.01, 1e-6 * share_c * total)]
-        n = int(_reason_counts(unserved, "city_share"))  # type: ignore[arg-type]
+                             float(v / dspend[d]) if dspend[d] else 0.0, float(share_d),
+                             r.left("district_share", "district_id", d),
+                             {ag: r.agency_names.get(ag, ""), d: r.district_names.get(d, "")}))
+    if share_c is not None and len(r.a) and r.total > 0:
+        spend = r.cost.groupby(r.agency).sum()
+        hit = spend[spend >= share_c * r.total - max(0.01, 1e-6 * share_c * r.total)]
         for ag, v in hit.items():
-            out.append(Limit("max_share_in_city", str(ag), float(v / total), float(share_c), n,
-                             {str(ag): ag_names.get(str(ag), "")}))
+            out.append(Limit("max_share_in_city", str(ag), float(v / r.total), float(share_c),
+                             r.left("city_share"), {str(ag): r.agency_names.get(str(ag), "")}))
+    return out
 
-    # minimum agencies per served district, maximum districts per agency
-    k_min = int(am.get("min_agencies_per_district") or 0)
-    if k_min > 1 and len(a):
-        n_ag = a_ag.groupby(a_d).nunique()
-        left = _reason_counts(unserved, "min_agencies", "district_id")
+
+def count_limits(r: _Rows, k_min: int, k_max: int | None) -> list[Limit]:
+    """Served districts with the minimum number of agencies; agencies in the most districts
+    allowed."""
+    out = []
+    if k_min > 1 and len(r.a):
+        n_ag = r.agency.groupby(r.district).nunique()
         for d, n in n_ag[n_ag <= k_min].items():
             out.append(Limit("min_agencies_per_district", str(d), float(n), float(k_min),
-                             int(left.get(d, 0)) if isinstance(left, pd.Series) else 0,
-                             {str(d): dist_names.get(str(d), "")}))
-    k_max = am.get("max_districts_per_agency")
-    if k_max is not None and len(a):
-        n_d = a_d.groupby(a_ag).nunique()
+                             r.left("min_agencies", "district_id", str(d)),
+                             {str(d): r.district_names.get(str(d), "")}))
+    if k_max is not None and len(r.a):
+        n_d = r.district.groupby(r.agency).nunique()
         for ag, n in n_d[n_d >= int(k_max)].items():
             out.append(Limit("max_districts_per_agency", str(ag), float(n), float(k_max), 0,
-                             {str(ag): ag_names.get(str(ag), "")}))
-
-    # minimum coverage per district
-    ratio = float(cov.get("min_district_ratio") or 0.0)
-    if ratio > 0 and len(districts):
-        wt = _num(districts, "weight_total")
-        ws = _num(districts, "weight_served")
-        for d, t, s in zip(districts["district_id"].astype(str), wt, ws, strict=True):
-            if t > 0 and s <= ratio * t + 1e-6:
-                out.append(Limit("min_district_ratio", d, float(s / t), ratio, 0,
-                                 {d: dist_names.get(d, "")}))
+                             {str(ag): r.agency_names.get(str(ag), "")}))
     return out
+
+
+def ratio_limits(r: _Rows, ratio: float, districts: pd.DataFrame) -> list[Limit]:
+    """Districts served exactly at the minimum coverage ratio."""
+    if ratio <= 0 or not len(districts):
+        return []
+    wt, ws = _num(districts, "weight_total"), _num(districts, "weight_served")
+    return [Limit("min_district_ratio", d, float(s / t), ratio, 0,
+                  {d: r.district_names.get(d, "")})
+            for d, t, s in zip(districts["district_id"].astype(str), wt, ws, strict=True)
+            if t > 0 and s <= ratio * t + 1e-6]
 
 
 #: why an agency of the pool got no work (first that applies)
