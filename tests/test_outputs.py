@@ -406,3 +406,12 @@ def test_retotal_after_a_hand_edit(solved, tmp_path):
     s = json.loads((edited / "summary.json").read_text(encoding="utf-8"))
     assert s["status"] == "feasible" and "retotalled" in s
     assert (edited / "report.html").is_file() and (edited / "plan.xlsx").is_file()
+
+
+def test_status_suggestions_keep_the_meaning():
+    from allocator.data.validation import status_hint
+
+    assert status_hint("inactive") == "suspended"  # not 'active', its opposite
+    assert status_hint("actve") == "active"
+    assert status_hint("deactivated") == "" and status_hint("nonactive") == ""
+    assert status_hint("blacklist") == "blacklisted"

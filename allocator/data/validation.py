@@ -218,6 +218,25 @@ def _check_enterprises(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame
         index=pd.Index(df["enterprise_id"].to_numpy(), name="enterprise_id"))
 
 
+#: words planners write for a status, by meaning (a spelling match would turn 'inactive'
+#: into 'active', the opposite)
+STATUS_WORDS = {"inactive": "suspended", "disabled": "suspended", "paused": "suspended",
+                "removed": "blacklisted", "banned": "blacklisted", "blocked": "blacklisted",
+                "excluded": "blacklisted", "trial": "probation", "provisional": "probation",
+                "enabled": "active", "ok": "active", "normal": "active"}
+
+
+def status_hint(text: str) -> str:
+    """The status a planner most likely meant by text ('' if no guess is safe)."""
+    word = text.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if word in STATUS_WORDS:
+        return STATUS_WORDS[word]
+    close = next(iter(difflib.get_close_matches(word, STATUSES, n=1)), "")
+    negated = word.startswith(("in", "un", "non", "not", "de")) and not close.startswith(
+        word[:2])
+    return "" if negated else close
+
+
 def _check_agencies(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame]) -> None:
     f = "agencies.csv"
     c.not_empty(f, df, "agency")
@@ -227,7 +246,7 @@ def _check_agencies(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame]) 
           f"write one of {', '.join(STATUSES)}")
     bad = ~status.isin(STATUSES) & (status != "")
     if bad.any():
-        hint = status.map(lambda s: next(iter(difflib.get_close_matches(s, STATUSES, n=1)), ""))
+        hint = status.map(status_hint)
         fix = f"use one of {', '.join(STATUSES)}" + hint.map(
             lambda h: f" (did you mean '{h}'?)" if h else "")
         c.add(f, df, bad, "status", "unknown status", fix)
