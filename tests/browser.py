@@ -148,15 +148,15 @@ PAGE_FACTS = r"""
     return {name: f.dataset.chart, marks: marks.length, drawn: drawn.length,
             width: r.width, height: r.height};
   });
-  let probes = 0;
-  const pick = (sel) => {
+  const pick = (sel, k) => {
     for (const e of document.querySelectorAll(sel)) {
       const t = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('');
-      if (cjk.test(t)) { e.setAttribute('data-probe', String(probes++)); return t; }
+      if (cjk.test(t)) { e.setAttribute('data-probe', String(k)); return t; }
     }
     return null;
   };
-  const texts = [pick('h1, h2, p, li, td'), pick('svg text')];
+  const texts = [pick('h1, h2, p, li, td', 0), pick('svg text', 1), pick('pre', 2),
+                 pick('th, dd', 3)];
   return JSON.stringify({headline, charts, texts, title: document.title,
                          bodyText: document.body.innerText.length});
 })()
@@ -208,7 +208,7 @@ def open_report(binary: str, path: Path, timeout: float = 60.0) -> dict[str, Any
             drain(0.5)
         if not loaded:
             raise TimeoutError(f"{path} did not load")
-        b.send("Runtime.evaluate", {"expression": "document.fonts.ready",
+        b.send("Runtime.evaluate", {"expression": "document.fonts.ready",  # web fonts loaded
                                     "awaitPromise": True}, session=sid)
         drain(1.0)
         res = b.send("Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True},

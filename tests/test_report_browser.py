@@ -79,6 +79,8 @@ def test_report_opens_offline_in_chromium(reports, kind):
         chart_probe = seen["fonts"][1]
         assert chart_probe is not None and cjk_font_used(chart_probe["fonts"],
                                                          chart_probe["text"]), chart_probe
+    for probe in seen["fonts"][2:]:  # headings of tables, the facts, the policy (monospace)
+        assert probe is None or cjk_font_used(probe["fonts"], probe["text"]), probe
     pdf = seen["pdf"]
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 1
     assert re.search(rb"/MediaBox \[0 0 59[45](\.\d+)? 84[12](\.\d+)?\]", pdf)  # A4

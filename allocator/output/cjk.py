@@ -69,6 +69,12 @@ def css_font_stack() -> str:
     return f'"{FAMILY}", {latin}, {system}, sans-serif'
 
 
+def mono_font_stack() -> str:
+    """Fixed-width text (the policy): our CJK glyphs first too, then monospace fonts."""
+    system = ", ".join(f'"{f}"' for f in SYSTEM_CJK)
+    return f'"{FAMILY}", Consolas, "DejaVu Sans Mono", "Liberation Mono", {system}, monospace'
+
+
 def matplotlib_fonts() -> list[str]:
     """Register the shipped font with matplotlib and return the family list to use: DejaVu
     Sans (Latin), the machine's CJK fonts, then ours; matplotlib falls back glyph by glyph."""

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from allocator.core.folders import SIGNATURE
-from allocator.output.cjk import css_font_stack, web_font_css
+from allocator.output.cjk import css_font_stack, mono_font_stack, web_font_css
 from allocator.output.i18n import Words, blank, money, number, pct
 
 CSS = """
@@ -53,7 +53,8 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 1px 10px;
            font-size: 8.5pt; margin: 4px 0; }
 dl.facts dt { color: #555; }
 dl.facts dd { margin: 0; word-break: break-all; }
-pre.policy { font-size: 8pt; background: #f6f8fa; padding: 6px; white-space: pre-wrap; }
+pre.policy { font-size: 8pt; background: #f6f8fa; padding: 6px; white-space: pre-wrap;
+             font-family: %(mono)s; }
 @media print { body { padding: 0; } }
 """
 
@@ -61,7 +62,7 @@ pre.policy { font-size: 8pt; background: #f6f8fa; padding: 6px; white-space: pre
 def page(title: str, lang: str, body: str) -> str:
     """The whole HTML file: allocator's signature, styles, the glyphs it needs embedded."""
     fonts = css_font_stack()
-    css = CSS % {"fonts": fonts}
+    css = CSS % {"fonts": fonts, "mono": mono_font_stack()}
     face = web_font_css(title + body)
     return (SIGNATURE.decode() + "\n<!DOCTYPE html>\n"
             f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'

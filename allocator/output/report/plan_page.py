@@ -288,7 +288,8 @@ def facts_section(f: Folder, w: Words) -> str:
              (w.f_seconds, "" if s.get("seconds") is None else f"{float(s['seconds']):.1f}"),
              (w.f_version, str(s.get("allocator_version", ""))),
              (w.f_sha, str(s.get("instance_sha256", "")))]
-    pol = json.dumps(f.policy, indent=1, ensure_ascii=False) if f.policy else ""
+    pol = "\n".join(f"{k}: {json.dumps(v, ensure_ascii=False)}"
+                    for k, v in f.policy.items()) if f.policy else ""
     return (H.h(2, w.facts) + H.facts(items)
             + (H.h(3, w.policy) + f'<pre class="policy">{H.escape(pol)}</pre>' if pol else ""))
 
@@ -308,6 +309,8 @@ def diagnosis_section(f: Folder, w: Words) -> str:
                       for s, n in zip(d["subject"], d["subject_name"], strict=True)]
     else:
         d["about"] = d["subject"].astype(str)
+    if w.lang == "zh":
+        d["about"] = d["about"].replace("city", "全市")
     out.append(H.table(d, [("rule_text", w.col_rule, "text"), ("about", w.col_subject, "text"),
                            ("required", w.col_required, "num"),
                            ("available", w.col_available, "num"),
@@ -327,6 +330,7 @@ def diagnosis_sentence(w: Words, r: dict[str, Any]) -> str:
         msg = str(r.get("message", ""))
         return msg if (not fix or fix.strip() in msg) else msg + fix
     subject = str(r.get("subject", ""))
+    subject = "全市" if subject == "city" else subject
     name = r.get("subject_name")
     about = f"{name}（{subject}）" if isinstance(name, str) and name and name != subject \
         else subject
