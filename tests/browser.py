@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -54,9 +55,12 @@ class Browser:
                 "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
                 "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars",
                 "--window-size=1000,1400", "about:blank"]
+        # close_fds=False keeps fds 3 and 4 (set up by plumbing) open across exec; the
+        # browser's own session lets close() end every process it started, so none keeps
+        # an inherited descriptor (e.g. a test runner's pipe) open after the test
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, close_fds=False,
-                                     preexec_fn=plumbing)  # noqa: PLW1509
+                                     preexec_fn=plumbing, start_new_session=True)  # noqa: PLW1509
         os.close(to_child_r)
         os.close(from_child_w)
         self._id = 0
@@ -116,6 +120,10 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+        try:  # helpers of the browser (crash handler, zygote) share its process group
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         for fd in (self._to_child, self._from_child):
             try:
                 os.close(fd)
