@@ -73,7 +73,7 @@ def agency_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     out["load"] = grp["load"].sum().reindex(ag.index).fillna(0.0)
     out["capacity_days"] = ag["capacity_days"]
     cap = out["capacity_days"].replace(0, np.nan)
-    out["utilization"] = (out["load"] / cap).fillna(0.0).round(4)
+    out["utilization"] = (out["load"] / cap).fillna(0.0)  # rounded once, when written
     out["contract_value"] = grp["cost"].sum().reindex(ag.index).fillna(0.0)
     out["districts"] = grp["district_id"].agg(lambda s: ";".join(pd.unique(s))).reindex(
         ag.index).fillna("")
@@ -93,12 +93,12 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     out["weight_total"] = dem.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
     out["weight_served"] = a.groupby("district_id")["weight"].sum().reindex(dist.index).fillna(0)
     out["coverage_ratio"] = (out["weight_served"] / out["weight_total"].replace(0, np.nan)
-                             ).fillna(0.0).round(6)
+                             ).fillna(0.0)
     out["agencies"] = a.groupby("district_id")["agency_id"].nunique().reindex(
         dist.index).fillna(0).astype(int)
     by_agency = a.groupby(["district_id", "agency_id"])["cost"].sum()
     top = by_agency.groupby(level="district_id").max().reindex(dist.index)
-    out["max_agency_share"] = (top / out["cost"].replace(0, np.nan)).fillna(0.0).round(6)
+    out["max_agency_share"] = (top / out["cost"].replace(0, np.nan)).fillna(0.0)
     out["district_name"] = dist["name"]
     out["demands"] = dem.groupby("district_id").size().reindex(dist.index).fillna(0).astype(int)
     out["demands_served"] = a.groupby("district_id").size().reindex(dist.index).fillna(0).astype(
