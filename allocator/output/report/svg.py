@@ -87,7 +87,11 @@ def hbars(name: str, title: str, labels: Sequence[str], values: Sequence[float |
     n = len(labels)
     label_w = min(220.0, max([text_width(str(s)) for s in labels] + [40.0]) + 8)
     plot_x = label_w + 4
-    plot_w = WIDTH - plot_x - 90
+    shown = value_text if value_text is not None else [
+        fmt(float(v)) for v in values if v is not None and not (
+            isinstance(v, float) and math.isnan(v))]
+    right = min(220.0, max([text_width(str(t), 10) for t in shown] + [60.0]) + 12)
+    plot_w = WIDTH - plot_x - right
     top = 4
     height = top + n * (BAR + GAP) + 22
     vals = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
