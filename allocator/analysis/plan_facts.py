@@ -66,7 +66,9 @@ class _Rows:
     """The assignment rows as the limit checks read them."""
 
     a: pd.DataFrame
-    cost: pd.Series
+    cost: pd.Series  # the contract's cost (shares are of it)
+    gov: pd.Series  # the government's part (the budget and caps count it; = cost without
+    # co-payment)
     district: pd.Series
     agency: pd.Series
     total: float
@@ -93,11 +95,12 @@ def plan_limits(policy: dict[str, Any], budget: float | None, assignments: pd.Da
     """
     a = assignments
     cost = _num(a, "cost")
-    r = _Rows(a, cost,
+    gov = _num(a, "government_cost") if "government_cost" in a.columns else cost
+    r = _Rows(a, cost, gov,
               a["district_id"].astype(str) if "district_id" in a.columns else pd.Series(
                   dtype=str),
               a["agency_id"].astype(str) if "agency_id" in a.columns else pd.Series(dtype=str),
-              float(cost.sum()), _names(districts, "district_id", "district_name"),
+              float(gov.sum()), _names(districts, "district_id", "district_name"),
               _names(agencies, "agency_id", "agency_name"), unserved)
     am = policy.get("anti_monopoly") or {}
     ratio = float((policy.get("coverage") or {}).get("min_district_ratio") or 0.0)
@@ -119,7 +122,7 @@ def budget_limits(r: _Rows, budget: float | None, districts: pd.DataFrame) -> li
         return out
     ids = districts["district_id"].astype(str)
     cap = _num(districts, "budget_cap").to_numpy()
-    spend = r.cost.groupby(r.district).sum().reindex(ids).fillna(0.0).to_numpy()
+    spend = r.gov.groupby(r.district).sum().reindex(ids).fillna(0.0).to_numpy()
     rows = r.district.value_counts().reindex(ids).fillna(0).to_numpy()
     for k, d in enumerate(ids):
         if np.isnan(cap[k]):
@@ -165,11 +168,12 @@ def share_limits(r: _Rows, share_d: float | None, share_c: float | None) -> list
                              float(v / dspend[d]) if dspend[d] else 0.0, float(share_d),
                              r.left("district_share", "district_id", d),
                              {ag: r.agency_names.get(ag, ""), d: r.district_names.get(d, "")}))
-    if share_c is not None and len(r.a) and r.total > 0:
+    total = float(r.cost.sum())
+    if share_c is not None and len(r.a) and total > 0:
         spend = r.cost.groupby(r.agency).sum()
-        hit = spend[spend >= share_c * r.total - max(0.01, 1e-6 * share_c * r.total)]
+        hit = spend[spend >= share_c * total - max(0.01, 1e-6 * share_c * total)]
         for ag, v in hit.items():
-            out.append(Limit("max_share_in_city", str(ag), float(v / r.total), float(share_c),
+            out.append(Limit("max_share_in_city", str(ag), float(v / total), float(share_c),
                              r.left("city_share"), {str(ag): r.agency_names.get(str(ag), "")}))
     return out
 

@@ -185,6 +185,8 @@ def summary_sheet(book: Book, f: Folder) -> None:
         (w.mandatory_served, f"{s.get('mandatory_served')} / {s.get('mandatory_total')}",
          "text"),
         (w.spend, s.get("cost"), "money"), (w.budget, s.get("budget"), "money"),
+        *([("contract value" if w.lang == "en" else "合同总额", s.get("contract_value"),
+            "money")] if s.get("enterprise_cost") else []),
         (w.agencies_used, s.get("agencies_used"), "int"),
         (w.largest_share, s.get("max_district_share"), "ratio"),
         (w.f_solver, s.get("solver"), "text"), (w.f_gap, s.get("gap"), "num"),

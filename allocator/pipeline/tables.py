@@ -12,7 +12,6 @@ from allocator.model.flow import max_flow
 from allocator.pipeline.funding import plan_split, to_cents
 from allocator.pipeline.result import (
     AGENCY_COLUMNS,
-    ASSIGNMENT_COLUMNS,
     DISTRICT_COLUMNS,
     FUNDED_BY,
     NAME_COLUMNS,

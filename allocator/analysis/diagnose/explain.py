@@ -11,8 +11,8 @@ import pandas as pd
 
 from allocator.analysis.diagnose.counting import budget_lower_bound, prechecks
 from allocator.analysis.diagnose.elastic import elastic_solve
-from allocator.analysis.diagnose.funding import refine
 from allocator.analysis.diagnose.fixes import with_fixes
+from allocator.analysis.diagnose.funding import refine
 from allocator.analysis.diagnose.reasons import (
     Diagnosis,
     ElasticResult,
