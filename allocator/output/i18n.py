@@ -147,6 +147,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reason_districts_per_agency": ("agencies at their number of districts",
                                     "机构服务区数量已达上限"),
     "reason_gap": ("within the MIP gap", "在求解容差内"),
+    "reason_funding": ("the funding sources that may pay for it are spent",
+                       "可支付的资金来源已用完"),
+    "reason_no_funding_source": ("no funding source may pay for it", "没有可支付的资金来源"),
     "reason_zero_weight": ("zero weight", "权重为零"),
     # column headings
     "col_district": ("District", "区"),
