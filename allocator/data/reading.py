@@ -7,11 +7,14 @@ index + 2, the header being row 1), so a message names the row a spreadsheet sho
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import hashlib
 import io
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,11 +104,14 @@ def _bad_records(text: str, file: str, width: int) -> list[Problem]:
 def read_table(path: Path, file: str, problems: list[Problem]) -> pd.DataFrame | None:
     """Read one CSV as stripped strings, blank rows dropped; None (with problems) if unreadable.
 
-    The index is the record number counting from 0 for spreadsheet row 2.
+    The index is the record number counting from 0 for spreadsheet row 2. Line ends may be
+    LF, CRLF or a lone CR (old Mac), each read as one.
     """
-    text = decode_text(path.read_bytes(), file, problems)
+    data = read_file(path, file, problems)
+    text = None if data is None else decode_text(data, file, problems)
     if text is None:
         return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         problems.append(Problem(file, None, "", None, "the file is empty (no header row)",
                                 "add the header row of the spec's columns"))
@@ -197,20 +203,44 @@ def check_columns(df: pd.DataFrame, file: str, cols: tuple[str, ...],
     return ok
 
 
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
 class PolicyLoader(yaml.SafeLoader):
-    """Safe YAML loader that reads 1e6 as a number (YAML 1.2) and refuses a key given twice."""
+    """Safe YAML loader for policy and scenario files: numbers read as YAML 1.2 reads them
+    (1e6 is a number; 1:30 is text, not the base-60 number 90; 010 is ten, not octal eight; a
+    date stays text), merge keys (<<) allowed, a key given twice in one mapping refused."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _TIMESTAMP)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 PolicyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+    _INT, re.compile(r"^(?:[-+]?[0-9]+(?:_[0-9]+)*|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"))
+PolicyLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?
+                   |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def _construct_int(loader: PolicyLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)  # leading zeros: decimal (YAML 1.2), never octal
 
 
 def _mapping_no_duplicates(loader: PolicyLoader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
+    for key_node, _ in node.value:  # the keys written here (merged-in keys may be overridden)
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             if key in seen:
@@ -220,20 +250,66 @@ def _mapping_no_duplicates(loader: PolicyLoader, node: yaml.MappingNode, deep: b
         except TypeError:  # unhashable key: let the base constructor report it
             break
         seen[key] = True
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)  # merges '<<' keys
 
 
+PolicyLoader.add_constructor(_INT, _construct_int)
 PolicyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                              _mapping_no_duplicates)
 
+#: deepest nesting a policy or scenarios file may have (policy.yaml needs 3, scenarios 4)
+MAX_YAML_DEPTH = 32
+#: most values a YAML file may hold once its aliases (*name) are expanded
+MAX_YAML_VALUES = 100_000
 
-def read_policy(path: Path, problems: list[Problem]) -> Any:
-    """Load policy.yaml (YAML syntax only; meaning is checked by policy.parse_policy)."""
-    text = decode_text(path.read_bytes(), POLICY_FILE, problems)
-    if text is None:
-        return None
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+         yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting passes MAX_YAML_DEPTH (found by the scanner, which does not
+    recurse), or None. The parser recurses once per level, so depth is checked first."""
+    depth = 0
+    for token in yaml.scan(text, Loader=PolicyLoader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return token.start_mark.line + 1
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+    return None
+
+
+def _too_many_values(data: Any) -> bool:
+    """More than MAX_YAML_VALUES values once aliases are expanded (no recursion)."""
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def load_yaml(text: str, file: str, problems: list[Problem]) -> Any:
+    """A policy or scenarios file's content (YAML syntax only), or None and a problem naming
+    the line: bad syntax, nesting deeper than MAX_YAML_DEPTH, aliases expanding past
+    MAX_YAML_VALUES values."""
     try:
-        return yaml.load(text, Loader=PolicyLoader)  # noqa: S506 - a SafeLoader subclass
+        line = _too_deep(text)
+        if line is not None:
+            problems.append(Problem(file, line, "", None,
+                                    f"nested more than {MAX_YAML_DEPTH} levels deep",
+                                    "write the sections as in the documentation: a section, "
+                                    "its keys, and at most a list or mapping under a key"))
+            return None
+        data = yaml.load(text, Loader=PolicyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None
@@ -242,7 +318,64 @@ def read_policy(path: Path, problems: list[Problem]) -> Any:
                else "fix the YAML syntax")
         if "\\t" in what or "\t" in what:
             fix += "; indent with spaces, not tabs"
-        problems.append(Problem(POLICY_FILE, row, "", None, f"not readable YAML: {what}", fix))
+        problems.append(Problem(file, row, "", None, f"not readable YAML: {what}", fix))
+        return None
+    except (RecursionError, MemoryError):
+        problems.append(Problem(file, None, "", None, "too deeply nested or too large to read",
+                                "write the sections as in the documentation"))
+        return None
+    if _too_many_values(data):
+        problems.append(Problem(file, None, "", None,
+                                f"holds more than {MAX_YAML_VALUES:,} values once its aliases "
+                                "(*name) are expanded",
+                                "write the values out instead of nesting aliases"))
+        return None
+    return data
+
+
+def read_policy(path: Path, problems: list[Problem]) -> Any:
+    """Load policy.yaml (YAML syntax only; meaning is checked by policy.parse_policy)."""
+    data = read_file(path, POLICY_FILE, problems)
+    if data is None:
+        return None
+    text = decode_text(data, POLICY_FILE, problems)
+    if text is None:
+        return None
+    return load_yaml(text, POLICY_FILE, problems)
+
+
+def file_problem(path: Path) -> str | None:
+    """Why path cannot be read as a file ("" if it does not exist at all), or None if it can.
+
+    A dangling link, a folder, a FIFO or a device is not 'absent': it is named as an error,
+    so that a broken conflicts.csv never silently drops every conflict."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"is a link to {os.readlink(path)}, which does not exist"
+        return ""
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a FIFO, socket or device)"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def read_file(path: Path, file: str, problems: list[Problem]) -> bytes | None:
+    """The bytes of a file that exists; None and a problem naming it if it cannot be read."""
+    why = file_problem(path)
+    if why is None:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            why = f"cannot be read ({exc.strerror or exc})"
+    problems.append(Problem(file, None, "", None, f"the file {why or 'is missing'}",
+                            "replace it with the file itself (UTF-8 text), or remove it"))
     return None
 
 
@@ -251,9 +384,11 @@ def instance_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted([POLICY_FILE, *TABLES]):
         full = path / file
-        if full.is_file():
-            digest.update(file.encode())
-            digest.update(full.read_bytes())
+        if file_problem(full) is None:
+            with contextlib.suppress(OSError):
+                data = full.read_bytes()
+                digest.update(file.encode())
+                digest.update(data)
     return digest.hexdigest()
 
 
@@ -269,11 +404,14 @@ def read_raw(path: Path) -> RawInstance:
     tables: dict[str, pd.DataFrame] = {}
     for file, (required, cols, opt) in TABLES.items():
         full = path / file
-        if not full.is_file():
+        if file_problem(full) == "":  # absent (anything else there is read, or named)
             if required:
-                near = [p.name for p in path.iterdir()
-                        if p.name.lower() == file.lower() or p.name == file[:-4]
-                        or p.name.lower() == file[:-4] + ".txt"]
+                try:
+                    near = [p.name for p in path.iterdir()
+                            if p.name.lower() == file.lower() or p.name == file[:-4]
+                            or p.name.lower() == file[:-4] + ".txt"]
+                except OSError:
+                    near = []
                 fix = (f"rename '{near[0]}' to '{file}'" if near else
                        f"add {file} with columns {', '.join(cols + opt)}")
                 problems.append(Problem(file, None, "", None, "required file is missing", fix))
@@ -289,7 +427,7 @@ def read_raw(path: Path) -> RawInstance:
                     df[col] = ""
             tables[file] = df
     policy = None
-    if (path / POLICY_FILE).is_file():
+    if file_problem(path / POLICY_FILE) != "":
         policy = read_policy(path / POLICY_FILE, problems)
     else:
         problems.append(Problem(POLICY_FILE, None, "", None, "required file is missing",

@@ -37,7 +37,7 @@ from allocator.core.errors import Problem
 from allocator.data.funding import with_amounts
 from allocator.data.instance import Instance
 from allocator.data.policy import Policy, deep_merge, parse_policy
-from allocator.data.reading import PolicyLoader
+from allocator.data.reading import decode_text, file_problem, load_yaml, read_file
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.pipeline.result import RunResult
 from allocator.pipeline.solve import solve_instance
@@ -81,20 +81,21 @@ def load_scenarios(path: Path | str | dict[str, Any], base: Policy,
                    sources: Any = None) -> tuple[list[Scenario], list[Problem]]:
     """Read and check a scenarios file (or the same mapping as a dict) against the instance's
     policy and funding sources (ids, None without funding.csv); every problem found."""
+    raw: Any
     if isinstance(path, dict):
         file, raw = "scenarios", path
     else:
         path = Path(path)
         file = path.name
-        if not path.is_file():
+        if file_problem(path) == "":
             return [], [Problem(str(path), None, "", None, "scenarios file not found",
                                 "give the path of a YAML file with a 'scenarios:' section")]
-        try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=PolicyLoader)  # noqa: S506
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            return [], [Problem(file, None, "", None,
-                                f"not valid YAML: {exc}".replace("\n", " "),
-                                "fix the YAML syntax (indentation, colons, braces)")]
+        read: list[Problem] = []
+        data = read_file(path, file, read)
+        text = None if data is None else decode_text(data, file, read)
+        raw = None if text is None else load_yaml(text, file, read)
+        if read:
+            return [], read
     problems: list[Problem] = []
     if not isinstance(raw, dict) or "scenarios" not in raw:
         if isinstance(raw, dict):
