@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,10 @@ try:  # solver imports live in the backends only
     import pulp
 except ImportError:  # pragma: no cover - depends on the machine
     pulp = None
+
+
+#: the script CBC runs under (standard library only, run by path)
+RUNNER = Path(__file__).with_name("cbc_runner.py")
 
 
 def cbc_path() -> str | None:
@@ -196,8 +201,11 @@ def run_with_deadline(args: list[str], log_path: Path, deadline: float) -> tuple
     stopped: "" on its own, "interrupted" or "killed")."""
     limit = max(deadline - time.perf_counter(), 0.0)
     stopped = ""
+    # CBC runs under cbc_runner.py, which dies with this process and then removes the work
+    # folder (log_path's): a killed allocator leaves neither CBC nor its files behind
+    runner = [sys.executable, "-I", "-S", str(RUNNER), str(os.getpid()), str(log_path.parent)]
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(runner + args, stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ,
                                                                "OMP_NUM_THREADS": "1"})
         try:
@@ -211,6 +219,10 @@ def run_with_deadline(args: list[str], log_path: Path, deadline: float) -> tuple
                 proc.kill()
                 proc.wait()
                 stopped = "killed"
+        except BaseException:  # Ctrl-C, a stop signal: CBC goes too (the runner takes it)
+            proc.kill()
+            proc.wait()
+            raise
     return proc.returncode, log_path.read_text(errors="replace"), stopped
 
 

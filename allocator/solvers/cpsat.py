@@ -62,7 +62,7 @@ class CpSatWorker:
     def __init__(self) -> None:
         self.err = tempfile.TemporaryFile()
         env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(WORKER)],
+        self.proc = subprocess.Popen([sys.executable, str(WORKER), str(os.getpid())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, env=env)
         assert self.proc.stdin is not None and self.proc.stdout is not None  # PIPEs above

@@ -3,7 +3,8 @@
 Run as a script by path (`python cpsat_worker.py`), not through the allocator package, so
 that nothing but the standard library and OR-Tools is loaded in it (see solvers/cpsat.py).
 Requests and replies are pickles on stdin / a duplicate of stdout; anything the solver
-prints goes to stderr, never into the reply pipe.
+prints goes to stderr, never into the reply pipe. The worker dies with allocator (argv[1] is
+its process id), so a killed allocator leaves no CP-SAT search running.
 """
 # ruff: noqa: E402 - stdout is redirected before anything else is imported
 import os
@@ -11,6 +12,24 @@ import sys
 
 out = os.fdopen(os.dup(1), "wb")
 os.dup2(2, 1)  # anything the solver prints goes to stderr, never into the reply pipe
+
+
+def die_with_parent() -> None:
+    """SIGKILL when allocator (its pid is argv[1]) dies, kill -9 included (Linux prctl)."""
+    if len(sys.argv) < 2 or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(sys.argv[1]):  # allocator died before the call
+        os._exit(1)
+
+
+die_with_parent()
 
 import pickle
 import time

@@ -2,16 +2,19 @@
 
 HiGHS does not look at its clock (nor call our interrupt) during root cut separation, which
 ran 200 s past a 22 s limit on k_city's quality level. The child sends each improving plan as
-it finds it, so a killed run still returns its best plan (feasible).
+it finds it, so a killed run still returns its best plan (feasible). The child dies with its
+parent (core.processes), so a killed allocator leaves no HiGHS behind.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 
 import numpy as np
 
+from allocator.core.processes import die_with_parent
 from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
 from allocator.solvers.highs_core import HighsModel
 
@@ -62,6 +65,7 @@ def await_child(target, payload: dict, wait: float) -> tuple:
     """
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
+    payload = {**payload, "parent_pid": os.getpid()}
     proc = ctx.Process(target=target, args=(payload, child), daemon=True)
     t0 = time.perf_counter()
     proc.start()
@@ -88,6 +92,7 @@ def await_child(target, payload: dict, wait: float) -> tuple:
 
 def _child_solve(payload: dict, conn) -> None:
     """Solve one MIP in a child process and send back (status, x, obj, bound, text)."""
+    die_with_parent(payload.get("parent_pid"))  # a killed allocator leaves no solver behind
     session = HighsModel.from_payload(payload)
 
     def send_improving(event) -> None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import queue as queue_mod
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+from allocator.core.processes import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,20 +32,9 @@ def emit(event: Any) -> None:
         _SINK(event)
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux; else no-op)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the call: go now
-            os._exit(1)
-
-
-def _init_worker(q: Any) -> None:
+def _init_worker(q: Any, parent: int) -> None:
     global _SINK
-    die_with_parent()
+    die_with_parent(parent)
     _SINK = q.put
 
 
@@ -75,7 +63,7 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int = 1,
     q = ctx.Queue()
     results: dict[int, R] = {}
     pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
-                                  initializer=_init_worker, initargs=(q,))
+                                  initializer=_init_worker, initargs=(q, os.getpid()))
     try:
         futures = {pool.submit(fn, t): k for k, t in enumerate(tasks)}
         pending = set(futures)
