@@ -8,9 +8,11 @@ mistake never shows a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -28,7 +30,8 @@ from allocator.core.errors import (
     SolverError,
     UsageError,
 )
-from allocator.core.folders import Staged, stage
+from allocator.core.folders import Staged, check_output_path, stage
+from allocator.data.limits import MAX_MONEY
 
 EXIT_OK, EXIT_NO_PLAN, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -118,6 +121,7 @@ def parse_amounts(text: str | None) -> dict[str, float] | None:
 
 
 def positive(value: float | None, what: str) -> None:
+    """A number of seconds: finite and > 0 (nan, inf and negatives are usage errors)."""
     if value is not None and not (math.isfinite(value) and value > 0):
         raise UsageError(f"{what} must be a positive, finite number of seconds")
 
@@ -147,6 +151,9 @@ class MoneyType(click.ParamType):
             self.fail(f"{text!r} is not an amount{hint}", param, ctx)
         if not math.isfinite(number) or number < 0:
             self.fail(f"{text!r} must be a finite amount >= 0", param, ctx)
+        if number > MAX_MONEY:  # data.limits: the solvers' tolerances would blur it
+            self.fail(f"{text!r} is above the accepted {MAX_MONEY:,.0f} (write amounts in a "
+                      "larger unit, e.g. thousands)", param, ctx)
         return number
 
 
@@ -206,6 +213,18 @@ def early_stage(out: Path, kind: str, force: bool, protect: list[Path]) -> Stage
 @click.version_option(package_name="allocator")
 def main() -> None:
     """allocator: optimal allocation of work-safety technical services to enterprises."""
+    stop_cleanly_on_signals()
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM and SIGHUP (a closed terminal, `kill`) end the run like Ctrl-C does: the staging
+    folder is removed, solver processes are stopped, the output folder is left as it was."""
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave it
+            signal.signal(sig, stop)
 
 
 @main.command()
@@ -238,6 +257,7 @@ def solve(instance: Path, out: Path, solver: str | None, time_limit: float | Non
 
     positive(time_limit, "--time-limit")
     check_solver_name(solver)
+    check_output_path(out, force, [instance])  # a bad path is refused before reading
     say = Phases(quiet)
     say(f"read: {instance}")
     inst = load(instance, budget=budget, overrides=levels_overrides(levels))
@@ -248,11 +268,12 @@ def solve(instance: Path, out: Path, solver: str | None, time_limit: float | Non
         plan = solve_plan(inst, solver=solver, time_limit=time_limit, progress=say,
                           spend_split=report)
         say(f"write: {out}")
-        write_tables(plan.result, staged.path)
-        for name, write in plan_extras(workbook, report, lang, inst).items():
-            say(f"write: {name}")
-            write(staged.path)
-        staged.commit()
+        with staged.writing():
+            write_tables(plan.result, staged.path)
+            for name, write in plan_extras(workbook, report, lang, inst).items():
+                say(f"write: {name}")
+                write(staged.path)
+            staged.commit()
     finally:
         staged.discard()
     click.echo(run_summary(plan.result, lang))
@@ -301,7 +322,8 @@ def validate(instance: Path) -> None:
                    "want three agencies in every served district).")
 @click.option("--districts", type=click.IntRange(min=1), required=True,
               help="Number of districts (at least 1).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0,
+              show_default=True,
               help="Random seed: the same seed always gives the same files.")
 @click.option("--funding", is_flag=True,
               help="Also write funding.csv (the year's funding sources: a city fund, industry "
@@ -399,14 +421,17 @@ def diagnose(instance: Path, out: Path | None, solver: str | None, time_limit: f
 
     positive(time_limit, "--time-limit")
     check_solver_name(solver)
+    if out is not None:
+        check_output_path(out, force, [instance])
     inst = load(instance, budget=budget)
     staged = early_stage(out, "diagnosis", force, [instance]) if out is not None else None
     try:
         report = explain(inst, solver=solver, time_limit=time_limit, progress=Phases(quiet))
         if staged is not None:
-            write_tables(RunResult(report.facts, excluded=report.excluded,
-                                   diagnosis=report.table), staged.path)
-            staged.commit()
+            with staged.writing():
+                write_tables(RunResult(report.facts, excluded=report.excluded,
+                                       diagnosis=report.table), staged.path)
+                staged.commit()
     finally:
         if staged is not None:
             staged.discard()
@@ -470,6 +495,7 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
         values = parse_budgets(budgets)
     except UsageError as exc:
         raise click.BadParameter(str(exc), param_hint="--budgets") from None
+    check_output_path(out, force, [instance])
     inst = load(instance, overrides=levels_overrides(levels))
     from allocator.whatif.sweep import Axis
 
@@ -480,10 +506,11 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
         result = run(inst, values, jobs=jobs, solver=solver, time_limit=time_limit,
                      progress=bar, source=source)
         bar.close()
-        fill_sweep(result.result, staged.path)
-        if report:
-            write_report(staged.path, staged.path / REPORT_FILE, lang)
-        staged.commit()
+        with staged.writing():
+            fill_sweep(result.result, staged.path)
+            if report:
+                write_report(staged.path, staged.path / REPORT_FILE, lang)
+            staged.commit()
     finally:
         bar.close()
         staged.discard()
@@ -526,6 +553,7 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
 
     positive(time_limit, "--time-limit")
     check_solver_name(solver)
+    check_output_path(out, force, [instance, scenarios])
     inst = load(instance, overrides=levels_overrides(levels))
     items, problems = load_scenarios(scenarios, inst.policy,
                                      inst.funding.index if inst.funding is not None else None)
@@ -538,10 +566,11 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
         result = run(inst, scenarios, price_of_rules=price_of_rules, jobs=jobs,
                      solver=solver, time_limit=time_limit, progress=bar)
         bar.close()
-        fill_comparison(result.result, staged.path)
-        if report:
-            write_report(staged.path, staged.path / REPORT_FILE, lang)
-        staged.commit()
+        with staged.writing():
+            fill_comparison(result.result, staged.path)
+            if report:
+                write_report(staged.path, staged.path / REPORT_FILE, lang)
+            staged.commit()
     finally:
         bar.close()
         staged.discard()

@@ -1,17 +1,23 @@
 """The one way allocator writes a folder: staged beside the target, swapped in atomically, and
 never over anything allocator did not write.
 
-A folder allocator writes carries a marker file (MARKER) listing every file it wrote. An output
-path may be replaced only when it is absent, an empty folder, or a folder whose every file is
-listed in its marker; anything else is refused (OutputPathError) unless `force` is given. An
-output path that is (or contains) one of the run's inputs is always refused. The checks run
-and the staging folder is made before any solving starts (`stage`), so a bad path costs a
-second, not a solve.
+A folder allocator writes carries a marker file (MARKER) listing every file it wrote with its
+sha256. An output path may be replaced only when it is absent, an empty folder, or a folder
+whose every file is listed in its marker and unchanged since (a results folder edited by hand
+is the planner's work now); anything else is refused (OutputPathError) unless `force` is
+given. A generated instance is replaced only by another generated instance. An output path
+that is (or contains) one of the run's inputs, or the current folder, is always refused. The
+checks run and the staging folder is made before any solving starts (`stage`), so a bad path
+costs a second, not a solve.
 
-Kills: the staging folder and the displaced old folder carry the writing process's id in
-their names; a later run on the same target removes a dead run's staging folder and puts a
-displaced old folder back when the swap was cut between its two renames. A lock file beside
-the target makes a second concurrent run on the same target refuse at once.
+Writing: every OSError while the folder is written or swapped in (disk full, quota, a
+read-only file system) becomes an OutputPathError saying the target was left as it was.
+
+Kills: the staging folder and the displaced old folder carry the writing process's id in their
+names; a lock file beside the target (flock) makes a second concurrent run on the same target
+refuse at once. The next run on the same target takes the lock, so it knows no other run is
+writing there: it removes every staging folder left beside the target and puts a displaced old
+folder back when the swap was cut between its two renames. See docs/folders.md.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,22 +40,23 @@ from allocator.core.errors import OutputPathError
 
 #: the marker file in every folder allocator writes
 MARKER = ".allocator.json"
-_TMP = ".{name}.allocator-tmp-{pid}-"
-_OLD = ".{name}.allocator-old-{pid}"
-_LOCK = ".{name}.allocator-lock"
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.allocator-(?P<kind>tmp|old)-(?P<pid>\d+)(?:-.*)?$")
+#: the kind of folder `generate` writes: an input, replaced only by another generated one
+INSTANCE_KIND = "instance"
+_TMP = ".{key}.allocator-tmp-{pid}-"
+_OLD = ".{key}.allocator-old-{pid}"
+_LOCK = ".{key}.allocator-lock"
+_LEFTOVER = re.compile(r"^\.(?P<key>.+)\.allocator-(?P<kind>tmp|old)-(?P<pid>\d+)(?:-.*)?$")
+#: longest target name used as is in the names of its staging, old and lock entries
+_KEY_CHARS = 100
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
+def _key(name: str) -> str:
+    """The target's name as used in its hidden siblings' names (long names shortened with a
+    hash, so that a 255-byte name still leaves room for the suffixes)."""
+    if len(name.encode()) <= _KEY_CHARS:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name.encode()[:60].decode(errors="ignore") + "~" + digest
 
 
 def _within(inner: Path, outer: Path) -> bool:
@@ -55,55 +64,97 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def written_by_allocator(folder: Path) -> bool:
-    """The folder has our marker and holds no file the marker does not list."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The folder's marker (kind, files, sha256), or None if it has no valid one."""
     marker = folder / MARKER
-    if not marker.is_file() or marker.is_symlink():
-        return False
     try:
-        listed = set(json.loads(marker.read_text(encoding="utf-8")).get("files", []))
-    except (OSError, ValueError, AttributeError):
-        return False
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder).as_posix()
-        if path.is_symlink() or (path.is_file() and rel != MARKER and rel not in listed):
-            return False
-    return True
+        if marker.is_symlink() or not marker.is_file():
+            return None
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("tool") != "allocator" or not isinstance(
+            data.get("files"), list):
+        return None
+    return data
 
 
-def _foreign(folder: Path, limit: int = 5) -> list[str]:
-    """A few files of the folder that allocator did not write (for the message)."""
-    marker = folder / MARKER
-    listed: set[str] = set()
-    if marker.is_file():
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            listed = set(json.loads(marker.read_text(encoding="utf-8")).get("files", []))
-    out = []
+def _entries(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Every entry below folder (relative POSIX path, path), sorted; links not followed."""
     for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if (path.is_file() or path.is_symlink()) and rel != MARKER and rel not in listed:
-            out.append(rel)
+        yield path.relative_to(folder).as_posix(), path
+
+
+def foreign_files(folder: Path, limit: int = 5) -> list[str]:
+    """Up to `limit` entries of folder that allocator did not write, or changed since it wrote
+    them (each with a word on why); empty when allocator may replace the folder."""
+    marker = read_marker(folder)
+    listed = set(marker["files"]) if marker else set()
+    hashes = marker.get("sha256") if marker else None
+    hashes = hashes if isinstance(hashes, dict) else None
+    out: list[str] = []
+    try:
+        for rel, path in _entries(folder):
+            if rel == MARKER and marker is not None:
+                continue
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                out.append(f"{rel} (not a plain file)")
+            elif path.is_file() and rel not in listed:
+                out.append(rel)
+            elif path.is_file() and hashes is not None and (
+                    rel not in hashes or _sha256(path) != hashes[rel]):
+                out.append(f"{rel} (changed since allocator wrote it)")
             if len(out) >= limit:
                 break
+    except OSError as exc:
+        out.append(f"(cannot be listed: {exc.strerror or exc})")
     return out
 
 
-def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = ()) -> Path:
+def written_by_allocator(folder: Path) -> bool:
+    """The folder has our marker and holds nothing the marker does not list (unchanged)."""
+    return read_marker(folder) is not None and not foreign_files(folder, limit=1)
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd().resolve()
+    except OSError:  # the current folder was removed
+        return None
+
+
+def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = (),
+                      kind: str | None = None) -> Path:
     """The absolute output path, or OutputPathError saying why it may not be written and what
-    to do. Inputs in `protect` (instance folders, scenario files) may never be overwritten."""
+    to do. Inputs in `protect` (instance folders, scenario files) may never be overwritten.
+    `kind` (results, sweep, instance...) refuses to replace a generated instance with
+    anything but another one."""
     out = Path(out)
     if str(out).strip() == "":
         raise OutputPathError("the output path is empty; give a folder name")
-    absolute = Path(os.path.abspath(out))
-    resolved = absolute.resolve()
+    try:
+        absolute = Path(os.path.abspath(out))
+        resolved = absolute.resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop, a removed current folder
+        raise OutputPathError(f"the output path {out} cannot be resolved ({exc}); give "
+                              "another path") from None
     for p in protect:
-        src = Path(p).resolve()
+        src = Path(os.path.abspath(p)).resolve()
         if _within(src, resolved):
             what = "is" if src == resolved else "contains"
             raise OutputPathError(
                 f"the output path {out} {what} the input {p}; allocator never writes over its "
                 f"inputs. Give another folder (a folder inside the instance folder is fine)")
-    if _within(Path.cwd().resolve(), resolved):
+    cwd = _cwd()
+    if cwd is not None and _within(cwd, resolved):
         raise OutputPathError(f"the output path {out} is the current folder or contains it; "
                               "give a new folder name, e.g. results/run1")
     if absolute.is_symlink():
@@ -115,23 +166,47 @@ def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = 
             raise OutputPathError(f"cannot create {out}: {anc} is a file, not a folder")
         if anc.exists():
             break
-    if absolute.exists():
-        if absolute.is_file():
-            if not force:
-                raise OutputPathError(f"the output path {out} is a file; allocator writes a "
-                                      "folder there. Give another path, or --force to replace "
-                                      "the file")
-        elif not absolute.is_dir():
-            raise OutputPathError(f"the output path {out} is not a folder (a device, FIFO or "
-                                  "socket); give another path")
-        elif not force and any(absolute.iterdir()) and not written_by_allocator(absolute):
-            foreign = _foreign(absolute)
-            raise OutputPathError(
-                f"the output folder {out} holds files allocator did not write ("
-                + ", ".join(foreign) + (", ..." if len(foreign) >= 5 else "")
-                + "); allocator replaces only empty folders or its own results. Give another "
-                  "folder, or --force to replace it and everything in it")
+    if not absolute.exists():
+        return absolute
+    mode = absolute.lstat().st_mode
+    if stat.S_ISREG(mode):
+        if not force:
+            raise OutputPathError(f"the output path {out} is a file; allocator writes a "
+                                  "folder there. Give another path, or --force to replace "
+                                  "the file")
+    elif not stat.S_ISDIR(mode):
+        raise OutputPathError(f"the output path {out} is not a folder (a device, FIFO or "
+                              "socket); give another path")
+    elif not force:
+        _check_replaceable(absolute, out, kind)
     return absolute
+
+
+def _check_replaceable(folder: Path, out: Path, kind: str | None) -> None:
+    """A folder may be replaced when it is empty, or allocator wrote it, unchanged since."""
+    try:
+        empty = not any(folder.iterdir())
+    except OSError as exc:
+        raise OutputPathError(f"cannot read the output folder {out}: "
+                              f"{exc.strerror or exc}") from None
+    if empty:
+        return
+    foreign = foreign_files(folder)
+    if foreign:
+        changed = any("changed since" in f for f in foreign)
+        raise OutputPathError(
+            f"the output folder {out} holds files allocator did not write"
+            + (" or that were changed since" if changed else "") + " ("
+            + ", ".join(foreign) + (", ..." if len(foreign) >= 5 else "")
+            + "); allocator replaces only empty folders or its own, unchanged results. Give "
+              "another folder, or --force to replace it and everything in it")
+    marker = read_marker(folder)
+    if marker is not None and kind is not None and (
+            (marker.get("kind") == INSTANCE_KIND) != (kind == INSTANCE_KIND)):
+        what = ("an instance allocator generated (an input)"
+                if marker.get("kind") == INSTANCE_KIND else f"allocator's {marker.get('kind')}")
+        raise OutputPathError(f"the output folder {out} holds {what}, not {kind}; give another "
+                              "folder, or --force to replace it")
 
 
 @dataclass
@@ -150,44 +225,93 @@ class Staged:
         """Where to write the folder's files (the staging folder)."""
         return self.tmp
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Staged]:
+        """`with s.writing(): write into s.path; s.commit()`: an OSError there (disk full, a
+        read-only file system) removes the staging folder and becomes an OutputPathError
+        saying the target was left as it was."""
+        try:
+            yield self
+        except OSError as exc:
+            self.discard()
+            raise OutputPathError(_write_failure(self.target, exc)) from None
+
     def commit(self) -> Path:
         """Write the marker and swap the staging folder in place of the target."""
         if self.done:
             raise RuntimeError("this staging folder was already committed or discarded")
-        files = sorted(p.relative_to(self.tmp).as_posix() for p in self.tmp.rglob("*")
-                       if p.is_file() and p.name != MARKER)
-        marker = {"tool": "allocator", "kind": self.kind, "files": files, **self.meta}
-        (self.tmp / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        files = sorted(rel for rel, p in _entries(self.tmp)
+                       if p.is_file() and not p.is_symlink() and rel != MARKER)
+        marker = {"tool": "allocator", "kind": self.kind, "files": files,
+                  "sha256": {rel: _sha256(self.tmp / rel) for rel in files}, **self.meta}
+        with open(self.tmp / MARKER, "w", encoding="utf-8") as f:
+            f.write(json.dumps(marker, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
         _fsync_dir(self.tmp)
         old = None
         if self.target.exists() or self.target.is_symlink():
-            old = self.target.with_name(_OLD.format(name=self.target.name, pid=os.getpid()))
+            old = self.target.with_name(_OLD.format(key=_key(self.target.name),
+                                                    pid=os.getpid()))
             os.rename(self.target, old)
-        os.rename(self.tmp, self.target)
+        try:
+            os.rename(self.tmp, self.target)
+        except OSError:
+            if old is not None:  # put the old folder back before saying why
+                with contextlib.suppress(OSError):
+                    os.rename(old, self.target)
+            raise
         _fsync_dir(self.target.parent)
-        if old is not None:
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
         self.done = True
+        if old is not None:
+            remove(old)
         self._unlock()
         return self.target
 
     def discard(self) -> None:
         """Remove the staging folder (the target is left as it was)."""
         if not self.done:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove(self.tmp)
             self.done = True
         self._unlock()
 
     def _unlock(self) -> None:
         if self.lock_fd is not None:
-            lock = self.target.with_name(_LOCK.format(name=self.target.name))
+            lock = self.target.with_name(_LOCK.format(key=_key(self.target.name)))
             with contextlib.suppress(OSError):
                 lock.unlink()
             os.close(self.lock_fd)
             self.lock_fd = None
+
+
+def _write_failure(target: Path, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        why += " (the disk or your quota is full)"
+    kept = ("the previous results there are as they were" if target.exists()
+            else "nothing was written there")
+    return (f"could not write {target}: {why}; {kept}. Free some space or give another "
+            "folder, and run again")
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder tree of ours, making read-only folders writable on the way
+    (a user may have write-protected old results); errors are ignored."""
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+
+    def retry(func, name, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+            func(name)
+
+    shutil.rmtree(path, onerror=retry)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -207,9 +331,9 @@ def _fsync_dir(path: Path) -> None:
 
 def _lock(target: Path) -> int:
     """An exclusive lock on the target's lock file, or OutputPathError if another run has it."""
-    lock = target.with_name(_LOCK.format(name=target.name))
+    lock = target.with_name(_LOCK.format(key=_key(target.name)))
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -231,25 +355,34 @@ def _lock(target: Path) -> int:
 
 
 def clean_leftovers(target: Path) -> list[str]:
-    """Remove what a killed run left beside target (staging folders, a displaced old folder
+    """Remove what killed runs left beside target (staging folders, a displaced old folder
     after a completed swap) and put a displaced old folder back when the swap was cut short.
-    Only leftovers of processes that are no longer running are touched."""
+
+    Call it holding the target's lock: then no other run is writing there, so every such
+    entry is a leftover, whatever became of the process id in its name."""
     done: list[str] = []
     parent = target.parent
-    if not parent.is_dir():
+    key = _key(target.name)
+    try:
+        entries = sorted(parent.iterdir())
+    except OSError:
         return done
-    for p in parent.iterdir():
+    olds = []
+    for p in entries:
         m = _LEFTOVER.match(p.name)
-        if not m or m.group("name") != target.name or _alive(int(m.group("pid"))):
+        if not m or m.group("key") != key:
             continue
-        if m.group("kind") == "old" and not (target.exists() or target.is_symlink()):
+        if m.group("kind") == "old":
+            olds.append(p)
+        else:
+            remove(p)
+            done.append(f"removed {p.name}, left by an interrupted run")
+    for p in olds:  # the newest displaced folder is the one to restore
+        if not (target.exists() or target.is_symlink()):
             os.rename(p, target)
             done.append(f"restored {target} from an interrupted run")
-        elif p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-            done.append(f"removed {p.name}, left by an interrupted run")
         else:
-            p.unlink(missing_ok=True)
+            remove(p)
             done.append(f"removed {p.name}, left by an interrupted run")
     return done
 
@@ -257,7 +390,8 @@ def clean_leftovers(target: Path) -> list[str]:
 def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = ()) -> Staged:
     """Check the output path, lock it, clean a killed run's leftovers and make the staging
     folder beside it: every check a write needs happens here, before the work starts."""
-    target = check_output_path(out, force, protect)
+    protect = list(protect)
+    target = check_output_path(out, force, protect, kind)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -265,14 +399,13 @@ def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (
                               f"{exc.strerror or exc}") from None
     try:
         fd = _lock(target)
-    except PermissionError:
-        raise OutputPathError(f"cannot write in {target.parent}: permission denied") from None
     except OSError as exc:
         raise OutputPathError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
     try:
         clean_leftovers(target)
-        target = check_output_path(out, force, protect)  # a restored folder is checked too
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP.format(name=target.name, pid=os.getpid()),
+        target = check_output_path(out, force, protect, kind)  # a restored folder too
+        tmp = Path(tempfile.mkdtemp(prefix=_TMP.format(key=_key(target.name),
+                                                       pid=os.getpid()),
                                     dir=target.parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide results from others
     except OSError as exc:
@@ -288,15 +421,16 @@ def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (
 def staged(out: Path, kind: str, force: bool = False,
            protect: Iterable[Path] = ()) -> Iterator[Staged]:
     """`with staged(out, "results") as s: write into s.path`; committed on success, removed
-    on any exception (the target is then left as it was)."""
+    on any exception (the target is then left as it was; an OSError becomes an
+    OutputPathError saying so)."""
     s = stage(out, kind, force, protect)
     try:
-        yield s
-        if not s.done:
-            s.commit()
-    except BaseException:
+        with s.writing():
+            yield s
+            if not s.done:
+                s.commit()
+    finally:
         s.discard()
-        raise
 
 
 def write_bytes_atomically(path: Path, data: bytes, force: bool = False,
@@ -314,7 +448,7 @@ def write_bytes_atomically(path: Path, data: bytes, force: bool = False,
                               "path, or --force to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.allocator-tmp-{os.getpid()}-",
+        fd, tmp = tempfile.mkstemp(prefix=f".{_key(path.name)}.allocator-tmp-{os.getpid()}-",
                                    dir=path.parent)
     except OSError as exc:
         raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -323,6 +457,10 @@ def write_bytes_atomically(path: Path, data: bytes, force: bool = False,
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputPathError(_write_failure(path, exc)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -353,15 +491,20 @@ SIGNATURE = b"<!-- written by allocator -->"
 
 def is_our_file(path: Path) -> bool:
     """A single file allocator wrote: it starts with SIGNATURE (reports), or lies in a folder
-    allocator wrote and is listed in its marker."""
+    allocator wrote and is listed in its marker, unchanged."""
     try:
         with open(path, "rb") as f:
             if f.read(len(SIGNATURE)) == SIGNATURE:
                 return True
     except OSError:
         return False
-    marker = path.parent / MARKER
-    if marker.is_file():
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            return path.name in json.loads(marker.read_text(encoding="utf-8")).get("files", [])
-    return False
+    marker = read_marker(path.parent)
+    if marker is None or path.name not in marker["files"]:
+        return False
+    hashes = marker.get("sha256")
+    if not isinstance(hashes, dict):
+        return True
+    try:
+        return hashes.get(path.name) == _sha256(path)
+    except OSError:
+        return False
