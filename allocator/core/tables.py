@@ -2,9 +2,15 @@
 
 Written: UTF-8 with a byte-order mark (Excel on a Chinese-locale PC reads the file as UTF-8,
 not GBK), numbers plain, and every text cell a spreadsheet would run as a formula (starting
-with =, +, -, @, a tab or a carriage return) neutralised the OWASP way, by a leading
-apostrophe. A text cell that itself starts with an apostrophe gets one more, so reading back
-(`read_csv`: drop one leading apostrophe) gives every id exactly as it was.
+with =, +, -, @, a tab or a carriage return, or their full-width forms ＝ ＋ － ＠ that a
+Chinese input method types) neutralised the OWASP way, by a leading apostrophe. A text cell
+that itself starts with an apostrophe gets one more, so reading back (`read_csv`: drop one
+leading apostrophe) gives every id exactly as it was.
+
+Instance files (`allocator generate`) are inputs, read back verbatim by the instance reader,
+so they are written plain: neutralising them would change the ids. The generator never makes
+an id or name that starts with one of these characters, and `validate` warns about any such
+id or name in a planner's own instance.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 BOM = "\ufeff"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 QUOTE = "'"
 
 
@@ -68,6 +74,11 @@ def read_csv(path: Path, **kwargs) -> pd.DataFrame:
         if _is_text(frame[col]):  # object, or pandas 3's str dtype
             frame[col] = frame[col].map(lambda v: unneutralise(v) if isinstance(v, str) else v)
     return frame
+
+
+def is_formula(text: object) -> bool:
+    """A cell a spreadsheet would run as a formula if it were written as is."""
+    return isinstance(text, str) and text.startswith(FORMULA_START)
 
 
 def formula_cells(frame: pd.DataFrame) -> np.ndarray:

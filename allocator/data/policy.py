@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from allocator.core.errors import Problem
+from allocator.data.limits import MAX_MONEY, MAX_WEIGHT, MIN_WEIGHT, weight_range_text
 
 POLICY_FILE = "policy.yaml"
 
@@ -319,7 +320,8 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
             else "budget.total is required (it has no default)",
             "add a 'budget:' line and under it '  total: <currency for the year>', "
             "e.g. total: 12000000 (or list the funding sources in funding.csv)"))
-    total = _num(problems, file, "budget.total", total, lo=0) if total is not None else None
+    total = (_num(problems, file, "budget.total", total, lo=0, hi=MAX_MONEY)
+             if total is not None else None)
 
     weights_raw = cov.get("weights")
     if weights_raw is None:
@@ -327,7 +329,13 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
                                 "weights cannot be empty: every demand needs a default weight",
                                 "write e.g. weights: {1: 1, 2: 2, 3: 4, 4: 8}, or remove the key "
                                 "for these defaults"))
-    weights = _level_map(problems, file, "coverage.weights", weights_raw, lo=0, hi=None)
+    weights = _level_map(problems, file, "coverage.weights", weights_raw, lo=0, hi=MAX_WEIGHT)
+    for lvl, w in list(weights.items()):
+        if 0 < w < MIN_WEIGHT:  # data.limits: smaller weights are lost in the tolerances
+            problems.append(Problem(file, None, f"coverage.weights.{lvl}", w,
+                                    f"too small to plan with (must be {weight_range_text()})",
+                                    "use weights such as 1, 2, 4, 8"))
+            del weights[lvl]
     if isinstance(weights_raw, dict):
         missing = [lvl for lvl in RISK_LEVELS if lvl not in weights]
         if missing and not any(p.column.startswith("coverage.weights") for p in problems):

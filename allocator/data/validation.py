@@ -16,9 +16,19 @@ import numpy as np
 import pandas as pd
 
 from allocator.core.errors import InputError, Problem
+from allocator.core.tables import is_formula
 from allocator.data.funding import FILE as FUNDING_FILE
 from allocator.data.funding import check_funding, funding_warnings
 from allocator.data.instance import Instance
+from allocator.data.limits import (
+    MAX_DAYS,
+    MAX_MONEY,
+    MAX_WEIGHT,
+    MIN_DAYS,
+    MIN_MONEY,
+    MIN_WEIGHT,
+    weight_range_text,
+)
 from allocator.data.policy import POLICY_FILE, parse_policy
 from allocator.data.reading import ROW_OFFSET, RawInstance, raw_from_frames, read_raw
 
@@ -124,10 +134,13 @@ class Checker:
     def number(self, file: str, df: pd.DataFrame, column: str, *, lo: float | None = None,
                hi: float | None = None, lo_open: bool = False, optional: bool = False,
                integer: bool = False, fix: str = "",
-               word_fix: pd.Series | None = None) -> pd.Series:
+               word_fix: pd.Series | None = None,
+               smallest: float | None = None) -> pd.Series:
         """Parse a numeric column; report non-numbers, blanks and out-of-range values.
 
         `word_fix` (per row, '' where none) replaces the fix of a cell that is not a number.
+        `smallest`: a value above 0 must be at least this (data.limits: the solvers'
+        tolerances would blur a smaller one).
         """
         text = df[column]
         values = pd.to_numeric(text, errors="coerce").astype(float)
@@ -148,16 +161,33 @@ class Checker:
             frac = ok & (values != values.round())
             self.add(file, df, frac, column, "must be a whole number", fix or "use 1, 2, 3 or 4")
             ok &= ~frac
-        rng = (f"{'>' if lo_open else '>='} {lo:g}" if lo is not None else "") + (
-            f"{' and ' if lo is not None else ''}<= {hi:g}" if hi is not None else "")
         out = pd.Series(False, index=df.index)
-        if lo is not None:
-            out |= (values <= lo) if lo_open else (values < lo)
+        if lo is not None:  # a bound of the data's meaning: its own message
+            low = ok & ((values <= lo) if lo_open else (values < lo))
+            rng = f"{'>' if lo_open else '>='} {lo:g}" + (
+                f" and <= {hi:g}" if hi is not None and hi <= 100 else "")
+            self.add(file, df, low, column, f"out of range (must be {rng})",
+                     fix or f"use a value {rng}")
+            out |= low
         if hi is not None:
-            out |= values > hi
-        out &= ok
-        self.add(file, df, out, column, f"out of range (must be {rng})",
-                 fix or f"use a value {rng}")
+            high = ok & ~out & (values > hi)
+            if hi <= 100:  # a scale (risk 1-4, quality 0-100)
+                rng = (f"{'>' if lo_open else '>='} {lo:g} and " if lo is not None else "")
+                self.add(file, df, high, column, f"out of range (must be {rng}<= {hi:g})",
+                         fix or f"use a value {rng}<= {hi:g}")
+            else:  # data.limits: beyond it the solvers' tolerances could give a wrong plan
+                self.add(file, df, high, column,
+                         f"too large to plan with (at most {hi:,.0f})",
+                         f"use a value up to {hi:,.0f} (change the unit if needed, e.g. "
+                         "thousands of yuan); see 'Accepted ranges' in the README")
+            out |= high
+        if smallest is not None:
+            tiny = ok & ~out & (values > 0) & (values < smallest)
+            self.add(file, df, tiny, column,
+                     f"too small to plan with (a value above 0 must be at least {smallest:g})",
+                     f"use 0 where allowed, or at least {smallest:g} (change the unit if "
+                     "needed, e.g. weights 1-8)")
+            out |= tiny
         return values.where(ok & ~out)
 
     def reference(self, file: str, df: pd.DataFrame, column: str, known: pd.Index,
@@ -178,8 +208,9 @@ def _check_districts(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame])
     f = "districts.csv"
     c.not_empty(f, df, "district")
     c.ids(f, df, "district_id", "district")
-    cap = c.number(f, df, "budget_cap", lo=0, optional=True,
-                   fix="write the cap as a plain number, or leave it empty for no cap")
+    cap = c.number(f, df, "budget_cap", lo=0, hi=MAX_MONEY, smallest=MIN_MONEY, optional=True,
+                   fix="write the cap as a plain number up to 1e12, or leave it empty for no "
+                       "cap")
     out["districts"] = pd.DataFrame(
         {"name": df["name"].to_numpy(), "budget_cap": cap.to_numpy()},
         index=pd.Index(df["district_id"].to_numpy(), name="district_id"))
@@ -189,7 +220,8 @@ def _check_services(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame]) 
     f = "services.csv"
     c.not_empty(f, df, "service")
     c.ids(f, df, "service_id", "service")
-    rate = c.number(f, df, "reference_rate", lo=0, lo_open=True)
+    rate = c.number(f, df, "reference_rate", lo=0, lo_open=True, hi=MAX_MONEY,
+                    smallest=MIN_MONEY)
     out["services"] = pd.DataFrame(
         {"name": df["name"].to_numpy(), "reference_rate": rate.to_numpy()},
         index=pd.Index(df["service_id"].to_numpy(), name="service_id"))
@@ -251,7 +283,7 @@ def _check_agencies(c: Checker, df: pd.DataFrame, out: dict[str, pd.DataFrame]) 
             lambda h: f" (did you mean '{h}'?)" if h else "")
         c.add(f, df, bad, "status", "unknown status", fix)
     quality = c.number(f, df, "quality", lo=0, hi=100)
-    cap = c.number(f, df, "capacity_days", lo=0)
+    cap = c.number(f, df, "capacity_days", lo=0, hi=MAX_DAYS, smallest=MIN_DAYS)
     area_text = df["districts"]
     c.add(f, df, area_text == "", "districts", "service area is empty",
           "write '*' for all districts or district ids joined by ';'")
@@ -326,9 +358,12 @@ def check_tables(raw: RawInstance) -> tuple[dict[str, pd.DataFrame], list[Proble
         if "services" in out:
             ok_s = c.reference(f, df, "service_id", out["services"].index, "services.csv",
                                "service")
-        pdays = c.number(f, df, "person_days", lo=0, lo_open=True)
-        weight = c.number(f, df, "weight", lo=0, optional=True,
-                          fix="write a number >= 0, or leave it empty for the policy default")
+        pdays = c.number(f, df, "person_days", lo=0, lo_open=True, hi=MAX_DAYS,
+                         smallest=MIN_DAYS)
+        weight = c.number(f, df, "weight", lo=0, hi=MAX_WEIGHT, smallest=MIN_WEIGHT,
+                          optional=True,
+                          fix=f"write a weight ({weight_range_text()}), or leave it empty for "
+                              "the policy default")
         dup = df.duplicated(["enterprise_id", "service_id"], keep="first") & ok_e & ok_s
         c.add(f, df, dup, "service_id", "duplicate demand (same enterprise and service)",
               "list each enterprise's service once; add the person-days together")
@@ -349,7 +384,8 @@ def check_tables(raw: RawInstance) -> tuple[dict[str, pd.DataFrame], list[Proble
                                "service")
         if sectors is not None:
             ok_sec = _check_sector(c, f, df, sectors)
-        rate = c.number(f, df, "day_rate", lo=0, lo_open=True)
+        rate = c.number(f, df, "day_rate", lo=0, lo_open=True, hi=MAX_MONEY,
+                        smallest=MIN_MONEY)
         dup = df.duplicated(["agency_id", "service_id", "sector"], keep="first")
         c.add(f, df, dup & ok_a & ok_s & ok_sec, "sector",
               "duplicate bid (same agency, service and sector)",
@@ -369,8 +405,9 @@ def check_tables(raw: RawInstance) -> tuple[dict[str, pd.DataFrame], list[Proble
         if "services" in out:
             ok_s = c.reference(f, df, "service_id", out["services"].index, "services.csv",
                                "service")
-        price = c.number(f, df, "price", lo=0, lo_open=True)
-        pdays = c.number(f, df, "person_days", lo=0, lo_open=True)
+        price = c.number(f, df, "price", lo=0, lo_open=True, hi=MAX_MONEY, smallest=MIN_MONEY)
+        pdays = c.number(f, df, "person_days", lo=0, lo_open=True, hi=MAX_DAYS,
+                         smallest=MIN_DAYS)
         dup = df.duplicated(["agency_id", "enterprise_id", "service_id"], keep="first")
         c.add(f, df, dup & ok_a & ok_e & ok_s, "service_id",
               "duplicate quote (same agency, enterprise and service)",
@@ -409,6 +446,38 @@ def _warn(problems: list[Problem], file: str, column: str, ids: pd.Index, messag
         problems.append(Problem(file, None, column, None,
                                 f"{message}: {len(ids) - WARN_LIMIT} more not listed", fix,
                                 "warning"))
+
+
+#: the text columns of the instance that reach the result files (ids, names, sectors)
+TEXT_COLUMNS = {"districts.csv": ("district_id", "name"), "services.csv": ("service_id", "name"),
+                "enterprises.csv": ("enterprise_id", "name", "district_id", "sector"),
+                "agencies.csv": ("agency_id", "name"), "bids.csv": ("sector",)}
+
+
+def formula_like(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    """Ids and names a spreadsheet would run as formulas (=, +, -, @ first): allowed, and
+    neutralised in every file allocator writes, but other tools that copy them may not."""
+    warnings: list[Problem] = []
+    for file, cols in TEXT_COLUMNS.items():
+        df = tables.get(file)
+        for col in cols if df is not None else ():
+            if col not in df.columns:
+                continue
+            cells = df[col]
+            hit = cells.map(is_formula).to_numpy(dtype=bool)
+            for row, value in zip(df.index[hit][:WARN_LIMIT], cells[hit][:WARN_LIMIT],
+                                  strict=True):
+                warnings.append(Problem(
+                    file, int(row) + ROW_OFFSET, col, value,
+                    "starts with a character a spreadsheet runs as a formula",
+                    "allocator's result files show it with a leading apostrophe (read back "
+                    "as it is); rename it if other tools will copy it into a spreadsheet",
+                    "warning"))
+            if hit.sum() > WARN_LIMIT:
+                warnings.append(Problem(file, None, col, None,
+                                        f"{int(hit.sum()) - WARN_LIMIT} more cells start with "
+                                        "a formula character", "see above", "warning"))
+    return warnings
 
 
 def suspicious(frames: dict[str, pd.DataFrame]) -> list[Problem]:
@@ -478,7 +547,8 @@ def build_instance(raw: RawInstance, has_policy: bool, overrides: dict[str, Any]
     dem["person_days"] = dem["person_days"].astype(float)
     frames["demands"] = dem.reset_index(drop=True)
     frames["demands"].index.name = "demand"
-    warnings = [p for p in problems if p.severity == "warning"] + suspicious(frames)
+    warnings = ([p for p in problems if p.severity == "warning"] + suspicious(frames)
+                + formula_like(raw.tables))
     warnings += funding_warnings(frames.get("funding"), frames["demands"],
                                  policy.mandatory_levels)
     return Instance(path=raw.path, policy=policy, sha256=raw.sha256, warnings=warnings,
