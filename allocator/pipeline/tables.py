@@ -110,23 +110,33 @@ def district_table(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[DISTRICT_COLUMNS]
 
 
-#: reasons a demand with eligible agencies is left out, in the order they are tried
+#: reasons a demand with eligible agencies is left out, in the order they are tried: the first
+#: rule that every eligible offer of the demand, added alone to the plan, would break
 UNSERVED_RULES = ("no_funding_source", "budget", "district_budget_cap", "funding", "capacity",
-                  "district_share", "city_share", "min_agencies", "districts_per_agency", "gap")
+                  "district_share", "city_share", "min_agencies", "districts_per_agency")
+#: every offer breaks some rule, but no one rule is broken by all of them
+SEVERAL = "several_rules"
+#: some eligible offer breaks no rule: the plan left the demand out within the MIP gap
+GAP = "gap"
 
 
 UNSERVED_TEXTS = {
     "no_funding_source": "no funding source may pay for it (funding.csv scopes)",
-    "budget": "the budget is spent",
-    "funding": "the funding sources that may pay for it are spent",
-    "district_budget_cap": "the district's budget cap is reached",
-    "capacity": "every eligible agency is at capacity",
-    "district_share": "serving it would exceed an agency's share of district spend",
-    "city_share": "serving it would exceed an agency's share of city spend",
-    "min_agencies": "its district has no served demand and too few agencies to open it",
-    "districts_per_agency": "eligible agencies already work in their maximum number of "
+    "budget": "even its cheapest eligible offer would take the plan over the budget",
+    "district_budget_cap": "even its cheapest eligible offer would take its district over "
+                           "budget_cap",
+    "funding": "even its cheapest eligible offer would cost more than the funding sources "
+               "that may pay for it have left",
+    "capacity": "every eligible agency is at capacity (this demand would exceed its "
+                "capacity_days)",
+    "district_share": "every eligible agency would exceed its share of the district's spend",
+    "city_share": "every eligible agency would exceed its share of the city's spend",
+    "min_agencies": "its district has no served demand, and one agency alone is too few to "
+                    "open it",
+    "districts_per_agency": "every eligible agency already works in its maximum number of "
                             "districts",
-    "gap": "an eligible agency had room; the plan preferred others within the MIP gap",
+    GAP: "an eligible agency could take it without breaking a rule; the plan left it out "
+         "within the MIP gap",
 }
 
 
@@ -139,12 +149,15 @@ def _id_codes(values: pd.Series, index: pd.Index) -> np.ndarray:
 
 def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
                      demand_ids: pd.Index) -> pd.DataFrame:
-    """For each unserved demand, the most telling reason it is left out.
+    """For each unserved demand, a reason that is true of the plan (the auditor re-derives it).
 
-    No eligible agency; else, over its eligible offers, which rule adding it alone would
-    break (budget, district cap, capacity, shares, agency counts), the most common one
-    first; an offer breaking nothing means the plan preferred others within the MIP gap.
-    Vectorised over integer codes (millions of offers at province scale).
+    no_eligible_agency: no agency passes the eligibility rules. zero_weight: its weight is 0,
+    so serving it adds nothing. Else each eligible offer is added alone to the plan: the
+    reason is the first rule (UNSERVED_RULES order) that every offer would break, e.g.
+    `budget` only when even the cheapest offer would exceed it; several_rules when each
+    offer breaks some rule but no one rule is broken by all; gap when some offer breaks
+    none (the plan left the demand out within the MIP gap). Vectorised over integer codes
+    (millions of offers at province scale).
     """
     pol = instance.policy
     t = elig.triples
@@ -212,21 +225,33 @@ def explain_unserved(instance: Instance, elig: Eligibility, a: pd.DataFrame,
             none if pol.max_districts_per_agency is None else
             ~(adc > 0) & (n_districts[c_ag] >= pol.max_districts_per_agency),
         ]
-    first = np.full(len(rows), len(tests), dtype=np.int64)  # "gap" unless a rule breaks
-    for k in range(len(tests) - 1, -1, -1):
-        first[tests[k]] = k
-    # per demand the most common reason; ties go to the earlier rule
+    # per demand: how many of its offers break each rule, and how many break none
     ids_sorted = np.unique(c_dem)
     local = np.searchsorted(ids_sorted, c_dem)
-    counts = np.bincount(local * len(UNSERVED_RULES) + first,
-                         minlength=len(ids_sorted) * len(UNSERVED_RULES)).reshape(
-        len(ids_sorted), len(UNSERVED_RULES))
-    best = pd.Series(np.array(UNSERVED_RULES, dtype=object)[counts.argmax(axis=1)],
-                     index=ids_sorted)
-    out.loc[best.index, "reason"] = best.to_numpy()
-    out.loc[best.index, "detail"] = best.map(UNSERVED_TEXTS).to_numpy()
+    n_offers = np.bincount(local, minlength=len(ids_sorted))
+    broken = np.column_stack([np.bincount(local, np.asarray(m, dtype=float),
+                                          minlength=len(ids_sorted)) for m in tests])
+    free = np.bincount(local, (~np.any(np.column_stack(tests), axis=1)).astype(float),
+                       minlength=len(ids_sorted)) > 0
+    by_all = broken >= n_offers[:, None]  # rule k broken by every offer of the demand
+    k = np.where(by_all.any(axis=1), by_all.argmax(axis=1), -1)
+    codes = np.array(UNSERVED_RULES, dtype=object)
+    reason = np.where(free, GAP, np.where(k >= 0, codes[k.clip(min=0)], SEVERAL))
+    detail = pd.Series(reason, index=ids_sorted).map(UNSERVED_TEXTS)
+    several = np.flatnonzero(reason == SEVERAL)
+    if len(several):  # which rules the offers break, e.g. "budget 2, capacity 1"
+        parts = pd.Series("", index=several, dtype=object)
+        for j, code in enumerate(UNSERVED_RULES):
+            n = pd.Series(broken[several, j].astype(int), index=several)
+            parts = parts + (f"{code} " + n.astype(str) + ", ").where(n > 0, "")
+        detail.iloc[several] = ("each eligible offer breaks a rule, none the same for all: "
+                                + parts.str.rstrip(", ")).to_numpy()
+    out.loc[ids_sorted, "reason"] = reason
+    out.loc[ids_sorted, "detail"] = detail.to_numpy()
     zero = instance.demands.loc[demand_ids, "weight"] <= 0
-    out.loc[zero[zero].index.intersection(best.index), "reason"] = "zero_weight"
+    zero_ids = zero[zero].index.intersection(pd.Index(ids_sorted))
+    out.loc[zero_ids, "reason"] = "zero_weight"
+    out.loc[zero_ids, "detail"] = "its weight is 0: serving it would add nothing"
     return out
 
 
