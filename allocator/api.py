@@ -247,12 +247,14 @@ def diagnose(instance: Instance, solver: str | None = None, time_limit: float | 
 
 
 def audit(instance_dir: str | Path, results_dir: str | Path,
-          budget: float | None = None, funding: dict[str, float] | None = None) -> Audit:
+          budget: float | None = None, funding: dict[str, float] | None = None,
+          mip_gap: float | None = None) -> Audit:
     """Recompute every rule from the files alone (allocator check); `Audit.violations` is
-    empty when every rule holds. `budget` and `funding` ({source_id: amount}) audit a what-if
-    run against that budget and those source amounts."""
+    empty when every rule holds. `budget`, `funding` ({source_id: amount}) and `mip_gap`
+    audit a what-if run against that budget, those source amounts and that relative gap
+    (default: the instance's)."""
     return audit_results(Path(instance_dir), Path(results_dir), budget=budget,
-                         funding=funding)
+                         funding=funding, mip_gap=mip_gap)
 
 
 # ------------------------------------------------------------------------------------------

@@ -113,12 +113,17 @@ def bid_cost(inst: Path, e: str, s: str, agency: str) -> tuple[float, float]:
     return days * RATES[s] * FACTOR[agency], days
 
 
+QUALITY = {a[0]: a[2] for a in AGENCIES}
+
+
 def move(inst: Path, a: pd.DataFrame, i: int, agency: str) -> None:
-    """Give row i to another agency, with cost and load consistent with that agency's bid."""
+    """Give row i to another agency, with cost, load, quality and quoted consistent with that
+    agency's bid (as a careful hand edit would)."""
     cost, load = bid_cost(inst, a.at[i, "enterprise_id"], a.at[i, "service_id"], agency)
     a.at[i, "agency_id"], a.at[i, "cost"], a.at[i, "load"] = agency, f"{cost:.2f}", f"{load:g}"
     if "government_cost" in a.columns:  # no co-payment here: the government pays it all
         a.at[i, "government_cost"], a.at[i, "enterprise_cost"] = f"{cost:.2f}", "0"
+    a.at[i, "quality"], a.at[i, "quoted"] = str(QUALITY[agency]), "False"
 
 
 def rules(found: list[Violation]) -> set[str]:
@@ -129,9 +134,9 @@ def row_of(a: pd.DataFrame, e: str, s: str) -> int:
     return int(a.index[(a.enterprise_id == e) & (a.service_id == s)][0])
 
 
-def check(inst: Path, res: Path, capsys) -> tuple[int, str, list[Violation]]:
+def check(inst: Path, res: Path, capsys, **kwargs) -> tuple[int, str, list[Violation]]:
     """Exit code, printed output and violations of one audit."""
-    audit = audit_results(inst, res)
+    audit = audit_results(inst, res, **kwargs)
     return (1 if audit.violations else 0), audit_text(audit), audit.violations
 
 
@@ -171,7 +176,7 @@ def test_generated_instance_passes(tmp_path, capsys):
     res = solve_into(tmp_path / "gen", tmp_path / "res", time_limit=10,
                      overrides={"solver": {"mip_gap": 0.01}})
     status = json.loads((res / "summary.json").read_text())["status"]
-    rc, out, found = check(tmp_path / "gen", res, capsys)
+    rc, out, found = check(tmp_path / "gen", res, capsys, mip_gap=0.01)
     assert found == [], out
     assert rc == 0
     if status in ("optimal", "feasible"):
@@ -355,7 +360,7 @@ def test_price_outside_band(copy, capsys, tmp_path):
     q.loc[len(q)] = {"agency_id": a.at[i, "agency_id"], "enterprise_id": "E08",
                      "service_id": "S1", "price": "3000", "person_days": "5"}
     write(inst, "quotes.csv", q)
-    a.at[i, "cost"], a.at[i, "load"] = "3000", "5"
+    a.at[i, "cost"], a.at[i, "load"], a.at[i, "quoted"] = "3000", "5", "True"
     a.at[i, "government_cost"] = "3000"  # no co-payment: the government pays all of it
     write(res, "assignments.csv", a)
     rc, out, found = check(inst, res, capsys)

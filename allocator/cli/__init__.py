@@ -373,13 +373,20 @@ def show_policy(instance: Path) -> None:
 @click.option("--funding", "funding", default=None, metavar="ID=AMOUNT,...",
               help="Audit against these funding source amounts (a what-if run's, e.g. a "
                    "sweep point's: S03=1500000), the others as in funding.csv.")
+@click.option("--mip-gap", "mip_gap", type=float, default=None,
+              help="Hold an 'optimal' claim to this relative gap (a what-if run's), not "
+                   "policy.yaml's solver.mip_gap.")
 @guarded
-def check(instance: Path, results: Path, budget: float | None, funding: str | None) -> None:
+def check(instance: Path, results: Path, budget: float | None, funding: str | None,
+          mip_gap: float | None) -> None:
     """Audit RESULTS against INSTANCE from the files alone; exit 0 only if no rule is broken."""
     from allocator.api import audit
     from allocator.output.text import audit_text
 
-    result = audit(instance, results, budget=budget, funding=parse_amounts(funding))
+    if mip_gap is not None and not (math.isfinite(mip_gap) and 0 <= mip_gap <= 1):
+        raise UsageError("--mip-gap must be a number between 0 and 1")
+    result = audit(instance, results, budget=budget, funding=parse_amounts(funding),
+                   mip_gap=mip_gap)
     click.echo(audit_text(result))
     sys.exit(EXIT_NO_PLAN if result.violations else EXIT_OK)
 

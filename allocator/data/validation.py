@@ -39,6 +39,11 @@ RISK_WORDS = {"low": 1, "blue": 1, "general": 2, "yellow": 2, "high": 3, "orange
 RISK_FIX = "use 1 (low/blue), 2 (general/yellow), 3 (high/orange) or 4 (major/red)"
 #: how many suspicious rows of one kind are listed before the rest is only counted
 WARN_LIMIT = 50
+#: how to bring a value into the accepted range (data.limits), by column
+UNIT_HINT = {"weight": "only the ratios of weights matter, so use a small scale (e.g. 1-8 as "
+                       "coverage.weights)",
+             "person_days": "person-days of one demand", "capacity_days": "person-days of "
+             "one agency in the year"}
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
 
 
@@ -178,8 +183,10 @@ class Checker:
             else:  # data.limits: beyond it the solvers' tolerances could give a wrong plan
                 self.add(file, df, high, column,
                          f"too large to plan with (at most {hi:,.0f})",
-                         f"use a value up to {hi:,.0f} (change the unit if needed, e.g. "
-                         "thousands of yuan); see 'Accepted ranges' in the README")
+                         f"use a value up to {hi:,.0f}: " + UNIT_HINT.get(
+                             column, "write amounts in a larger unit (e.g. thousands of "
+                                     "yuan) in every file")
+                         + "; see 'Accepted ranges' in the README")
             out |= high
         if smallest is not None:
             tiny = ok & ~out & (values > 0) & (values < smallest)

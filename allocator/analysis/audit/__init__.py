@@ -16,12 +16,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from allocator.analysis.audit.claims import check_claims
 from allocator.analysis.audit.common import (
     FILE_ORDER,
     SOLVED,
     STATUSES,
     Audit,
     Violation,
+    is_number,
+)
+from allocator.analysis.audit.excluded import check_excluded
+from allocator.analysis.audit.extras import (
+    check_agency_extras,
+    check_assignment_extras,
+    check_district_extras,
 )
 from allocator.analysis.audit.files import read_csv, read_summary
 from allocator.analysis.audit.funding import (
@@ -30,6 +38,8 @@ from allocator.analysis.audit.funding import (
     government_part,
     has_funding,
 )
+from allocator.analysis.audit.offers import candidates
+from allocator.analysis.audit.reasons import check_unserved_reasons
 from allocator.analysis.audit.rows import (
     check_assignment_rows,
     check_once,
@@ -44,6 +54,7 @@ from allocator.analysis.audit.totals import (
     check_summary,
     policy_warning,
     summary_budget,
+    summary_gap,
 )
 from allocator.core.errors import Problem, ResultsError
 from allocator.data.funding import with_amounts
@@ -52,11 +63,13 @@ from allocator.data.validation import load_instance
 
 
 def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = None,
-                  funding: dict[str, float] | None = None) -> Audit:
+                  funding: dict[str, float] | None = None,
+                  mip_gap: float | None = None) -> Audit:
     """Recompute every rule from the files alone.
 
-    `budget` and `funding` (source id -> amount) audit a what-if run against its budget and
-    source amounts instead of the instance's. Raises InputError when the instance cannot be
+    `budget`, `funding` (source id -> amount) and `mip_gap` audit a what-if run against the
+    budget, source amounts and relative gap it was given instead of the instance's; figures
+    written in the folder are never trusted. Raises InputError when the instance cannot be
     read, ResultsError when the results cannot (or a funding source is unknown).
     """
     inst = load_instance(Path(instance_dir))
@@ -80,7 +93,8 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     audit = Audit(status=str(s.get("status")))
     solved = audit.status in SOLVED
     files = {name: read_csv(results_dir / name, name, problems, required=solved)
-             for name in ("assignments.csv", "unserved.csv", "agencies.csv", "districts.csv")}
+             for name in ("assignments.csv", "unserved.csv", "agencies.csv", "districts.csv",
+                          "excluded.csv")}
     for name in ("funding.csv", "funding_by_agency.csv"):
         files[name] = read_csv(results_dir / name, name, problems,
                                required=solved and has_funding(inst))
@@ -109,20 +123,40 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
         return audit
     budget = summary_budget(s, pol, audit, budget)
     dem = demand_table(inst, pol.weights)
+    cand = candidates(inst, dem)
+    check_excluded(out, inst, cand, files["excluded.csv"])
     t = evaluate_assignments(inst, dem, a)
     t["true_gov"] = government_part(inst, t)
     check_assignment_rows(out, inst, t)
     check_payments(out, inst, t, a)
+    check_assignment_extras(out, a, t)
     u = check_unserved_rows(out, dem, files["unserved.csv"])
     check_once(out, pol, dem, t, u)
     plan = check_plan_rules(out, inst, t, dem, budget)
+    free = check_unserved_reasons(out, inst, budget, t, u, cand)
     check_agency_table(out, files["agencies.csv"], plan["agencies"])
+    check_agency_extras(out, files["agencies.csv"], inst)
     check_district_table(out, files["districts.csv"], plan["districts"])
+    check_district_extras(out, files["districts.csv"], inst, dem, t)
     check_summary(out, s, inst, dem, t, plan)
     check_funding(out, inst, t, a, files["funding.csv"], files["funding_by_agency.csv"], s)
+    check_counts(out, s, cand, files["excluded.csv"])
+    gap = summary_gap(s, pol, audit, mip_gap)
+    check_claims(out, s, gap, float(t["true_weight"].sum()), free)
     rank = {f: k for k, f in enumerate(FILE_ORDER)}
     out.sort(key=lambda v: (rank.get(v.file, len(rank)), v.row is None, v.row or 0))
     return audit
+
+
+def check_counts(out: list[Violation], s: dict, cand, excluded) -> None:
+    """summary.json's counts of eligible triples and kept-out rows, as recomputed."""
+    counts = s.get("counts") if isinstance(s.get("counts"), dict) else {}
+    for key, exp in (("eligible_triples", int(cand["eligible"].sum())),
+                     ("excluded_offers", len(excluded))):
+        got = counts.get(key)
+        if got is not None and (not is_number(got) or float(got) != exp):
+            out.append(Violation("summary_totals", "summary.json", None, f"counts.{key}",
+                                 f"counts.{key} is {json.dumps(got)}, recomputed {exp}"))
 
 
 def check_diagnosis(out: list[Violation], results_dir: Path, audit: Audit) -> None:
@@ -138,9 +172,10 @@ def check_diagnosis(out: list[Violation], results_dir: Path, audit: Audit) -> No
 
 
 def check_results(instance_dir: Path, results_dir: Path, budget: float | None = None,
-                  funding: dict[str, float] | None = None) -> list[Violation]:
+                  funding: dict[str, float] | None = None,
+                  mip_gap: float | None = None) -> list[Violation]:
     """Every violated rule of the results against the instance (empty list: all rules hold)."""
-    return audit_results(instance_dir, results_dir, budget, funding).violations
+    return audit_results(instance_dir, results_dir, budget, funding, mip_gap).violations
 
 
 __all__ = ["Audit", "ResultsError", "Violation", "audit_results", "check_results"]

@@ -187,9 +187,11 @@ def field_mismatches(out: list[Violation], file: str, d: pd.DataFrame) -> None:
 def check_unserved_rows(out: list[Violation], dem: pd.DataFrame, u: pd.DataFrame) -> pd.DataFrame:
     """Unserved rows: known demands, right fields, a reason given."""
     f = "unserved.csv"
+    extra = [c for c in ("eligible_agencies",) if c in u.columns]
     t = u[["_row", "enterprise_id", "service_id", "district_id", "sector", "risk_level", "weight",
-           "reason"]].rename(columns={c: f"f_{c}" for c in ("district_id", "sector", "risk_level",
-                                                            "weight")})
+           "reason", *extra]].rename(columns={c: f"f_{c}" for c in ("district_id", "sector",
+                                                                    "risk_level", "weight",
+                                                                    *extra)})
     t = t.merge(dem, on=["enterprise_id", "service_id"], how="left", indicator="_dem")
     t["known_demand"] = t["_dem"] == "both"
     t["subject"] = join_keys(t, ["enterprise_id", "service_id"])

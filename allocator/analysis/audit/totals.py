@@ -180,6 +180,20 @@ def summary_budget(s: dict[str, Any], pol, audit: Audit,
     return budget
 
 
+def summary_gap(s: dict[str, Any], pol, audit: Audit, given: float | None = None) -> float:
+    """The relative gap an `optimal` claim is held to: `given` (check --mip-gap, a what-if run),
+    else policy.yaml's solver.mip_gap; never the figure written in the folder (a word only)."""
+    gap = pol.mip_gap if given is None else float(given)
+    got = s.get("mip_gap")
+    if got is not None and (not is_number(got) or isinstance(got, bool)
+                            or abs(float(got) - gap) > 1e-12):
+        audit.warnings.append(
+            f"summary.json says the run allowed a gap of {got}; its claims are audited against "
+            f"{show_num(gap)} (" + ("--mip-gap" if given is not None else "policy.yaml")
+            + "). For a what-if run, give its gap: allocator check --mip-gap X")
+    return gap
+
+
 def policy_warning(s: dict[str, Any], pol, audit: Audit) -> None:
     """Warn when the run's policy differs from the instance's (budget and solver aside)."""
     ran = s.get("policy")
