@@ -93,7 +93,7 @@ def test_cli_scenario_typo_exit_2(ruled, tmp_path):
     ("scenarios: {}\n", "non-empty mapping"),
     ("scenarios:\n  a: {}\nextra: 1\n", "unknown top-level key"),
     ("scenarios: [a, b]\n", "non-empty mapping"),
-    ("scenarios:\n  a: {budget: {total: 1}\n", "not valid YAML"),
+    ("scenarios:\n  a: {budget: {total: 1}\n", "not readable YAML"),
 ])
 def test_bad_scenario_files(ruled, tmp_path, text, needle):
     inst = load_instance(ruled)

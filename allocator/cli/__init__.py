@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -30,7 +31,7 @@ from allocator.core.errors import (
     SolverError,
     UsageError,
 )
-from allocator.core.folders import Staged, check_output_path, stage
+from allocator.core.folders import Staged, check_output_path, discard_all, stage
 from allocator.data.limits import MAX_MONEY
 
 EXIT_OK, EXIT_NO_PLAN, EXIT_BAD_INPUT = 0, 1, 2
@@ -213,16 +214,30 @@ def early_stage(out: Path, kind: str, force: bool, protect: list[Path]) -> Stage
 @click.version_option(package_name="allocator")
 def main() -> None:
     """allocator: optimal allocation of work-safety technical services to enterprises."""
+
+
+def run() -> None:
+    """The `allocator` program: the command line, with stop signals handled (a test's
+    CliRunner calls `main` and keeps its own handlers)."""
     stop_cleanly_on_signals()
+    main()
 
 
 def stop_cleanly_on_signals() -> None:
-    """SIGTERM and SIGHUP (a closed terminal, `kill`) end the run like Ctrl-C does: the staging
-    folder is removed, solver processes are stopped, the output folder is left as it was."""
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, `kill`) end the run at once: the staging
+    folder is removed, the output folder is left as it was, and solver processes die with
+    this one (core.processes). An exception would not do: raised inside a solver's callback,
+    the solver may swallow it and go on."""
     def stop(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        discard_all()
+        name = ("interrupted" if signum == signal.SIGINT
+                else f"stopped by {signal.strsignal(signum)}")
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"\n{name}: the output folder was left as it was\n")
+            sys.stderr.flush()
+        os._exit(128 + signum)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):  # not the main thread: leave it
             signal.signal(sig, stop)
 
@@ -587,4 +602,4 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

@@ -1,5 +1,5 @@
 """`python -m allocator.cli`: the command line."""
 
-from allocator.cli import main
+from allocator.cli import run
 
-main()
+run()

@@ -209,7 +209,19 @@ def _check_replaceable(folder: Path, out: Path, kind: str | None) -> None:
                               "folder, or --force to replace it")
 
 
-@dataclass
+#: staging folders of this process not yet committed or discarded (see discard_all)
+_ACTIVE: list[Staged] = []
+
+
+def discard_all() -> None:
+    """Remove every staging folder of this process (a stop signal's handler calls it before
+    exiting). A folder in the middle of its swap is left alone: the next run repairs it."""
+    for s in list(_ACTIVE):
+        if not s.swapping:
+            s.discard()
+
+
+@dataclass(eq=False)
 class Staged:
     """A staging folder beside the target; `commit` swaps it in, `discard` removes it."""
 
@@ -219,6 +231,7 @@ class Staged:
     lock_fd: int | None = None
     done: bool = False
     meta: dict = field(default_factory=dict)
+    swapping: bool = False
 
     @property
     def path(self) -> Path:
@@ -249,6 +262,7 @@ class Staged:
             f.flush()
             os.fsync(f.fileno())
         _fsync_dir(self.tmp)
+        self.swapping = True
         old = None
         if self.target.exists() or self.target.is_symlink():
             old = self.target.with_name(_OLD.format(key=_key(self.target.name),
@@ -260,9 +274,11 @@ class Staged:
             if old is not None:  # put the old folder back before saying why
                 with contextlib.suppress(OSError):
                     os.rename(old, self.target)
+            self.swapping = False
             raise
         _fsync_dir(self.target.parent)
         self.done = True
+        self.swapping = False
         if old is not None:
             remove(old)
         self._unlock()
@@ -276,6 +292,8 @@ class Staged:
         self._unlock()
 
     def _unlock(self) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self.lock_fd is not None:
             lock = self.target.with_name(_LOCK.format(key=_key(self.target.name)))
             with contextlib.suppress(OSError):
@@ -414,7 +432,9 @@ def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (
     except BaseException:
         os.close(fd)
         raise
-    return Staged(target, tmp, kind, fd)
+    s = Staged(target, tmp, kind, fd)
+    _ACTIVE.append(s)
+    return s
 
 
 @contextlib.contextmanager
