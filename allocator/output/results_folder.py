@@ -67,6 +67,4 @@ def _json(value: Any) -> Any:
         return float(value)
     if isinstance(value, Status):
         return value.value
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value))
+    return str(value)  # a Path, or anything else: never fail a write after a long solve

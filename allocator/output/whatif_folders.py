@@ -4,7 +4,6 @@ results), each written atomically by core.folders."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pandas as pd
 from allocator.core.folders import staged
 from allocator.core.tables import write_csv
 from allocator.output.report import REPORT_FILE, write_report
-from allocator.output.results_folder import write_tables
+from allocator.output.results_folder import summary_json, write_tables
 from allocator.pipeline.result import DECIMALS
 from allocator.whatif.compare import ComparisonResult
 from allocator.whatif.sweep import SweepResult, budget_label
@@ -51,8 +50,7 @@ def fill_sweep(sweep: SweepResult, folder: Path) -> None:
         write_tables(result, point)
     write_csv(frontier_table(sweep.frontier), folder / "frontier.csv", decimals=DECIMALS,
               float_format="%.10g")
-    (folder / "frontier_summary.json").write_text(
-        json.dumps(sweep.summary, indent=2, default=str), encoding="utf-8")
+    (folder / "frontier_summary.json").write_text(summary_json(sweep.summary), encoding="utf-8")
     axis = sweep.summary.get("axis") or {}
     full = sweep.summary.get("budget_serving_all") or {}
     pol = sweep.instance.policy
