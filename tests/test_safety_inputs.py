@@ -267,3 +267,12 @@ def test_formula_like_ids_are_neutralised_and_read_back(tmp_path):
                                                             "unserved.csv")["enterprise_id"])
     c = cli("check", inst, tmp_path / "res")
     assert c.exit_code == 0, c.stdout
+
+
+def test_unknown_district_in_a_service_area_list(tmp_path):
+    """Found by the fuzz test: a districts.csv cut short left 'D1;D2' naming an unknown
+    district, and the did-you-mean hint failed on the exploded list (a traceback)."""
+    inst = write_instance_files(tmp_path / "inst", districts="district_id,name,budget_cap\n"
+                                                             "D1,Nor")
+    r = cli("validate", inst)
+    refused(r, "unknown district in service area")

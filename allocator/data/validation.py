@@ -75,17 +75,18 @@ def suggest(values: pd.Series, known: pd.Index) -> pd.Series:
     lower = pd.Series(known_str, index=known_str.str.lower())
     lower = lower[~lower.index.duplicated()]
     out = values.str.lower().map(lower)
-    hint = pd.Series("", index=values.index, dtype=object)
-    found = out.notna()
-    hint[found] = " (did you mean '" + out[found].astype(str) + "'? ids are case-sensitive)"
+    hint = np.full(len(values), "", dtype=object)  # by position: the index may repeat
+    found = out.notna().to_numpy()
+    hint[found] = (" (did you mean '" + out[found].astype(str)
+                   + "'? ids are case-sensitive)").to_numpy()
     rest = values[~found]
     if len(known_str) <= 5000 and 0 < rest.nunique() <= 200:
         choices = list(known_str)
         close = {v: difflib.get_close_matches(v, choices, n=1, cutoff=0.75)
                  for v in rest.unique()}
-        text = rest.map(lambda v: f" (did you mean '{close[v][0]}'?)" if close[v] else "")
-        hint[text.index] = text
-    return hint
+        hint[~found] = rest.map(lambda v: f" (did you mean '{close[v][0]}'?)" if close[v]
+                                else "").to_numpy()
+    return pd.Series(hint, index=values.index, dtype=object)
 
 
 class Checker:
