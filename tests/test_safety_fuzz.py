@@ -96,6 +96,82 @@ EDITS = st.lists(cell_edit() | header_edit() | bytes_edit() | policy_edit() | ra
                  | file_edit(), min_size=1, max_size=3)
 
 
+def _cell(inst: Path, file: str, row: int, col: int, value: str) -> None:
+    lines = (inst / file).read_text(encoding="utf-8").splitlines()
+    if row < len(lines):
+        cells = lines[row].split(",")
+        if col < len(cells):
+            cells[col] = value.replace("\n", " ").replace("\r", " ")
+        lines[row] = ",".join(cells)
+    (inst / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _header(inst: Path, file: str, how: str, col: int) -> None:
+    lines = (inst / file).read_text(encoding="utf-8").splitlines()
+    head = lines[0].split(",")
+    c = col % len(head)
+    if how == "drop":
+        del head[c]
+    elif how == "duplicate":
+        head.append(head[c])
+    else:
+        head[c] = {"rename": head[c] + "_x", "case": head[c].upper()}.get(
+            how, " " + head[c] + " ")
+    lines[0] = ",".join(head)
+    (inst / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _bytes(inst: Path, file: str, how: str) -> None:
+    path = inst / file
+    text = path.read_text(encoding="utf-8")
+    data = {"utf16": lambda: text.encode("utf-16"),
+            "latin1": lambda: (text + "Zürich\n").encode("latin-1"),
+            "bom": lambda: b"\xef\xbb\xbf" + text.encode(),
+            "crlf": lambda: text.replace("\n", "\r\n").encode(),
+            "cr": lambda: text.replace("\n", "\r").encode(),
+            "mixed": lambda: text.replace("\n", "\r", 1).encode(),
+            "nul": lambda: text.encode().replace(b",", b"\0,", 1),
+            "truncate": lambda: text.encode()[: len(text) // 2],
+            "empty": lambda: b"",
+            "no_newline": lambda: text.rstrip("\n").encode()}[how]()
+    path.write_bytes(data)
+
+
+def _policy(inst: Path, section: str, key: str, value: object) -> None:
+    try:
+        pol = yaml.safe_load((inst / "policy.yaml").read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return
+    if isinstance(pol, dict) and isinstance(pol.setdefault(section, {}), dict):
+        pol[section][key] = value
+        (inst / "policy.yaml").write_text(yaml.safe_dump(pol), encoding="utf-8")
+
+
+def _raw_policy(inst: Path, text: str) -> None:
+    path = inst / "policy.yaml"
+    if path.is_symlink() or path.exists() and not path.is_file():
+        return  # a FIFO would block the write
+    path.write_text(text, encoding="utf-8")
+
+
+def _file(inst: Path, file: str, how: str) -> None:
+    path = inst / file
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    if how == "folder":
+        path.mkdir()
+    elif how == "dangling":
+        path.symlink_to(inst / "nowhere")
+    elif how == "fifo":
+        os.mkfifo(path)
+
+
+EDIT = {"cell": _cell, "header": _header, "bytes": _bytes, "policy": _policy,
+        "raw_policy": _raw_policy, "file": _file}
+
+
 def apply(inst: Path, edit: tuple) -> None:
     """One edit; an edit of a file an earlier edit removed or re-encoded is skipped."""
     kind = edit[0]
@@ -107,77 +183,7 @@ def apply(inst: Path, edit: tuple) -> None:
             target.read_text(encoding="utf-8")
         except (UnicodeError, OSError):
             return
-    if kind == "cell":
-        _, file, row, col, value = edit
-        lines = (inst / file).read_text(encoding="utf-8").splitlines()
-        if row < len(lines):
-            cells = lines[row].split(",")
-            if col < len(cells):
-                cells[col] = value.replace("\n", " ").replace("\r", " ")
-            lines[row] = ",".join(cells)
-        (inst / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    elif kind == "header":
-        _, file, how, col = edit
-        lines = (inst / file).read_text(encoding="utf-8").splitlines()
-        head = lines[0].split(",")
-        c = col % len(head)
-        if how == "drop":
-            del head[c]
-        elif how == "rename":
-            head[c] = head[c] + "_x"
-        elif how == "duplicate":
-            head.append(head[c])
-        elif how == "case":
-            head[c] = head[c].upper()
-        else:
-            head[c] = " " + head[c] + " "
-        lines[0] = ",".join(head)
-        (inst / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    elif kind == "bytes":
-        _, file, how = edit
-        path = inst / file
-        text = path.read_text(encoding="utf-8")
-        data = {"utf16": lambda: text.encode("utf-16"),
-                "latin1": lambda: (text + "Zürich\n").encode("latin-1"),
-                "bom": lambda: b"\xef\xbb\xbf" + text.encode(),
-                "crlf": lambda: text.replace("\n", "\r\n").encode(),
-                "cr": lambda: text.replace("\n", "\r").encode(),
-                "mixed": lambda: text.replace("\n", "\r", 1).encode(),
-                "nul": lambda: text.encode().replace(b",", b"\0,", 1),
-                "truncate": lambda: text.encode()[: len(text) // 2],
-                "empty": lambda: b"",
-                "no_newline": lambda: text.rstrip("\n").encode()}[how]()
-        path.write_bytes(data)
-    elif kind == "policy":
-        _, section, key, value = edit
-        try:
-            pol = yaml.safe_load((inst / "policy.yaml").read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError, OSError):
-            return
-        if not isinstance(pol, dict):
-            return
-        sect = pol.setdefault(section, {})
-        if isinstance(sect, dict):
-            sect[key] = value
-        (inst / "policy.yaml").write_text(yaml.safe_dump(pol), encoding="utf-8")
-    elif kind == "raw_policy":
-        path = inst / "policy.yaml"
-        if path.is_symlink() or path.exists() and not path.is_file():
-            return  # a FIFO would block the write
-        path.write_text(edit[1], encoding="utf-8")
-    elif kind == "file":
-        _, file, how = edit
-        path = inst / file
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-        if how == "folder":
-            path.mkdir()
-        elif how == "dangling":
-            path.symlink_to(inst / "nowhere")
-        elif how == "fifo":
-            os.mkfifo(path)
+    EDIT[kind](inst, *edit[1:])
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,

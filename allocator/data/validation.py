@@ -468,7 +468,9 @@ def formula_like(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     warnings: list[Problem] = []
     for file, cols in TEXT_COLUMNS.items():
         df = tables.get(file)
-        for col in cols if df is not None else ():
+        if df is None:
+            continue
+        for col in cols:
             if col not in df.columns:
                 continue
             cells = df[col]

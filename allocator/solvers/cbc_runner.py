@@ -18,17 +18,21 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
+
+
+def _no_prctl(*_args: int) -> int:
+    return 0
 
 
 def main() -> int:
     parent, workdir, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux: no parent-death signal
-        def prctl(*_args: int) -> int:
-            return 0
+        prctl = _no_prctl
     proc: subprocess.Popen | None = None
 
     def parent_gone(signum: int, _frame: object) -> None:

@@ -150,7 +150,8 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
 
 def check_counts(out: list[Violation], s: dict, cand, excluded) -> None:
     """summary.json's counts of eligible triples and kept-out rows, as recomputed."""
-    counts = s.get("counts") if isinstance(s.get("counts"), dict) else {}
+    given = s.get("counts")
+    counts: dict = given if isinstance(given, dict) else {}
     for key, exp in (("eligible_triples", int(cand["eligible"].sum())),
                      ("excluded_offers", len(excluded))):
         got = counts.get(key)

@@ -8,6 +8,9 @@ mandatory_total, mandatory_served.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -31,6 +34,13 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 def _text_differs(found: pd.Series, expected: pd.Series, lower: bool = False) -> pd.Series:
     f, e = found.astype(str).str.strip(), expected.fillna("").astype(str).str.strip()
     return (f.str.lower() != e.str.lower()) if lower else (f != e)
+
+
+def _says(col: str, source: str, fmt: Callable[[Any], str]
+          ) -> Callable[[pd.DataFrame], pd.Series]:
+    """The message of a wrong cell: what the file says and what `source` gives (_exp)."""
+    return lambda r: (col + " is " + format_values(r[col], show_cell) + ", " + source + " "
+                      + format_values(r["_exp"], fmt))
 
 
 def check_assignment_extras(out: list[Violation], a: pd.DataFrame, t: pd.DataFrame) -> None:
@@ -82,8 +92,7 @@ def check_agency_extras(out: list[Violation], g: pd.DataFrame, inst) -> None:
             exp = g["agency_id"].map(ag[col])
             bad = _text_differs(g[col], exp, lower=col == "status")
             add_violations(out, "agency_totals", f, g.assign(_exp=exp), bad, ident,
-                           lambda r, col=col: col + " is " + format_values(r[col], show_cell)
-                           + ", the instance gives " + format_values(r["_exp"], show_cell))
+                           _says(col, "the instance gives", show_cell))
     if "quality" in g.columns:
         exp = g["agency_id"].map(ag["quality"]).astype(float)
         add_violations(out, "agency_totals", f, g.assign(_exp=exp),
@@ -120,6 +129,4 @@ def check_district_extras(out: list[Violation], g: pd.DataFrame, inst, dem: pd.D
             continue
         exp = g["district_id"].map(by).fillna(0).astype(float)
         add_violations(out, "district_totals", f, g.assign(_exp=exp),
-                       differs(g[col], exp, 0.0), ident,
-                       lambda r, col=col: col + " is " + format_values(r[col], show_cell)
-                       + ", recomputed " + format_values(r["_exp"]))
+                       differs(g[col], exp, 0.0), ident, _says(col, "recomputed", show_num))
