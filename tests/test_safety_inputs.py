@@ -276,3 +276,25 @@ def test_unknown_district_in_a_service_area_list(tmp_path):
                                                              "D1,Nor")
     r = cli("validate", inst)
     refused(r, "unknown district in service area")
+
+
+def test_generated_instances_have_no_formula_like_ids(tmp_path):
+    """generate writes instance files plain (they are inputs, read back verbatim), so its ids
+    and names must never start with a formula character."""
+    from allocator.data.generate import generate_instance
+
+    data = generate_instance(200, 12, 5, 7)
+    for name, frame in data.items():
+        if name == "policy":
+            continue
+        for col in frame.columns:
+            bad = frame[col].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+            assert not bad.any(), (name, col)
+
+
+def test_check_names_an_unreadable_results_file(tmp_path):
+    inst = write_instance_files(tmp_path / "inst")
+    assert cli("solve", inst, "--out", tmp_path / "res", "--quiet").exit_code == 0
+    (tmp_path / "res" / "summary.json").write_text("[" * 100_000, encoding="utf-8")
+    r = cli("check", inst, tmp_path / "res")
+    refused(r, "summary.json")

@@ -31,7 +31,7 @@ def read_csv(path: Path, file: str, problems: list[Problem], required: bool) -> 
             problems.append(Problem(file, None, "", None, "the file is empty (no header row)",
                                     f"the header must hold {', '.join(need)}"))
         return pd.DataFrame(columns=[*need, "_row"], dtype=str)
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         problems.append(Problem(file, None, "", None, f"not a readable CSV: {msg}",
                                 "write the file again (UTF-8, comma-separated, header row)"))
@@ -57,8 +57,8 @@ def read_summary(path: Path, problems: list[Problem]) -> dict[str, Any]:
                                 "solve again into this folder, or point at the right one"))
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError, RecursionError) as exc:
         problems.append(Problem(file, None, "", None, f"not readable JSON: {exc}",
                                 "write the file again"))
         return {}
