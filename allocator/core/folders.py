@@ -165,6 +165,9 @@ def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = 
         if anc.exists() and not anc.is_dir():
             raise OutputPathError(f"cannot create {out}: {anc} is a file, not a folder")
         if anc.exists():
+            if not os.access(anc, os.W_OK | os.X_OK):  # read-only disk, no permission
+                raise OutputPathError(f"cannot write in {anc} (read-only or no permission); "
+                                      "give another folder")
             break
     if not absolute.exists():
         return absolute
