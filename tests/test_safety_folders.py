@@ -206,6 +206,14 @@ def test_parent_is_a_file(inst, tmp_path, no_solving):
     assert (tmp_path / "notes").read_text() == "budget notes"
 
 
+def test_parent_is_a_dangling_link(inst, tmp_path, no_solving):
+    _dangling(tmp_path / "gone")
+    r = cli("solve", str(inst), "--out", str(tmp_path / "gone" / "run1"))
+    no_traceback(r)
+    assert r.exit_code == 2 and "which does not exist" in r.stderr
+    assert (tmp_path / "gone").is_symlink()
+
+
 def test_force_replaces_a_user_folder_but_never_an_input(inst, tmp_path):
     out = _user_folder(tmp_path / "out")
     r = cli("solve", str(inst), "--out", str(out), "--force", "--quiet")

@@ -162,6 +162,9 @@ def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = 
                               "real folder (allocator does not write through links)")
     parent = absolute.parent
     for anc in [parent, *parent.parents]:
+        if anc.is_symlink() and not anc.exists():
+            raise OutputPathError(f"cannot create {out}: {anc} is a link to "
+                                  f"{os.readlink(anc)}, which does not exist")
         if anc.exists() and not anc.is_dir():
             raise OutputPathError(f"cannot create {out}: {anc} is a file, not a folder")
         if anc.exists():
