@@ -177,6 +177,10 @@ TAMPERING = {
     "reason ->min_agencies (rule off)": (_reason("min_agencies", _weight_positive),
                                          "unserved_reason"),
     "reason made up": (_reason("political", _weight_positive), "unserved_reason"),
+    "reason ->funding (no funding.csv)": (_reason("funding", _weight_positive),
+                                          "unserved_reason"),
+    "reason ->no_funding_source": (_reason("no_funding_source", _weight_positive),
+                                   "unserved_reason"),
     "eligible_agencies": (_cell("unserved.csv", "eligible_agencies",
                                 lambda v: str(int(v) + 1)), "unserved_fields"),
     # excluded.csv
@@ -276,7 +280,8 @@ def test_over_budget_plan_with_raised_budget_figures_is_rejected(tight):
         "agency_id": best["agency_id"], "district_id": best["district_id"],
         "sector": best["sector"], "risk_level": best["risk_level"], "weight": best["weight"],
         "load": best["load"], "cost": best["cost"], "quality": best["quality"],
-        "quoted": bool(best["quoted"]), "reference_cost": best["reference_cost"]}.items()}
+        "quoted": bool(best["quoted"]), "reference_cost": best["reference_cost"],
+        "government_cost": best["cost"], "enterprise_cost": 0}.items()}
     write(res, "assignments.csv", a)
     write(res, "unserved.csv", u[~((u["enterprise_id"] == top["enterprise_id"])
                                    & (u["service_id"] == top["service_id"]))])
@@ -349,6 +354,7 @@ def test_hand_edited_plan_with_recomputed_figures_is_accepted(ample):
     a.at[i, "agency_id"], a.at[i, "cost"], a.at[i, "load"] = (
         str(alt["agency_id"]), f"{alt['cost']:.2f}", f"{alt['load']:g}")
     a.at[i, "quality"], a.at[i, "quoted"] = f"{alt['quality']:g}", str(bool(alt["quoted"]))
+    a.at[i, "government_cost"], a.at[i, "enterprise_cost"] = f"{alt['cost']:.2f}", "0"
     write(res, "assignments.csv", a)
     recompute_totals(inst, res)
     assert found(inst, res) == {}
@@ -372,6 +378,7 @@ def recompute_totals(inst: Path, res: Path) -> None:
     d = read(res, "districts.csv")
     byd = a.groupby("district_id")
     d["cost"] = d["district_id"].map(byd["cost"].sum()).fillna(0.0).round(2)
+    d["government_cost"] = d["cost"]  # no co-payment in this city
     d["weight_served"] = d["district_id"].map(byd["weight"].sum()).fillna(0.0)
     d["coverage_ratio"] = (d["weight_served"] / d["weight_total"].astype(float)).round(6)
     d["agencies"] = d["district_id"].map(byd["agency_id"].nunique()).fillna(0).astype(int)
@@ -384,7 +391,7 @@ def recompute_totals(inst: Path, res: Path) -> None:
     s = summary(res)
     s["coverage"] = float(a["weight"].sum())
     s["quality"] = float((a["weight"] * a["quality"]).sum())
-    s["cost"] = round(float(a["cost"].sum()), 2)
+    s["cost"] = s["contract_value"] = round(float(a["cost"].sum()), 2)
     s["coverage_ratio"] = s["coverage"] / s["weight_total"]
     s["mandatory_served"] = int((a["risk_level"].astype(int) == 4).sum())
     s["agencies_used"] = int(a["agency_id"].nunique())

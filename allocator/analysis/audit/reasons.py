@@ -4,9 +4,11 @@ Each eligible offer of an unserved demand (recomputed in offers.py) is added alo
 as the assignment rows give it, and every rule it would break is noted:
 
 - no_eligible_agency: no offer is eligible;  zero_weight: the demand weighs 0;
-- budget, district_budget_cap, capacity, district_share, city_share, min_agencies,
-  districts_per_agency: every eligible offer would break that rule (so `budget` only when even
-  the cheapest offer would take the plan over the budget);
+- no_funding_source, budget, district_budget_cap, funding, capacity, district_share,
+  city_share, min_agencies, districts_per_agency: every eligible offer would break that rule
+  (so `budget` only when even the cheapest offer would take the plan over the budget; budget,
+  caps and funding apply to the government's part of a cost, funding through the auditor's own
+  max-flow over the sources' scopes);
 - several_rules: every offer breaks some rule, no one rule broken by all;
 - gap: some offer breaks no rule (the plan left the demand out within the MIP gap).
 
@@ -36,11 +38,12 @@ from allocator.analysis.audit.common import (
     show_cell,
     show_num,
 )
+from allocator.analysis.audit.funding import FLOW_UNIT, has_funding, max_split, may_pay
 
 FILE = "unserved.csv"
 #: the plan rules an added offer may break, in the order reasons are tried
-PLAN_RULES = ("budget", "district_budget_cap", "capacity", "district_share", "city_share",
-              "min_agencies", "districts_per_agency")
+PLAN_RULES = ("no_funding_source", "budget", "district_budget_cap", "funding", "capacity",
+              "district_share", "city_share", "min_agencies", "districts_per_agency")
 OTHER = ("no_eligible_agency", "zero_weight", "several_rules", "gap")
 
 
@@ -53,10 +56,14 @@ class Free:
 
 
 def plan_state(t: pd.DataFrame) -> dict:
-    """The plan's totals as the assignment rows give them (their true cost and load)."""
+    """The plan's totals as the assignment rows give them (their true cost and load; budget
+    and caps count the government's part, true_gov)."""
     pair = t.groupby(["agency_id", "true_district"])["true_cost"]
+    gov = t["true_gov"] if "true_gov" in t.columns else t["true_cost"]
     return {
         "total": float(t["true_cost"].sum()),
+        "total_gov": float(gov.sum()),
+        "district_gov": gov.groupby(t["true_district"]).sum(),
         "district_cost": t.groupby("true_district")["true_cost"].sum(),
         "agency_load": t.groupby("agency_id")["true_load"].sum(),
         "agency_cost": t.groupby("agency_id")["true_cost"].sum(),
@@ -67,13 +74,16 @@ def plan_state(t: pd.DataFrame) -> dict:
     }
 
 
-def offer_excess(inst, budget: float, state: dict, e: pd.DataFrame
+def offer_excess(inst, budget: float | None, state: dict, e: pd.DataFrame
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """For each offer row of e (agency_id, district_id, cost, load): by how much adding it
-    alone would pass each rule's limit (> 0: broken), and each rule's tolerance."""
+    """For each offer row of e (agency_id, district_id, cost, gov, load, unfunded, room): by
+    how much adding it alone would pass each rule's limit (> 0: broken), and each rule's
+    tolerance."""
     pol = inst.policy
-    c, load = e["cost"].astype(float), e["load"].astype(float)
+    c, load, gov = e["cost"].astype(float), e["load"].astype(float), e["gov"].astype(float)
     total = state["total"]
+    limit = np.inf if budget is None else float(budget)
+    dg = e["district_id"].map(state["district_gov"]).fillna(0.0).astype(float)
     dc = e["district_id"].map(state["district_cost"]).fillna(0.0).astype(float)
     cap = e["district_id"].map(inst.districts["budget_cap"]).astype(float)
     a_load = e["agency_id"].map(state["agency_load"]).fillna(0.0).astype(float)
@@ -89,8 +99,10 @@ def offer_excess(inst, budget: float, state: dict, e: pd.DataFrame
     none = pd.Series(-1.0, index=e.index)
     s_d, s_c = pol.max_share_in_district, pol.max_share_in_city
     excess = pd.DataFrame({
-        "budget": total + c - budget,
-        "district_budget_cap": (dc + c - cap).fillna(-np.inf),
+        "no_funding_source": flag(e["unfunded"].to_numpy(dtype=bool)),
+        "budget": state["total_gov"] + gov - limit,
+        "district_budget_cap": (dg + gov - cap).fillna(-np.inf),
+        "funding": gov - e["room"].astype(float),
         "capacity": a_load + load - capacity,
         "district_share": none if s_d is None else adc + c - s_d * (dc + c),
         "city_share": none if s_c is None else a_cost + c - s_c * (total + c),
@@ -99,7 +111,9 @@ def offer_excess(inst, budget: float, state: dict, e: pd.DataFrame
         flag(~in_district & (n_d >= pol.max_districts_per_agency)),
     })
     tol = pd.DataFrame({
-        "budget": TOTAL_ATOL + TOTAL_RTOL * abs(budget),
+        "no_funding_source": 0.0,
+        "budget": TOTAL_ATOL + TOTAL_RTOL * (0.0 if budget is None else abs(budget)),
+        "funding": TOTAL_ATOL + TOTAL_RTOL * gov.abs(),
         "district_budget_cap": TOTAL_ATOL + TOTAL_RTOL * cap.abs().fillna(0.0),
         "capacity": NUM_ATOL + NUM_RTOL * capacity.abs(),
         "district_share": TOTAL_ATOL + SHARE_RTOL * (dc + c),
@@ -108,14 +122,54 @@ def offer_excess(inst, budget: float, state: dict, e: pd.DataFrame
     return excess, tol
 
 
-def check_unserved_reasons(out: list[Violation], inst, budget: float, t: pd.DataFrame,
+def government_cost(inst, cost: pd.Series, risk: pd.Series) -> pd.Series:
+    """The government's part of a cost: all of it, less the co-payment share of the risk
+    level (to the cent where a share applies), as funding.government_part does for rows."""
+    shares = inst.policy.copay_share_by_risk
+    share = risk.astype(int).map(lambda r: float(shares.get(int(r), 0.0))).astype(float)
+    exact = cost.astype(float) * (1.0 - share)
+    return exact.where(share <= 0, (exact * 100).round() / 100)
+
+
+def funding_room(inst, t: pd.DataFrame, u: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per unserved row: no source may pay for it, and the most government cost its sources
+    could still pay with the plan's rows kept paid (our own max-flow, audit/funding.py).
+    Without funding.csv: never unfunded, unlimited room."""
+    if not has_funding(inst):
+        return (pd.Series(False, index=u.index), pd.Series(np.inf, index=u.index))
+    rows = u.rename(columns={"district_id": "true_district", "risk_level": "true_risk"})
+    cover_u = may_pay(inst, rows)
+    cover_t = may_pay(inst, t)
+    ok = cover_t.any(axis=1)
+    need = np.round(t["true_gov"].to_numpy(dtype=float) * FLOW_UNIT).astype(np.int64)[ok]
+    caps = (np.round(inst.funding["amount"].astype(float).to_numpy() * FLOW_UNIT)
+            .astype(np.int64) + round(TOTAL_ATOL * FLOW_UNIT))
+    base = max_split(need, cover_t[ok], caps)[0] if ok.any() else 0
+    big = int(caps.sum()) + 1
+    room = np.zeros(len(u))
+    patterns = pd.factorize(pd.Series([tuple(r) for r in cover_u], dtype=object))[0]
+    for k in np.unique(patterns):
+        first = int(np.flatnonzero(patterns == k)[0])
+        if not cover_u[first].any():
+            continue
+        more = max_split(np.append(need, big), np.vstack([cover_t[ok], cover_u[first]]),
+                         caps)[0]
+        room[patterns == k] = (more - base) / FLOW_UNIT
+    return (pd.Series(~cover_u.any(axis=1), index=u.index), pd.Series(room, index=u.index))
+
+
+def check_unserved_reasons(out: list[Violation], inst, budget: float | None, t: pd.DataFrame,
                            u: pd.DataFrame, cand: pd.DataFrame) -> Free:
     """Each unserved row's reason against the plan; eligible_agencies too when present."""
     u = u[u["known_demand"]]
+    unfunded, room = funding_room(inst, t, u)
+    u = u.assign(_unfunded=unfunded, _room=room)
     eligible = cand[cand["eligible"]]
-    e = u[["_row", "enterprise_id", "service_id"]].merge(
-        eligible[["enterprise_id", "service_id", "agency_id", "district_id", "cost", "load"]],
-        on=["enterprise_id", "service_id"])
+    e = u[["_row", "enterprise_id", "service_id", "_unfunded", "_room"]].merge(
+        eligible[["enterprise_id", "service_id", "agency_id", "district_id", "cost", "load",
+                  "risk_level"]], on=["enterprise_id", "service_id"])
+    e = e.rename(columns={"_unfunded": "unfunded", "_room": "room"})
+    e["gov"] = government_cost(inst, e["cost"], e["risk_level"])
     excess, tol = offer_excess(inst, budget, plan_state(t), e)
     maybe = excess.gt(-tol)  # broken, or within its tolerance of the limit
     clear = excess.gt(tol)  # clearly broken
