@@ -124,6 +124,8 @@ def move(inst: Path, a: pd.DataFrame, i: int, agency: str) -> None:
     if "government_cost" in a.columns:  # no co-payment here: the government pays it all
         a.at[i, "government_cost"], a.at[i, "enterprise_cost"] = f"{cost:.2f}", "0"
     a.at[i, "quality"], a.at[i, "quoted"] = str(QUALITY[agency]), "False"
+    if "agency_name" in a.columns:
+        a.at[i, "agency_name"] = f"Agency {agency}"
 
 
 def rules(found: list[Violation]) -> set[str]:

@@ -207,16 +207,20 @@ TAMPERING = {
                           "assignment_fields"),
     "assignment reference_cost": (_cell("assignments.csv", "reference_cost",
                                         lambda v: str(float(v) + 100)), "assignment_fields"),
-    "agency name": (_cell("agencies.csv", "name", lambda v: v + " Ltd"), "agency_totals"),
+    "agency name": (_cell("agencies.csv", "agency_name", lambda v: v + " Ltd"), "names"),
     "agency status": (_cell("agencies.csv", "status", lambda v: "blacklisted"),
                       "agency_totals"),
     "agency quality": (_cell("agencies.csv", "quality", lambda v: "100"), "agency_totals"),
+    "enterprise name in assignments": (_cell("assignments.csv", "enterprise_name",
+                                             lambda v: v + " (renamed)"), "names"),
+    "service name in unserved": (_cell("unserved.csv", "service_name", lambda v: "other"),
+                                 "names"),
     "district demands": (_cell("districts.csv", "demands", lambda v: str(int(v) + 1)),
                          "district_totals"),
     "district mandatory_served": (_cell("districts.csv", "mandatory_served",
                                         lambda v: str(int(v) + 1)), "district_totals"),
-    "district name": (_cell("districts.csv", "name", lambda v: "Elsewhere"),
-                      "district_totals"),
+    "district name": (_cell("districts.csv", "district_name", lambda v: "Elsewhere"),
+                      "names"),
     # summary claims
     "gap above mip_gap": (_summary(gap=0.05), "summary_claims"),
     "bound below coverage": (_summary(bound=lambda s: s["coverage"] - 1), "summary_claims"),
@@ -281,7 +285,9 @@ def test_over_budget_plan_with_raised_budget_figures_is_rejected(tight):
         "sector": best["sector"], "risk_level": best["risk_level"], "weight": best["weight"],
         "load": best["load"], "cost": best["cost"], "quality": best["quality"],
         "quoted": bool(best["quoted"]), "reference_cost": best["reference_cost"],
-        "government_cost": best["cost"], "enterprise_cost": 0}.items()}
+        "government_cost": best["cost"], "enterprise_cost": 0,
+        "enterprise_name": best["enterprise_id"], "service_name": best["service_id"],
+        "agency_name": best["agency_id"], "district_name": best["district_id"]}.items()}
     write(res, "assignments.csv", a)
     write(res, "unserved.csv", u[~((u["enterprise_id"] == top["enterprise_id"])
                                    & (u["service_id"] == top["service_id"]))])
@@ -355,6 +361,7 @@ def test_hand_edited_plan_with_recomputed_figures_is_accepted(ample):
         str(alt["agency_id"]), f"{alt['cost']:.2f}", f"{alt['load']:g}")
     a.at[i, "quality"], a.at[i, "quoted"] = f"{alt['quality']:g}", str(bool(alt["quoted"]))
     a.at[i, "government_cost"], a.at[i, "enterprise_cost"] = f"{alt['cost']:.2f}", "0"
+    a.at[i, "agency_name"] = str(alt["agency_id"])  # the builder names agencies by their id
     write(res, "assignments.csv", a)
     recompute_totals(inst, res)
     assert found(inst, res) == {}

@@ -14,6 +14,7 @@ reported once, as a `cost` violation on its row, and not again in every total.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 from allocator.analysis.audit.claims import check_claims
@@ -24,12 +25,14 @@ from allocator.analysis.audit.common import (
     Audit,
     Violation,
     is_number,
+    join_keys,
 )
 from allocator.analysis.audit.excluded import check_excluded
 from allocator.analysis.audit.extras import (
     check_agency_extras,
     check_assignment_extras,
     check_district_extras,
+    check_names,
 )
 from allocator.analysis.audit.files import read_csv, read_summary
 from allocator.analysis.audit.funding import (
@@ -138,6 +141,7 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     check_agency_extras(out, files["agencies.csv"], inst)
     check_district_table(out, files["districts.csv"], plan["districts"])
     check_district_extras(out, files["districts.csv"], inst, dem, t)
+    check_all_names(out, files, inst)
     check_summary(out, s, inst, dem, t, plan)
     check_funding(out, inst, t, a, files["funding.csv"], files["funding_by_agency.csv"], s)
     check_counts(out, s, cand, files["excluded.csv"])
@@ -146,6 +150,17 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     rank = {f: k for k, f in enumerate(FILE_ORDER)}
     out.sort(key=lambda v: (rank.get(v.file, len(rank)), v.row is None, v.row or 0))
     return audit
+
+
+def check_all_names(out: list[Violation], files: dict, inst) -> None:
+    """The names beside the ids in every result file, as the instance gives them."""
+    subjects = {"assignments.csv": ["enterprise_id", "service_id", "agency_id"],
+                "unserved.csv": ["enterprise_id", "service_id"], "agencies.csv": ["agency_id"],
+                "districts.csv": ["district_id"]}
+    for name, keys in subjects.items():
+        frame = files[name]
+        if all(k in frame.columns for k in keys):
+            check_names(out, name, frame, inst, partial(join_keys, cols=keys))
 
 
 def check_counts(out: list[Violation], s: dict, cand, excluded) -> None:

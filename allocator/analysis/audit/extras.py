@@ -2,8 +2,9 @@
 say what the instance and the plan say (a column a planner's other tool left out is fine).
 
 assignments.csv: quality (the agency's), quoted (priced by a quote), reference_cost;
-agencies.csv: name, status, quality; districts.csv: name, demands, demands_served,
-mandatory_total, mandatory_served.
+agencies.csv: status, quality; districts.csv: demands, demands_served, mandatory_total,
+mandatory_served; in every file, the name beside each id (enterprise_name, service_name,
+agency_name, district_name; `name` in results written before names had their id's prefix).
 """
 
 from __future__ import annotations
@@ -81,13 +82,37 @@ def check_assignment_extras(out: list[Violation], a: pd.DataFrame, t: pd.DataFra
                        + " (person_days x reference_rate)")
 
 
+#: id column -> the column of its name in the result files
+NAMES = {"enterprise_id": "enterprise_name", "service_id": "service_name",
+         "agency_id": "agency_name", "district_id": "district_name"}
+
+
+def check_names(out: list[Violation], file: str, g: pd.DataFrame, inst,
+                subject: Callable[[pd.DataFrame], pd.Series]) -> None:
+    """Each `<id>_name` column of a result file (or `name` beside its own id) holds the name
+    the instance gives that id."""
+    tables = {"enterprise_id": inst.enterprises, "service_id": inst.services,
+              "agency_id": inst.agencies, "district_id": inst.districts}
+    own = {"agencies.csv": "agency_id", "districts.csv": "district_id"}.get(file)
+    for id_col, name_col in NAMES.items():
+        col = name_col if name_col in g.columns else (
+            "name" if id_col == own and "name" in g.columns else None)
+        if col is None or id_col not in g.columns:
+            continue
+        names = tables[id_col]["name"]
+        k = g[g[id_col].isin(names.index)]
+        exp = k[id_col].map(names)
+        add_violations(out, "names", file, k.assign(_exp=exp), _text_differs(k[col], exp),
+                       subject, _says(col, "the instance gives", show_cell))
+
+
 def check_agency_extras(out: list[Violation], g: pd.DataFrame, inst) -> None:
-    """name, status and quality of each agencies.csv row, as agencies.csv of the instance."""
+    """status and quality of each agencies.csv row, as agencies.csv of the instance."""
     f = "agencies.csv"
     ag = inst.agencies
     g = g[g["agency_id"].isin(ag.index) & ~g["agency_id"].duplicated()]
     ident = column_of("agency_id")
-    for col in ("name", "status"):
+    for col in ("status",):
         if col in g.columns:
             exp = g["agency_id"].map(ag[col])
             bad = _text_differs(g[col], exp, lower=col == "status")
@@ -108,12 +133,6 @@ def check_district_extras(out: list[Violation], g: pd.DataFrame, inst, dem: pd.D
     dist = inst.districts
     g = g[g["district_id"].isin(dist.index) & ~g["district_id"].duplicated()]
     ident = column_of("district_id")
-    if "name" in g.columns:
-        exp = g["district_id"].map(dist["name"])
-        add_violations(out, "district_totals", f, g.assign(_exp=exp),
-                       _text_differs(g["name"], exp), ident,
-                       lambda r: "name is " + format_values(r["name"], show_cell)
-                       + ", the instance gives " + format_values(r["_exp"], show_cell))
     mand_levels = inst.policy.mandatory_levels
     mand_dem = dem[dem["risk_level"].isin(mand_levels)]
     served = t[t["known_demand"]]
