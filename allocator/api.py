@@ -398,7 +398,9 @@ def retotal(instance_dir: str | Path, results_dir: str | Path, out: str | Path |
         raise InputError(problems)
     target = Path(out) if out is not None else results
     lang = None
-    return write_results(result, target, force=force or target == results,
+    # in place: the edited files are allocator's own, but a file the planner added to the
+    # folder is still never replaced without force
+    return write_results(result, target, force=force, edits_ok=target == results,
                          protect=[inst.path],
                          extras=plan_extras((results / "plan.xlsx").is_file(),
                                             (results / "report.html").is_file(), lang, inst))

@@ -458,3 +458,20 @@ def test_check_output_path_is_cheap_and_pure(tmp_path):
 
 def test_rlimit_helper_is_available():
     assert resource.RLIMIT_FSIZE  # the full-disk test relies on it
+
+
+def test_retotal_in_place_keeps_a_file_the_planner_added(inst, tmp_path):
+    """retotal rewrites a results folder from its own edited assignments.csv, but a file the
+    planner put in that folder is never replaced without --force."""
+    out = tmp_path / "res"
+    assert cli("solve", str(inst), "--out", str(out), "--quiet").exit_code == 0
+    a = (out / "assignments.csv").read_text(encoding="utf-8-sig").splitlines()
+    (out / "assignments.csv").write_text("\n".join(a[:-1]) + "\n", encoding="utf-8")
+    r = cli("retotal", str(inst), str(out))  # an edited file of ours: fine
+    no_traceback(r)
+    assert r.exit_code == 0, r.stderr
+    (out / "memo.docx").write_bytes(b"my notes")
+    r = cli("retotal", str(inst), str(out))
+    no_traceback(r)
+    assert r.exit_code == 2 and "memo.docx" in r.stderr
+    assert (out / "memo.docx").read_bytes() == b"my notes"

@@ -93,9 +93,10 @@ def _entries(folder: Path) -> Iterator[tuple[str, Path]]:
         yield path.relative_to(folder).as_posix(), path
 
 
-def foreign_files(folder: Path, limit: int = 5) -> list[str]:
+def foreign_files(folder: Path, limit: int = 5, edits_ok: bool = False) -> list[str]:
     """Up to `limit` entries of folder that allocator did not write, or changed since it wrote
-    them (each with a word on why); empty when allocator may replace the folder."""
+    them (each with a word on why; `edits_ok`: a changed file allocator wrote is fine); empty
+    when allocator may replace the folder."""
     marker = read_marker(folder)
     listed = set(marker["files"]) if marker else set()
     hashes = marker.get("sha256") if marker else None
@@ -109,7 +110,7 @@ def foreign_files(folder: Path, limit: int = 5) -> list[str]:
                 out.append(f"{rel} (not a plain file)")
             elif path.is_file() and rel not in listed:
                 out.append(rel)
-            elif path.is_file() and hashes is not None and (
+            elif path.is_file() and hashes is not None and not edits_ok and (
                     rel not in hashes or _sha256(path) != hashes[rel]):
                 out.append(f"{rel} (changed since allocator wrote it)")
             if len(out) >= limit:
@@ -132,11 +133,13 @@ def _cwd() -> Path | None:
 
 
 def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = (),
-                      kind: str | None = None) -> Path:
+                      kind: str | None = None, edits_ok: bool = False) -> Path:
     """The absolute output path, or OutputPathError saying why it may not be written and what
     to do. Inputs in `protect` (instance folders, scenario files) may never be overwritten.
     `kind` (results, sweep, instance...) refuses to replace a generated instance with
-    anything but another one."""
+    anything but another one. `edits_ok`: files allocator wrote may have been changed (a
+    folder rewritten from its own edited files, `retotal`); files it did not write are still
+    refused."""
     out = Path(out)
     if str(out).strip() == "":
         raise OutputPathError("the output path is empty; give a folder name")
@@ -184,11 +187,11 @@ def check_output_path(out: Path, force: bool = False, protect: Iterable[Path] = 
         raise OutputPathError(f"the output path {out} is not a folder (a device, FIFO or "
                               "socket); give another path")
     elif not force:
-        _check_replaceable(absolute, out, kind)
+        _check_replaceable(absolute, out, kind, edits_ok)
     return absolute
 
 
-def _check_replaceable(folder: Path, out: Path, kind: str | None) -> None:
+def _check_replaceable(folder: Path, out: Path, kind: str | None, edits_ok: bool) -> None:
     """A folder may be replaced when it is empty, or allocator wrote it, unchanged since."""
     try:
         empty = not any(folder.iterdir())
@@ -197,7 +200,7 @@ def _check_replaceable(folder: Path, out: Path, kind: str | None) -> None:
                               f"{exc.strerror or exc}") from None
     if empty:
         return
-    foreign = foreign_files(folder)
+    foreign = foreign_files(folder, edits_ok=edits_ok)
     if foreign:
         changed = any("changed since" in f for f in foreign)
         raise OutputPathError(
@@ -411,11 +414,12 @@ def clean_leftovers(target: Path) -> list[str]:
     return done
 
 
-def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = ()) -> Staged:
+def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (),
+          edits_ok: bool = False) -> Staged:
     """Check the output path, lock it, clean a killed run's leftovers and make the staging
     folder beside it: every check a write needs happens here, before the work starts."""
     protect = list(protect)
-    target = check_output_path(out, force, protect, kind)
+    target = check_output_path(out, force, protect, kind, edits_ok)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -427,7 +431,7 @@ def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (
         raise OutputPathError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
     try:
         clean_leftovers(target)
-        target = check_output_path(out, force, protect, kind)  # a restored folder too
+        target = check_output_path(out, force, protect, kind, edits_ok)  # restored, too
         tmp = Path(tempfile.mkdtemp(prefix=_TMP.format(key=_key(target.name),
                                                        pid=os.getpid()),
                                     dir=target.parent))
@@ -444,12 +448,12 @@ def stage(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (
 
 
 @contextlib.contextmanager
-def staged(out: Path, kind: str, force: bool = False,
-           protect: Iterable[Path] = ()) -> Iterator[Staged]:
+def staged(out: Path, kind: str, force: bool = False, protect: Iterable[Path] = (),
+           edits_ok: bool = False) -> Iterator[Staged]:
     """`with staged(out, "results") as s: write into s.path`; committed on success, removed
     on any exception (the target is then left as it was; an OSError becomes an
     OutputPathError saying so)."""
-    s = stage(out, kind, force, protect)
+    s = stage(out, kind, force, protect, edits_ok)
     try:
         with s.writing():
             yield s

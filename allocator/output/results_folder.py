@@ -41,9 +41,11 @@ def summary_json(summary: dict[str, Any]) -> str:
 
 
 def write_results(result: RunResult, out: Path, force: bool = False,
-                  protect: Iterable[Path] = (), extras: Extras | None = None) -> Path:
-    """Write the results folder atomically (core.folders: refused over a user's files)."""
-    with staged(out, "results", force, protect) as s:
+                  protect: Iterable[Path] = (), extras: Extras | None = None,
+                  edits_ok: bool = False) -> Path:
+    """Write the results folder atomically (core.folders: refused over a user's files;
+    `edits_ok`: over allocator's own files even where they were edited, as `retotal` does)."""
+    with staged(out, "results", force, protect, edits_ok) as s:
         write_tables(result, s.path)
         for _name, write in (extras or {}).items():
             write(s.path)
