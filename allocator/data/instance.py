@@ -10,6 +10,17 @@ import pandas as pd
 from allocator.core.errors import Problem
 from allocator.data.policy import Policy
 
+INCUMBENT_COLUMNS = ["demand", "enterprise_id", "service_id", "agency_id", "years", "in_pool",
+                     "row"]
+PIN_COLUMNS = ["demand", "enterprise_id", "service_id", "agency_id", "action", "note", "row"]
+EVALUATION_COLUMNS = ["agency_id", "scorer", "score", "violation", "enterprise_id", "date",
+                      "note"]
+
+
+def empty_frame(columns: list[str]) -> pd.DataFrame:
+    """A frame with these columns and no rows (an optional file that is absent)."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -28,6 +39,13 @@ class Instance:
     conflicts:   agency_id, enterprise_id
     funding:     index source_id; name, department, amount, districts, sectors, services,
                  risk_levels (scopes as ';'-joined text or '*'); None without funding.csv
+    incumbents:  last year's plan (incumbents.csv) on this year's demands: demand (row of
+                 demands), enterprise_id, service_id, agency_id, years (int >= 1), in_pool
+                 (the agency is still in agencies.csv), row (spreadsheet row in the file)
+    pins:        decisions already taken (pins.csv): demand, enterprise_id, service_id,
+                 agency_id, action ('assign' or 'forbid'), note, row
+    evaluations: last year's scores (evaluations.csv): agency_id, scorer, score, violation
+                 ('' = none), enterprise_id, date, note
     """
 
     path: Path
@@ -44,6 +62,9 @@ class Instance:
     sha256: str = ""
     warnings: list[Problem] = field(default_factory=list)
     funding: pd.DataFrame | None = None
+    incumbents: pd.DataFrame = field(default_factory=lambda: empty_frame(INCUMBENT_COLUMNS))
+    pins: pd.DataFrame = field(default_factory=lambda: empty_frame(PIN_COLUMNS))
+    evaluations: pd.DataFrame = field(default_factory=lambda: empty_frame(EVALUATION_COLUMNS))
 
     @property
     def name(self) -> str:

@@ -38,18 +38,35 @@ DEFAULTS: dict[str, Any] = {
     "price": {"floor_ratio": 0.8, "ceiling_ratio": 1.5},
     "copay": {"share_by_risk": {}},
     "solver": {"name": "auto", "time_limit": 60, "mip_gap": 0.0001, "seed": 0, "threads": None,
-               "levels": ["coverage", "quality", "cost"]},
+               "levels": ["coverage", "stability", "quality", "cost"]},
     "report": {"language": "en", "currency": "CNY"},
+    "continuity": {"keep_incumbents": True, "max_changes": None, "max_tenure_years": None},
+    "evaluation": {
+        "scorer_weights": {"enterprise": 0.3, "street_office": 0.3, "expert": 0.4,
+                           "spot_check": 0.0},
+        "carry": 0.5,
+        "probation_below": 70,
+        "suspend_below": 60,
+        "restore_above": 80,
+        "bottom_share_to_probation": 0.0,
+        "blacklist_on_violation": True,
+    },
 }
 
 RISK_LEVELS = (1, 2, 3, 4)
 #: policy keys whose value is a map of risk levels (replaced whole when overridden)
 LEVEL_MAPS = ("weights", "min_score_by_risk", "share_by_risk")
 SOLVER_NAMES = ("auto", "cbc", "highs", "cpsat")
-#: the objective's levels in the spec's order; solver.levels picks the ones optimised
-LEVEL_NAMES = ("coverage", "quality", "cost")
 #: languages of the report, the workbook and the terminal summary
 LANGUAGES = ("en", "zh")
+#: the objective's levels in the spec's order; solver.levels picks the ones optimised.
+#: stability (served weight kept with last year's agency) exists only with incumbents.
+LEVEL_NAMES = ("coverage", "stability", "quality", "cost")
+#: who scores an agency in evaluations.csv (keys of evaluation.scorer_weights)
+SCORERS = ("enterprise", "street_office", "expert", "spot_check")
+#: mappings whose keys are data (replaced whole by a policy file, never merged key by key);
+#: scorer_weights is one, but its keys are still checked (unknown_keys walks into it)
+WHOLE_MAPPINGS = (*LEVEL_MAPS, "scorer_weights")
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,17 @@ class Policy:
     def has_copay(self) -> bool:
         """Whether any enterprise pays part of its service (copay.share_by_risk > 0)."""
         return any(v > 0 for v in self.copay_share_by_risk.values())
+    keep_incumbents: bool = True
+    max_changes: float | None = None
+    max_tenure_years: int | None = None
+    scorer_weights: dict[str, float] = field(default_factory=lambda: dict(
+        DEFAULTS["evaluation"]["scorer_weights"]))
+    carry: float = 0.5
+    probation_below: float = 70.0
+    suspend_below: float = 60.0
+    restore_above: float = 80.0
+    bottom_share_to_probation: float = 0.0
+    blacklist_on_violation: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The policy in force, in policy.yaml's shape (for summary.json and `validate`)."""
@@ -121,6 +149,20 @@ class Policy:
                 "levels": list(self.levels),
             },
             "report": {"language": self.language, "currency": self.currency},
+            "continuity": {
+                "keep_incumbents": self.keep_incumbents,
+                "max_changes": self.max_changes,
+                "max_tenure_years": self.max_tenure_years,
+            },
+            "evaluation": {
+                "scorer_weights": dict(self.scorer_weights),
+                "carry": self.carry,
+                "probation_below": self.probation_below,
+                "suspend_below": self.suspend_below,
+                "restore_above": self.restore_above,
+                "bottom_share_to_probation": self.bottom_share_to_probation,
+                "blacklist_on_violation": self.blacklist_on_violation,
+            },
         }
 
 
@@ -128,7 +170,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     """Return base with override merged in, section by section (override wins)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in LEVEL_MAPS:
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in (
+            WHOLE_MAPPINGS
+        ):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -188,6 +232,14 @@ EXAMPLES: dict[str, str] = {
     "solver.threads": "4",
     "solver.levels": "[coverage, cost]",
     "copay.share_by_risk": "0.3",
+    "continuity.max_changes": "0.2",
+    "continuity.max_tenure_years": "3",
+    "evaluation.scorer_weights": "0.3",
+    "evaluation.carry": "0.5",
+    "evaluation.probation_below": "70",
+    "evaluation.suspend_below": "60",
+    "evaluation.restore_above": "80",
+    "evaluation.bottom_share_to_probation": "0.1",
 }
 
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}([,' ]\d{3})+(\.\d+)?")
@@ -397,6 +449,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
     shares = parse_copay(problems, file, copay.get("share_by_risk"))
     language = parse_language(problems, file, report.get("language"))
     currency = parse_currency(problems, file, report.get("currency"))
+    history = parse_continuity(problems, file, sect("continuity"), sect("evaluation"))
     pname = merged.get("name")
     if pname is not None and not isinstance(pname, str | int | float):
         problems.append(Problem(file, None, "name", pname, "must be text", "write a short name"))
@@ -425,6 +478,7 @@ def parse_policy(raw: Any, file: str = POLICY_FILE,
         copay_share_by_risk=shares,
         language=language,
         currency=currency,
+        **history,
     ), []
 
 
@@ -443,6 +497,62 @@ def parse_copay(problems: list[Problem], file: str, value: Any) -> dict[int, flo
                                     "use a share below 1, e.g. 0.3 for 30 %"))
             del shares[level]
     return {lvl: v for lvl, v in shares.items() if v > 0}
+
+
+def _flag(problems: list[Problem], file: str, key: str, value: Any) -> bool | None:
+    """A true/false switch; anything else is a problem."""
+    if isinstance(value, bool):
+        return value
+    problems.append(Problem(file, None, key, value, "must be true or false",
+                            f"write {key.split('.')[-1]}: true or {key.split('.')[-1]}: false"))
+    return None
+
+
+def parse_continuity(problems: list[Problem], file: str, cont: dict[str, Any],
+                     ev: dict[str, Any]) -> dict[str, Any]:
+    """The continuity and evaluation sections (last year's plan, agency evaluations)."""
+    keep = _flag(problems, file, "continuity.keep_incumbents", cont.get("keep_incumbents"))
+    changes = _num(problems, file, "continuity.max_changes", cont.get("max_changes"), lo=0,
+                   hi=1, allow_none=True)
+    tenure = _num(problems, file, "continuity.max_tenure_years", cont.get("max_tenure_years"),
+                  lo=1, integer=True, allow_none=True)
+    raw_w = ev.get("scorer_weights")
+    weights: dict[str, float] = {}
+    if not isinstance(raw_w, dict) or not raw_w:
+        problems.append(Problem(file, None, "evaluation.scorer_weights", raw_w,
+                                "must be a mapping scorer -> weight",
+                                "write e.g. {enterprise: 0.3, street_office: 0.3, expert: 0.4, "
+                                "spot_check: 0}"))
+    else:
+        for scorer, value in raw_w.items():
+            if scorer in SCORERS:  # unknown scorers are reported by unknown_keys
+                num = _num(problems, file, f"evaluation.scorer_weights.{scorer}", value, lo=0)
+                if num is not None:
+                    weights[str(scorer)] = num
+        if set(weights) == set(raw_w) and not any(w > 0 for w in weights.values()):
+            problems.append(Problem(file, None, "evaluation.scorer_weights", raw_w,
+                                    "no scorer type has a positive weight, so no agency gets "
+                                    "a score", "give at least one scorer type a weight > 0"))
+    carry = _num(problems, file, "evaluation.carry", ev.get("carry"), lo=0, hi=1)
+    marks = {k: _num(problems, file, f"evaluation.{k}", ev.get(k), lo=0, hi=100)
+             for k in ("probation_below", "suspend_below", "restore_above")}
+    if (marks["suspend_below"] is not None and marks["probation_below"] is not None
+            and marks["suspend_below"] > marks["probation_below"]):
+        problems.append(Problem(file, None, "evaluation.suspend_below", marks["suspend_below"],
+                                f"suspend_below is above probation_below "
+                                f"({marks['probation_below']:g})",
+                                "make suspend_below <= probation_below"))
+    bottom = _num(problems, file, "evaluation.bottom_share_to_probation",
+                  ev.get("bottom_share_to_probation"), lo=0, hi=1)
+    blacklist = _flag(problems, file, "evaluation.blacklist_on_violation",
+                      ev.get("blacklist_on_violation"))
+    if problems:
+        return {}
+    return {"keep_incumbents": bool(keep), "max_changes": changes, "max_tenure_years": tenure,
+            "scorer_weights": {s: float(weights.get(s, 0.0)) for s in SCORERS},
+            "carry": float(carry), "bottom_share_to_probation": float(bottom),
+            "blacklist_on_violation": bool(blacklist),
+            **{k: float(v) for k, v in marks.items()}}
 
 
 def parse_levels(problems: list[Problem], file: str, value: Any) -> tuple[str, ...]:

@@ -42,6 +42,11 @@ TABLES: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {
     "conflicts.csv": (False, ("agency_id", "enterprise_id"), ()),
     "funding.csv": (False, ("source_id", "amount", "districts", "sectors", "services",
                             "risk_levels"), ("name", "department")),
+    # last year's plan, this year's pins and last year's agency evaluations (data/history.py)
+    "incumbents.csv": (False, ("enterprise_id", "service_id", "agency_id", "years"), ()),
+    "pins.csv": (False, ("enterprise_id", "service_id", "agency_id", "action"), ("note",)),
+    "evaluations.csv": (False, ("agency_id", "scorer", "score"),
+                        ("violation", "enterprise_id", "date", "note")),
 }
 
 ROW_OFFSET = 2  # header is spreadsheet row 1, first record is row 2

@@ -442,6 +442,9 @@ def check_tables(raw: RawInstance) -> tuple[dict[str, pd.DataFrame], list[Proble
             drop=True)
     if FUNDING_FILE in t:
         check_funding(c, t[FUNDING_FILE], out)
+    from allocator.data.history import check_history  # history builds on this module
+
+    check_history(c, t, out)
     return out, c.problems
 
 
@@ -565,4 +568,4 @@ def build_instance(raw: RawInstance, has_policy: bool, overrides: dict[str, Any]
                     funding=frames.get("funding"),
                     **{k: frames[k] for k in ("districts", "services", "enterprises", "demands",
                                               "agencies", "agency_districts", "bids", "quotes",
-                                              "conflicts")})
+                                              "conflicts", "incumbents", "pins", "evaluations")})
