@@ -16,6 +16,15 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
+from allocator.eligibility.continuity import (
+    CODE_PINNED,
+    CODE_TENURE,
+    PINNED,
+    TENURE,
+    continuity_codes,
+    continuity_detail,
+    demand_rows,
+)
 
 #: relative tolerance of the price-band comparisons (so 0.8 x 1000 admits a cost of 800)
 PRICE_RTOL = 1e-9
@@ -25,7 +34,8 @@ TRIPLE_COLUMNS = ["demand", "enterprise_id", "service_id", "agency_id", "distric
 EXCLUDED_COLUMNS = ["agency_id", "enterprise_id", "service_id", "reason", "scope", "sector",
                     "district_id", "detail"]
 
-# reason codes, in the order they are tested (the first failing one is reported)
+# reason codes, in the order they are tested (the first failing one is reported); pins and
+# rotation (eligibility/continuity.py) come after the spec's six
 STATUS, QUALITY, AREA, CONFLICT, LOW, HIGH = (
     "status", "quality", "service_area", "conflict", "abnormally_low", "above_ceiling")
 
@@ -129,10 +139,22 @@ def classify(instance: Instance, cand: pd.DataFrame) -> pd.DataFrame:
         (LOW, cand["cost"] < pol.floor_ratio * cand["reference_cost"] * (1 - PRICE_RTOL)),
         (HIGH, cand["cost"] > pol.ceiling_ratio * cand["reference_cost"] * (1 + PRICE_RTOL)),
     ]
+    rows = (cand["demand"].to_numpy() if "demand" in cand.columns
+            else demand_rows(instance, cand))
+    cont = continuity_codes(instance, rows, ag.index.get_indexer(cand["agency_id"].astype(str)))
+    tests += [(PINNED, cont == CODE_PINNED), (TENURE, cont == CODE_TENURE)]
     out["reason"] = _first_failure(tests, cand.index)
     out["status"] = status
     out["detail"] = _details(out, _detail_texts(pol))
+    _continuity_details(instance, out)
     return out.drop(columns=["needed", "status"])
+
+
+def _continuity_details(instance: Instance, frame: pd.DataFrame) -> None:
+    """Fill the detail of rows kept out by a pin or by rotation (in place)."""
+    mask = frame["reason"].isin([PINNED, TENURE]).to_numpy()
+    if mask.any():
+        frame.loc[mask, "detail"] = continuity_detail(instance, frame.loc[mask]).to_numpy()
 
 
 def _demands(instance: Instance) -> pd.DataFrame:
@@ -374,7 +396,16 @@ def _reasons(instance: Instance, ids: _Ids, c: _Candidates, d_risk: np.ndarray,
     return reason
 
 
-REASONS = (STATUS, QUALITY, AREA, CONFLICT, LOW, HIGH)
+REASONS = (STATUS, QUALITY, AREA, CONFLICT, LOW, HIGH, PINNED, TENURE)
+
+
+def _continuity_reasons(instance: Instance, c: _Candidates, reason: np.ndarray) -> None:
+    """Candidates that pass the spec's six rules but a pin or rotation keeps out (in place)."""
+    cont = continuity_codes(instance, c.demand, c.agency)
+    if cont.any():
+        free = reason == 0
+        reason[free & (cont == CODE_PINNED)] = REASONS.index(PINNED) + 1
+        reason[free & (cont == CODE_TENURE)] = REASONS.index(TENURE) + 1
 
 
 def _needed_by_risk(pol) -> np.ndarray:
@@ -393,6 +424,9 @@ def compute_eligibility(instance: Instance) -> Eligibility:
     categoricals in the triples frame, so they still read and write as the original strings.
     Triples are ordered by demand, then agency id.
     """
+    from allocator.eligibility.incumbents import check_assign_pins  # builds on this module
+
+    check_assign_pins(instance)
     ids = _Ids.of(instance)
     dem = _demands(instance)
     d_svc = ids.services.get_indexer(dem["service_id"]).astype(code_dtype(len(ids.services)))
@@ -418,6 +452,7 @@ def compute_eligibility(instance: Instance) -> Eligibility:
                         np.ones(len(quotes), dtype=bool))
     cand = _candidates(usable, q, rank, _offer_key(ids, d_svc, d_sec, d_dist), d_days, n_ag)
     reason = _reasons(instance, ids, cand, d_risk, d_dist, d_ent, d_ref)
+    _continuity_reasons(instance, cand, reason)
     triple_excl = _excluded_triples(instance, ids, cand, reason, dem)
     ok = np.flatnonzero(reason == 0) if reason.any() else None
     del reason
@@ -475,6 +510,7 @@ def _excluded_triples(instance: Instance, ids: _Ids, c: _Candidates, reason: np.
         "needed": _needed_by_risk(pol)[d["risk_level"].to_numpy().astype(int)],
         "cost": c.cost[rows], "reference_cost": d["reference_cost"].to_numpy(dtype=float)})
     f["detail"] = _details(f, _detail_texts(pol))
+    _continuity_details(instance, f)
     return f[EXCLUDED_COLUMNS]
 
 
