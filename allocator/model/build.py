@@ -24,12 +24,15 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.funding import government_cost, has_funding, scope_groups, source_cover
+from allocator.data.history import allowed_changes, stability_on
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
+from allocator.eligibility.incumbents import incumbent_triples, pinned_triples
 from allocator.model.flow import warm_split
 from allocator.model.linear import INF, LinearModel
 
 COVERAGE, QUALITY, COST = "coverage", "quality", "cost"
+STABILITY = "stability"
 
 
 @dataclass(frozen=True)
@@ -465,6 +468,47 @@ def add_objectives(m: AllocationModel) -> None:
     ]
 
 
+def add_pinned_assignments(m: AllocationModel) -> None:
+    """An `assign` pin fixes its agency on its demand: x[e,s,a] >= 1, one row `pin[e,s,a]`
+    each (the demand's other triples are already kept out by eligibility, reason pinned)."""
+    pinned = pinned_triples(m.instance, m.triples)
+    if not pinned.any():
+        return
+    k = int(pinned.sum())
+    labels = m.triples.loc[pinned, ["enterprise_id", "service_id", "agency_id"]]
+    m.lp.add_constraints("pin", labels, np.arange(k), m.x[pinned], np.ones(k), 1.0, INF)
+
+
+def add_max_changes(m: AllocationModel) -> None:
+    """Demands whose incumbent is still eligible and that move to another agency or go
+    unserved number at most max_changes x such demands (rounded down): one row
+    `max_changes[city]`, sum of the incumbent triples' x >= K - allowed."""
+    ratio = m.instance.policy.max_changes
+    if ratio is None:
+        return
+    mine = incumbent_triples(m.instance, m.triples)
+    k = int(mine.sum())
+    allowed = allowed_changes(ratio, k)
+    if k == 0 or allowed >= k:
+        return
+    labels = pd.DataFrame({"scope": ["city"], "eligible_incumbents": [k]})
+    m.lp.add_constraints("max_changes", labels, np.zeros(k), m.x[mine], np.ones(k),
+                         float(k - allowed), INF)
+
+
+def add_stability_level(m: AllocationModel) -> None:
+    """With incumbents and continuity.keep_incumbents: a level right after coverage that
+    maximises the served weight kept with its incumbent agency."""
+    if not stability_on(m.instance):
+        return
+    mine = incumbent_triples(m.instance, m.triples)
+    coefs = np.zeros(m.lp.n_vars)
+    coefs[m.x[mine]] = m.triples.loc[mine, "weight"].to_numpy(dtype=float)
+    level = Level(STABILITY, coefs, "max", constant=not bool(np.any(coefs)))
+    at = next((k + 1 for k, lv in enumerate(m.levels) if lv.name == COVERAGE), 0)
+    m.levels.insert(at, level)
+
+
 def mark_district_groups(m: AllocationModel) -> None:
     """Tag each column with its district's number (-1: none), for the solver's
     neighbourhood search: where a city-wide search stalls, a plan still improves when one
@@ -527,7 +571,10 @@ def build_model(instance: Instance, elig: Eligibility,
     add_district_share_caps(m)
     add_city_share_caps(m)
     add_districts_per_agency_caps(m)
+    add_pinned_assignments(m)
+    add_max_changes(m)
     add_objectives(m)
+    add_stability_level(m)
     mark_district_groups(m)
     return m
 

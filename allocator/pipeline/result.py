@@ -78,8 +78,8 @@ DECIMALS: dict[str, int] = {**{c: MONEY_DECIMALS for c in MONEY + ["budget"]},
 
 @dataclass
 class RunResult:
-    """Everything a run produced: the plan's tables, the summary (summary.json) and, if
-    infeasible, why (diagnosis.csv rows)."""
+    """Everything a run produced: the plan's tables, the summary (summary.json), if
+    infeasible, why (diagnosis.csv rows), and with incumbents what changed (changes.csv)."""
 
     summary: dict[str, Any]
     assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -90,6 +90,12 @@ class RunResult:
     diagnosis: pd.DataFrame | None = None
     funding: pd.DataFrame | None = None  # funding.csv: per source amount, used, left
     funding_by_agency: pd.DataFrame | None = None  # what each contract draws from each fund
+    changes: pd.DataFrame | None = None  # changes.csv: the plan against last year's
+
+    @property
+    def stability(self) -> float | None:
+        """Served weight kept with its incumbent agency (None without incumbents or a plan)."""
+        return self.summary.get("stability")
 
     @property
     def status(self) -> Status:

@@ -12,12 +12,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from allocator.data.history import has_incumbents
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, point_from_triples
+from allocator.pipeline.changes import changes_table
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
     LARGE_TRIPLES,
+    forced_demands,
     solve_large,
     unsupported_rules,
     use_large_path,
@@ -39,7 +42,9 @@ def solve_instance(instance: Instance, solver: str | None = None,
     """Solve the instance under its policy; never raises for an infeasible or timed-out run.
 
     `start` (enterprise_id, service_id, agency_id rows, e.g. an earlier assignments.csv) is
-    offered to the solver as a warm start; rows that are not eligible here are ignored.
+    offered to the solver as a warm start; rows that are not eligible here are ignored, and
+    a start that breaks a rule of this year is not used. Without one, the incumbents' plan
+    (incumbents.csv, with the assign pins) is offered.
     """
     say = progress or (lambda _m: None)
     pol = instance.policy
@@ -58,11 +63,14 @@ def solve_instance(instance: Instance, solver: str | None = None,
 
     if backend.province_scale and use_large_path(instance, elig):
         return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
-    kept = (unsupported_rules(instance) if backend.province_scale
+    kept = (unsupported_rules(instance, elig) if backend.province_scale
             and len(elig.triples) >= LARGE_TRIPLES else [])
     if kept:
         say(f"large scale: {len(elig.triples):,} eligible triples, but {', '.join(kept)} "
             "keep the full model (the province-scale path does not handle them)")
+    label = "the given plan"
+    if start is None and has_incumbents(instance):
+        start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
 
     t = time.perf_counter()
     model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
@@ -83,10 +91,13 @@ def solve_instance(instance: Instance, solver: str | None = None,
                 LevelReport(lv.name, lv.sense, Status.OPTIMAL, 0.0, 0.0, 0.0, 0.0,
                             "empty model") for lv in model.levels])
     else:
+        point = start_point(model, start)
+        if start is not None and len(start):
+            say(f"warm start: {label}" + (", its rows eligible this year" if point is not None
+                                          else " breaks a rule this year; not used"))
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
-                                  progress=say, start=start_point(model, start),
-                                  levels=pol.levels)
+                                  progress=say, start=point, levels=pol.levels)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
@@ -105,10 +116,24 @@ def solve_instance(instance: Instance, solver: str | None = None,
 def plan_result(instance: Instance, summary: dict, a: pd.DataFrame, unserved: pd.DataFrame,
                 agencies: pd.DataFrame, districts: pd.DataFrame, excluded: pd.DataFrame
                 ) -> RunResult:
-    """The RunResult of a plan's tables, with the funding tables read off its split."""
+    """The RunResult of a plan's tables, with the funding tables read off its split and,
+    with incumbents and a plan, changes.csv."""
     funding, by_agency = funding_tables(instance, a)
+    has_plan = summary.get("coverage") is not None
     return RunResult(summary, a, unserved, agencies, districts, excluded, None, funding,
-                     by_agency)
+                     by_agency, changes=changes_table(instance, a, unserved) if has_plan
+                     else None)
+
+
+def incumbent_start(instance: Instance) -> pd.DataFrame:
+    """Last year's plan as a warm start: the incumbents, with each assign pin in place of its
+    demand's incumbent (rows not eligible this year are dropped by start_point)."""
+    keys = ["enterprise_id", "service_id", "agency_id"]
+    pins = instance.pins
+    assign = pins[pins["action"] == "assign"]
+    inc = instance.incumbents
+    inc = inc[~inc["demand"].isin(assign["demand"])]
+    return pd.concat([inc[keys], assign[keys]], ignore_index=True).astype(str)
 
 
 def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit: float,
@@ -130,8 +155,9 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
         lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
+        forced, elig = forced_demands(instance, elig)
         res = solve_large(instance, elig, remaining, pol.mip_gap, threads, pol.seed,
-                          progress=say)
+                          progress=say, forced=forced)
         lex, chosen, info = res.lex, res.chosen, res.info
     timings["solve"] = lex.seconds
     t = time.perf_counter()
@@ -148,10 +174,26 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
 
 
 def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:
-    """Column vector of a warm-start plan given as assignment rows, or None."""
+    """Column vector of a warm-start plan given as assignment rows (those eligible here), or
+    None when there is none or it breaks a rule of this model (a backend keeps a start as
+    its first plan, so it must be feasible)."""
     if start is None or start.empty:
         return None
     keys = ["enterprise_id", "service_id", "agency_id"]
-    t = model.triples[keys].reset_index()
+    t = model.triples[keys].astype(str).reset_index()
     chosen = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["triple"].to_numpy()
-    return point_from_triples(model, chosen)
+    chosen = chosen[~pd.Series(model.demand_of_triple[chosen]).duplicated().to_numpy()] \
+        if len(chosen) and model.demand_of_triple.size else chosen
+    point = point_from_triples(model, np.sort(chosen))
+    return point if feasible_point(model, point) else None
+
+
+def feasible_point(model: AllocationModel, point: np.ndarray, tol: float = 1e-6) -> bool:
+    """Whether a column vector keeps every row and bound of the model."""
+    lp = model.lp
+    if np.any(point < lp.lb - tol) or np.any(point > lp.ub + tol):
+        return False
+    act = lp.matrix() @ point
+    lo, hi = lp.row_lo, lp.row_hi
+    return bool(np.all(act >= lo - tol * np.maximum(1, np.abs(lo)))
+                and np.all(act <= hi + tol * np.maximum(1, np.abs(hi))))

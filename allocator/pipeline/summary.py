@@ -7,8 +7,10 @@ from typing import Any
 import pandas as pd
 
 from allocator.core.version import __version__
+from allocator.data.history import has_incumbents, objective_levels
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
+from allocator.pipeline.changes import continuity_figures
 from allocator.pipeline.funding import funding_summary, funding_tables
 from allocator.pipeline.lexicographic import LexResult
 from allocator.pipeline.result import RATIO_DECIMALS
@@ -61,6 +63,7 @@ def plan_figures(instance: Instance, a: pd.DataFrame, districts: pd.DataFrame
         "agencies_used": int(a["agency_id"].nunique()),
         "max_district_share": (round(float(districts["max_agency_share"].max()),
                                      RATIO_DECIMALS) if len(a) and len(districts) else None),
+        **continuity_figures(instance, a),
     }
 
 
@@ -71,7 +74,8 @@ def no_plan_figures(instance: Instance) -> dict[str, Any]:
             "enterprise_cost": None, "funding": None, "coverage_ratio": None,
             "weight_total": float(dem["weight"].sum()),
             "mandatory_total": int(dem["risk_level"].isin(pol.mandatory_levels).sum()),
-            "mandatory_served": None, "agencies_used": 0, "max_district_share": None}
+            "mandatory_served": None, "agencies_used": 0, "max_district_share": None,
+            **({"stability": None} if has_incumbents(instance) else {})}
 
 
 def counts(instance: Instance, elig: Eligibility, served: int, model_counts: dict[str, Any]
@@ -113,7 +117,7 @@ def make_summary(instance: Instance, elig: Eligibility, model_counts: dict[str, 
         "seed": pol.seed,
         **{k: v for k, v in figures.items() if k not in ("coverage", "quality", "cost")},
         "levels": [r.as_dict() for r in lex.levels],
-        "levels_optimised": list(pol.levels),
+        "levels_optimised": [n for n in pol.levels if n in objective_levels(instance)],
         "counts": counts(instance, elig, len(a) if has_plan else 0, model_counts),
         "phase_seconds": {k: round(v, 3) for k, v in timings.items()},
         "policy": facts["policy"],

@@ -28,14 +28,22 @@ the time nor the memory. The levels are then solved in these steps:
 
 The run is `optimal` only if every level's plan is within mip_gap of its bound; usually it is
 `feasible`, with each level's proven bound and gap in summary.json.
+
+The planner's year: pins and rotation are eligibility, so a pinned demand keeps one triple;
+it is its own class and counts as mandatory (never dropped by the repair). A max_changes that
+allows no change fixes every still-eligible incumbent the same way; one that allows some
+changes keeps the full model (`unsupported_rules`). The stability level is not optimised
+here: its value for the plan is reported, marked not optimised, and the run says so.
 """
 
 from allocator.pipeline.large_scale.levels import (
     LARGE_TRIPLES,
     LargeResult,
+    forced_demands,
     solve_large,
     unsupported_rules,
     use_large_path,
 )
 
-__all__ = ["LARGE_TRIPLES", "LargeResult", "solve_large", "unsupported_rules", "use_large_path"]
+__all__ = ["LARGE_TRIPLES", "LargeResult", "forced_demands", "solve_large", "unsupported_rules",
+           "use_large_path"]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
+from allocator.eligibility.continuity import tenure_pairs
 
 
 @dataclass
@@ -20,14 +21,22 @@ class Classes:
     size: np.ndarray  # members per class
 
     @classmethod
-    def of(cls, instance: Instance, triples: pd.DataFrame) -> Classes:
+    def of(cls, instance: Instance, triples: pd.DataFrame,
+           solo_demands: np.ndarray | None = None) -> Classes:
         """Group the instance's demands; a demand whose triples differ from its class's
-        representative's in number is put in a class of its own (a safety net)."""
+        representative's in number is put in a class of its own (a safety net), and so is
+        every demand of `solo_demands` (pinned, or fixed to its incumbent) and every demand
+        a pin or rotation touches (its own triples differ)."""
         dem = instance.demands
         n = len(dem)
         solo_ent = pd.Index(instance.quotes["enterprise_id"]).union(
             pd.Index(instance.conflicts["enterprise_id"]))
-        solo = dem["enterprise_id"].isin(solo_ent).to_numpy()
+        solo = dem["enterprise_id"].isin(solo_ent).to_numpy().copy()
+        if solo_demands is not None:
+            solo |= np.asarray(solo_demands, dtype=bool)
+        for frame in (tenure_pairs(instance), instance.pins):
+            if len(frame):
+                solo[frame["demand"].to_numpy()] = True
         count = np.bincount(triples["demand"].to_numpy(), minlength=n)
         cols = ["service_id", "sector", "district_id", "person_days", "weight", "risk_level"]
         for _ in range(3):

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocator.data.history import allowed_changes, stability_on
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
+from allocator.eligibility.incumbents import incumbent_triples, pinned_triples
 from allocator.pipeline.large_scale.class_lp import ClassLp, CoverageLp
 from allocator.pipeline.large_scale.classes import Arrays, Classes
 from allocator.pipeline.large_scale.repair import (
@@ -46,15 +48,19 @@ NEXT_HOLD_STEP = {0.5: 0.75, 0.75: 1.0}
 def use_large_path(instance: Instance, elig: Eligibility) -> bool:
     """Whether to solve by the LP path: big enough, and only rules the repair can restore."""
     return (len(elig.triples) >= LARGE_TRIPLES and lp_available()
-            and unsupported_rules(instance) == [])
+            and unsupported_rules(instance, elig) == [])
 
 
-def unsupported_rules(instance: Instance) -> list[str]:
+def unsupported_rules(instance: Instance, elig: Eligibility | None = None) -> list[str]:
     """Rules the large-scale path does not handle (the full model is used when one is on).
 
     Funding sources and co-payment are among them: the class LP and its repair count one
     money per triple against one budget, while funding needs the split among sources (a flow
-    per scope group) and co-payment a government part distinct from the contract value."""
+    per scope group) and co-payment a government part distinct from the contract value.
+    Pins and rotation are eligibility (a pinned demand keeps one triple and must be served),
+    and max_changes that allows no change fixes every still-eligible incumbent the same way;
+    a max_changes that allows some but not all changes is a counting row the rounding cannot
+    guarantee. Without `elig`, any max_changes above 0 with incumbents counts as such."""
     pol = instance.policy
     out = []
     if instance.funding is not None and len(instance.funding):
@@ -67,7 +73,50 @@ def unsupported_rules(instance: Instance) -> list[str]:
         out.append("anti_monopoly.max_districts_per_agency")
     if pol.min_district_ratio > 0:
         out.append("coverage.min_district_ratio")
+    if pol.max_changes is not None and len(instance.incumbents):
+        if elig is None:
+            partial = pol.max_changes > 0
+        else:
+            k = int(incumbent_triples(instance, elig.triples).sum())
+            partial = 0 < allowed_changes(pol.max_changes, k) < k
+        if partial:
+            out.append("continuity.max_changes")
     return out
+
+
+def forced_demands(instance: Instance, elig: Eligibility) -> tuple[np.ndarray, Eligibility]:
+    """Demands the large path must serve by one given triple (per demand: bool), and the
+    eligibility with their other triples left out: assign pins, and every demand whose
+    incumbent is still eligible when max_changes allows no change."""
+    t = elig.triples
+    fixed = pinned_triples(instance, t)
+    pol = instance.policy
+    mine = incumbent_triples(instance, t) if pol.max_changes is not None else None
+    if mine is not None and mine.any() and allowed_changes(pol.max_changes, int(mine.sum())) == 0:
+        fixed |= mine
+    forced = np.zeros(len(instance.demands), dtype=bool)
+    if not fixed.any():
+        return forced, elig
+    demand = t["demand"].to_numpy()
+    forced[demand[fixed]] = True
+    keep = ~forced[demand] | fixed
+    if keep.all():
+        return forced, elig
+    kept = t[keep].reset_index(drop=True)
+    kept.index.name = t.index.name
+    return forced, Eligibility(kept, elig.excluded)
+
+
+def stability_report(instance: Instance, triples, chosen: np.ndarray, seconds: float
+                     ) -> LevelReport:
+    """The stability level at province scale: the plan's value, not optimised (said plainly)."""
+    mine = incumbent_triples(instance, triples)
+    kept = chosen[mine[chosen]] if len(chosen) else chosen
+    value = float(triples["weight"].to_numpy(dtype=float)[kept].sum())
+    return LevelReport("stability", "max", Status.FEASIBLE, value, None, None, seconds,
+                       "not optimised: the province-scale path does not hold the stability "
+                       "level (continuity.keep_incumbents); reported for the plan found",
+                       optimised=False)
 
 
 @dataclass
@@ -89,15 +138,20 @@ def plan_levels(arr: Arrays, choice: np.ndarray,
 
 
 def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_gap: float,
-                threads: int = 0, seed: int = 0, progress: Progress | None = None
-                ) -> LargeResult:
+                threads: int = 0, seed: int = 0, progress: Progress | None = None,
+                forced: np.ndarray | None = None) -> LargeResult:
     """The three levels on the class LP (module docstring); never raises for the instance's
-    sake: an infeasible LP is reported infeasible, a timed-out one no_solution."""
+    sake: an infeasible LP is reported infeasible, a timed-out one no_solution.
+
+    `forced` (per demand) marks demands that must be served and have exactly one triple
+    (pins; see forced_demands): each is its own class and is treated as mandatory."""
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
     triples = elig.triples
     arr = Arrays.of(instance, triples)
-    classes = Classes.of(instance, triples)
+    if forced is not None and forced.any():
+        arr.mandatory = arr.mandatory | forced
+    classes = Classes.of(instance, triples, forced)
     info: dict = {"method": "LP by column generation over demand classes, rounded and "
                             "repaired, level by level", "demands": len(arr.weight),
                   "classes": len(classes.rep)}
@@ -231,10 +285,16 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             levels.append(LevelReport(name, sense, Status.FEASIBLE, value, None, None,
                                       seconds[name], "not optimised (time, or solver.levels)",
                                       optimised=False))
+    chosen = np.sort(choice[choice >= 0])
+    if stability_on(instance):  # the one level this path does not optimise: said plainly
+        levels.insert(1, stability_report(instance, triples, chosen, 0.0))
+        info["rules_not_held"] = ["continuity.keep_incumbents (the stability level is not "
+                                  "optimised at province scale; its value is reported)"]
+        say("large scale: the stability level (keep_incumbents) is not optimised on this "
+            "path; its value for the plan is reported")
     info["levels_optimised"] = [r.name for r in levels if r.optimised]
     overall = (Status.OPTIMAL if all(r.status is Status.OPTIMAL for r in levels)
                else Status.FEASIBLE)
-    chosen = np.sort(choice[choice >= 0])
     # x: an empty point marks "a plan exists"; the plan itself is `chosen` (no model columns)
     return LargeResult(LexResult(overall, np.zeros(0), levels, time.perf_counter() - t0),
                        chosen, info)

@@ -1,0 +1,154 @@
+"""changes.csv: this year's plan against last year's (incumbents.csv), demand by demand.
+
+Every demand with an incumbent gets one row, every served demand without one a row `new`:
+
+- kept: served by its incumbent again;
+- rotated: the incumbent was otherwise eligible, but continuity.max_tenure_years keeps it out;
+- incumbent_ineligible: another rule keeps the incumbent out (status, quality, service area,
+  conflict, price band, a pin, no offer this year, or it left the pool): the rule and why;
+- moved: the incumbent could serve, another agency does;
+- dropped: the incumbent could serve, the demand is left unserved (with the unserved reason);
+- new: no incumbent last year, served this year.
+
+kept + moved + dropped are the demands whose incumbent is still eligible, the ones
+continuity.max_changes counts (moved + dropped are its changes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from allocator.data.history import allowed_changes, has_incumbents
+from allocator.data.instance import Instance
+from allocator.eligibility.continuity import TENURE, demand_rows
+from allocator.eligibility.incumbents import incumbent_status
+
+CHANGE_COLUMNS = ["enterprise_id", "service_id", "district_id", "incumbent_agency_id", "years",
+                  "agency_id", "change", "reason"]
+CHANGES = ("kept", "moved", "dropped", "new", "rotated", "incumbent_ineligible")
+
+
+def _served(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
+    """Per demand (row of demands): agency serving it ('' if none), its quality and cost."""
+    n = len(instance.demands)
+    out = pd.DataFrame({"agency": np.full(n, "", dtype=object), "quality": np.nan,
+                        "cost": np.nan})
+    if len(a):
+        rows = demand_rows(instance, a)
+        ok = rows >= 0
+        out.loc[rows[ok], "agency"] = a["agency_id"].astype(str).to_numpy()[ok]
+        for col in ("quality", "cost"):
+            if col in a.columns:
+                out.loc[rows[ok], col] = pd.to_numeric(a[col], errors="coerce").to_numpy()[ok]
+    return out
+
+
+def _money(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def _moved_reason(new: str, q_new: float, c_new: float, q_old: float, c_old: float) -> str:
+    """Why another agency serves a demand its incumbent could still serve."""
+    if np.isfinite(q_new) and np.isfinite(q_old) and q_new > q_old + 1e-9:
+        return f"{new} has quality {q_new:g} against the incumbent's {q_old:g}"
+    if np.isfinite(c_new) and np.isfinite(c_old) and c_new < c_old - 0.005:
+        return f"{new} costs {_money(c_new)} where the incumbent would cost {_money(c_old)}"
+    return ("the incumbent could serve at no lower quality or cost; the rules (budget, "
+            "capacity, shares, agencies per district) or more served weight elsewhere need "
+            "the move")
+
+
+def changes_table(instance: Instance, a: pd.DataFrame,
+                  unserved: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """changes.csv rows for the plan `a` (assignments); None when there are no incumbents.
+    `unserved` (unserved.csv rows) gives dropped demands their reason."""
+    if not has_incumbents(instance):
+        return None
+    dem = instance.demands
+    now = _served(instance, a)
+    st = incumbent_status(instance)
+    d = st["demand"].to_numpy(dtype=np.int64)
+    agency = now["agency"].to_numpy()[d]
+    inc = st["agency_id"].astype(str).to_numpy()
+    kept = agency == inc
+    eligible = st["eligible"].to_numpy(dtype=bool)
+    change = np.where(kept, "kept", np.where(
+        ~eligible, np.where(st["reason"] == TENURE, "rotated", "incumbent_ineligible"),
+        np.where(agency != "", "moved", "dropped"))).astype(object)
+    why_left = pd.Series("", index=dem.index, dtype=object)
+    if unserved is not None and len(unserved):
+        rows = demand_rows(instance, unserved)
+        text = unserved["detail"] if "detail" in unserved.columns else unserved["reason"]
+        why_left.iloc[rows[rows >= 0]] = ("left unserved (" + unserved["reason"].astype(str)
+                                          + "): " + text.astype(str)).to_numpy()[rows >= 0]
+    left = np.where(agency != "", "; now served by " + agency,
+                    "; " + why_left.to_numpy()[d]).astype(object)
+    left = np.where(left == "; ", "; left unserved", left)
+    reason = np.empty(len(st), dtype=object)
+    years = st["years"].astype(int).to_numpy()
+    for k in range(len(st)):  # one row per incumbent: a few words each
+        c = change[k]
+        if c == "kept":
+            reason[k] = f"kept with its incumbent of {years[k]} year(s)"
+        elif c == "rotated":
+            reason[k] = f"{st['detail'].iat[k]}{left[k]}"
+        elif c == "incumbent_ineligible":
+            reason[k] = f"{st['reason'].iat[k]}: {st['detail'].iat[k]}{left[k]}"
+        elif c == "moved":
+            reason[k] = _moved_reason(agency[k], now["quality"].iat[d[k]],
+                                      now["cost"].iat[d[k]], st["quality"].iat[k],
+                                      st["cost"].iat[k])
+        else:
+            reason[k] = why_left.iat[d[k]] or "left unserved"
+    rows_inc = pd.DataFrame({
+        "enterprise_id": st["enterprise_id"].astype(str).to_numpy(),
+        "service_id": st["service_id"].astype(str).to_numpy(),
+        "district_id": dem["district_id"].astype(str).to_numpy()[d],
+        "incumbent_agency_id": inc, "years": years, "agency_id": agency,
+        "change": change, "reason": reason, "_demand": d})
+    has_inc = np.zeros(len(dem), dtype=bool)
+    has_inc[d] = True
+    new = np.flatnonzero((now["agency"].to_numpy() != "") & ~has_inc)
+    rows_new = pd.DataFrame({
+        "enterprise_id": dem["enterprise_id"].astype(str).to_numpy()[new],
+        "service_id": dem["service_id"].astype(str).to_numpy()[new],
+        "district_id": dem["district_id"].astype(str).to_numpy()[new],
+        "incumbent_agency_id": "", "years": 0, "agency_id": now["agency"].to_numpy()[new],
+        "change": "new", "reason": "no incumbent last year", "_demand": new})
+    out = pd.concat([rows_inc, rows_new], ignore_index=True).sort_values(
+        "_demand", kind="stable")
+    out["years"] = out["years"].astype("Int64").where(out["years"] > 0)
+    return out.drop(columns="_demand").reset_index(drop=True)[CHANGE_COLUMNS]
+
+
+def change_counts(instance: Instance, changes: pd.DataFrame | None) -> dict[str, Any]:
+    """summary.json's `changes`: rows per change, the demands max_changes counts and how many
+    of them changed, and how many it allows."""
+    if changes is None:
+        return {}
+    counts = changes["change"].value_counts()
+    out: dict[str, Any] = {c: int(counts.get(c, 0)) for c in CHANGES}
+    eligible = out["kept"] + out["moved"] + out["dropped"]
+    out["incumbent_demands"] = int((changes["incumbent_agency_id"] != "").sum())
+    out["eligible_incumbents"] = eligible
+    out["changed"] = out["moved"] + out["dropped"]
+    ratio = instance.policy.max_changes
+    out["max_changes_allowed"] = None if ratio is None else allowed_changes(ratio, eligible)
+    return out
+
+
+def continuity_figures(instance: Instance, a: pd.DataFrame) -> dict[str, Any]:
+    """The plan's stability (served weight kept with its incumbent) and change counts; empty
+    when the instance has no incumbents."""
+    changes = changes_table(instance, a)
+    if changes is None:
+        return {}
+    kept = changes["change"] == "kept"
+    keys = pd.MultiIndex.from_frame(changes.loc[kept, ["enterprise_id", "service_id"]])
+    mine = pd.MultiIndex.from_frame(a[["enterprise_id", "service_id"]].astype(str)).isin(keys) \
+        if len(a) else np.zeros(0, dtype=bool)
+    stability = float(pd.to_numeric(a["weight"], errors="coerce")[mine].sum()) if len(a) else 0.0
+    return {"stability": stability, "changes": change_counts(instance, changes)}
