@@ -34,6 +34,7 @@ from allocator.analysis.audit.extras import (
     check_district_extras,
     check_names,
 )
+from allocator.analysis.audit.continuity import check_continuity
 from allocator.analysis.audit.files import read_csv, read_summary
 from allocator.analysis.audit.funding import (
     check_funding,
@@ -147,6 +148,7 @@ def audit_results(instance_dir: Path, results_dir: Path, budget: float | None = 
     check_counts(out, s, cand, files["excluded.csv"])
     gap = summary_gap(s, pol, audit, mip_gap)
     check_claims(out, s, gap, float(t["true_weight"].sum()), free)
+    check_continuity(out, inst, dem, t, u, results_dir, s)
     rank = {f: k for k, f in enumerate(FILE_ORDER)}
     out.sort(key=lambda v: (rank.get(v.file, len(rank)), v.row is None, v.row or 0))
     return audit

@@ -33,13 +33,15 @@ COLUMNS: dict[str, list[str]] = {
     "funding.csv": ["source_id", "name", "department", "amount", "used", "left", "share_used"],
     "funding_by_agency.csv": ["agency_id", "source_id", "amount"],
     "excluded.csv": ["agency_id", "enterprise_id", "service_id", "reason"],
+    "changes.csv": ["enterprise_id", "service_id", "incumbent_agency_id", "agency_id", "change",
+                    "reason"],
 }
 
 
 #: the order findings are printed in (stable within a file: by row, then rule)
 FILE_ORDER = ("assignments.csv", "unserved.csv", "assignments.csv + unserved.csv",
               "agencies.csv", "districts.csv", "funding.csv", "funding_by_agency.csv",
-              "excluded.csv", "summary.json", "diagnosis.csv")
+              "excluded.csv", "summary.json", "diagnosis.csv", "changes.csv")
 
 
 # tolerances

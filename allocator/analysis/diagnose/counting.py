@@ -311,7 +311,9 @@ def budget_lower_bound(instance: Instance, elig: Eligibility) -> list[Reason]:
 
 def prechecks(instance: Instance, elig: Eligibility) -> list[Reason]:
     """Every stage-1 reason: facts found by counting and flows, before any solve."""
+    from allocator.analysis.diagnose.continuity import continuity_checks  # uses reasons only
+
     return (no_eligible_agency(instance, elig) + too_few_agencies(instance, elig)
             + coverage_out_of_reach(instance, elig) + capacity_shortage(instance, elig)
             + district_caps_too_low(instance, elig) + unfunded_mandatory(instance, elig)
-            + funding_shortage(instance, elig))
+            + funding_shortage(instance, elig) + continuity_checks(instance, elig))

@@ -44,6 +44,8 @@ RELAX: dict[str, tuple[str, int, str]] = {
     "city_share": ("max_share_in_city", -1, "money"),
     "districts_per_agency": ("max_districts_per_agency", -1, "districts"),
     "funding": ("funding", -1, "money"),
+    "pin": ("pin", +1, "demand"),  # an assign pin weighs as much as a mandatory demand
+    "max_changes": ("max_changes", +1, "changes"),
 }
 
 
@@ -56,6 +58,10 @@ DEFINITIONS = {"district_spend", "active_if_serving", "active_only_if_serving",
 
 #: dropping a mandatory demand costs as much as this many "typical demands" of another rule
 MANDATORY_PENALTY = 100.0
+
+#: one change beyond max_changes costs half a typical demand of another rule: where moving
+#: an incumbent and, say, overloading its agency both explain the year, the move is named
+CHANGE_UNIT = 2.0
 
 
 @dataclass
@@ -87,7 +93,7 @@ def slack_units(instance: Instance, elig: Eligibility) -> dict[str, float]:
         return float(v) if np.isfinite(v) and v > 0 else 1.0
 
     return {"money": ok(money), "days": ok(days), "weight": ok(weight), "agencies": 1.0,
-            "districts": 1.0, "demand": 1.0 / MANDATORY_PENALTY, "row": 1.0}
+            "districts": 1.0, "demand": 1.0 / MANDATORY_PENALTY, "row": 1.0, "changes": CHANGE_UNIT}
 
 
 #: the step of an integer slack in its rule's own unit, for backends without continuous
@@ -108,7 +114,8 @@ def slack_bounds(m: AllocationModel) -> dict[str, float]:
     weight = float(m.instance.demands["weight"].sum())
     return {"money": spend + 1.0, "days": days + 1.0, "weight": weight + 1.0,
             "agencies": float(max(m.instance.policy.min_agencies_per_district, 1)),
-            "districts": float(len(m.instance.districts)), "demand": 1.0}
+            "districts": float(len(m.instance.districts)), "demand": 1.0,
+            "changes": float(len(m.instance.incumbents)) + 1.0}
 
 
 def add_slacks(m: AllocationModel, units: dict[str, float], only: set[str] | None = None,
@@ -225,7 +232,7 @@ def elastic_reasons(instance: Instance, m: AllocationModel, fams: list[SlackFami
         if f.rule == "budget":
             continue
         s = x[f.cols] * f.scale
-        if f.unit in ("agencies", "districts", "demand"):
+        if f.unit in ("agencies", "districts", "demand", "changes"):
             s = np.round(s)
             hit = np.flatnonzero(s >= 0.5)
         else:
@@ -304,6 +311,18 @@ def _elastic_reason(f: SlackFamily, lab: pd.Series, v: float, lo: float, hi: flo
                       f"Agency {a} would hold {_num(cap + v)} of the city's spend of "
                       f"{_num(total)}, above the {_pct(pol.max_share_in_city)} cap of "
                       f"{_num(cap)}.", frozenset({(rule, "city")}))
+    if rule == "pin":
+        e, s, a = lab["enterprise_id"], lab["service_id"], lab["agency_id"]
+        return Reason(rule, f"{e}/{s}/{a}", 1, 0, 1,
+                      f"The pin of agency {a} on service {s} of enterprise {e} (pins.csv) "
+                      f"cannot hold while the other rules do.", frozenset({(rule, f"{e}/{s}")}))
+    if rule == "max_changes":
+        extra, k = int(round(v)), int(lab["eligible_incumbents"])
+        allowed = k - int(round(lo))
+        return Reason(rule, "city", allowed + extra, allowed, extra,
+                      f"{k} demands still have an eligible incumbent and max_changes "
+                      f"{pol.max_changes:g} lets {allowed} of them move or go unserved; the "
+                      f"other rules need {allowed + extra} to.", frozenset({(rule, "city")}))
     if rule == "max_districts_per_agency":
         a = lab["agency_id"]
         return Reason(rule, str(a), hi + v, hi, v,
