@@ -19,11 +19,21 @@ import pandas as pd
 
 from allocator.analysis.audit import Audit, audit_results
 from allocator.analysis.diagnose import attach_diagnosis, diagnosis_summary, explain
+from allocator.analysis.diff import PlanDiff, PlanFiles, diff_plans, plan_files, read_plan
+from allocator.analysis.evaluate import (
+    EvaluationRules,
+    evaluate_pool,
+    next_incumbents,
+    pool_counts,
+    read_plan_assignments,
+)
 from allocator.core.errors import InputError, UsageError
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.instance import Instance
 from allocator.data.validation import instance_from_frames, load_instance
 from allocator.eligibility import compute_eligibility
+from allocator.output.diff_folder import write_diff
+from allocator.output.next_year import new_agencies_text, write_next_year
 from allocator.output.results_folder import write_results
 from allocator.output.whatif_folders import write_comparison, write_sweep
 from allocator.pipeline.result import RunResult
@@ -133,6 +143,16 @@ class Plan:
     def funding_by_agency(self) -> pd.DataFrame | None:
         """funding_by_agency.csv rows (agency_id, source_id, amount), or None."""
         return self.result.funding_by_agency
+
+    @property
+    def stability(self) -> float | None:
+        """Served weight kept with its incumbent agency (with incumbents.csv), else None."""
+        return self.result.stability
+
+    @property
+    def changes(self) -> pd.DataFrame | None:
+        """changes.csv rows (with incumbents.csv): each demand against last year's plan."""
+        return self.result.changes
 
     @property
     def diagnosis(self) -> pd.DataFrame | None:
@@ -417,17 +437,88 @@ def workbook(results_dir: str | Path, out: str | Path | None = None,
 
 
 # ------------------------------------------------------------------------------------------
+# the planner's year: evaluation of the pool, and two plans side by side
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The year's end (`evaluate`): each agency's new status and quality from
+    evaluations.csv (`pool_changes`, one row per agency with the rule applied), and next
+    year's incumbents from this year's plan. `write(folder)` writes next year's instance."""
+
+    pool_changes: pd.DataFrame
+    incumbents: pd.DataFrame
+    instance: Instance
+    results: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status_changes(self) -> dict[str, int]:
+        """How many agencies moved from one status to another, e.g. {'active -> probation': 2}."""
+        return pool_counts(self.pool_changes)
+
+    def write(self, folder: str | Path, force: bool = False) -> Path:
+        """Next year's instance folder, atomically: every file of the instance copied,
+        agencies.csv with the new status and quality, incumbents.csv, pool_changes.csv
+        (evaluations.csv, now applied, is not carried over). Never over the user's files,
+        the instance or the results."""
+        src = self.instance.path
+        if not (src / "agencies.csv").is_file():
+            raise UsageError("this instance was not read from a folder, so there are no files "
+                             "to carry into next year; load it with allocator.load_instance")
+        agencies = new_agencies_text(src, self.pool_changes)
+        return write_next_year(src, agencies, self.incumbents, self.pool_changes, Path(folder),
+                               force, [self.results] if self.results is not None else [])
+
+
+def evaluate(instance: Instance | str | Path, results: str | Path,
+             out: str | Path | None = None, force: bool = False) -> Evaluation:
+    """Apply evaluations.csv to the reserve pool (policy section `evaluation`) and carry
+    RESULTS' plan forward as next year's incumbents; written to `out` when given."""
+    inst = instance if isinstance(instance, Instance) else load_instance(Path(instance))
+    a, warnings = read_plan_assignments(Path(results), inst)
+    changes = evaluate_pool(inst.agencies, inst.evaluations, EvaluationRules.of(inst.policy))
+    ev = Evaluation(changes, next_incumbents(inst, a), inst, Path(results), warnings)
+    if out is not None:
+        ev.write(out, force=force)
+    return ev
+
+
+def _plan_files(source: str | Path | Plan, name: str) -> PlanFiles:
+    if isinstance(source, Plan):
+        r = source.result
+        return plan_files(name, r.assignments, r.unserved, r.agencies, r.districts,
+                          r.summary)
+    return read_plan(Path(source))
+
+
+def diff(a: str | Path | Plan, b: str | Path | Plan, out: str | Path | None = None,
+         force: bool = False) -> PlanDiff:
+    """Plan B against plan A (results folders or Plans): per demand what changed, per agency
+    the change in lot value and demands, per district the change in spend and coverage, and
+    the totals (`PlanDiff.summary`). Written to `out` when given (demands.csv, agencies.csv,
+    districts.csv, diff.json)."""
+    d = diff_plans(_plan_files(a, "A"), _plan_files(b, "B"))
+    if out is not None:
+        protect = [Path(p) for p in (a, b) if isinstance(p, str | Path)]
+        write_diff(d, Path(out), force, [p for p in protect if p.exists()])
+    return d
+
+
+# ------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------
 
 def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
              out: str | Path | None = None, force: bool = False,
-             funding: bool = False) -> Instance:
+             funding: bool = False, history: bool = False) -> Instance:
     """A realistic synthetic city (deterministic by seed), checked like any instance; written
     as an instance folder when `out` is given. `funding` adds funding.csv (a city fund,
     industry departments', the insurers' prevention fund, maybe district funds) in place of
-    budget.total."""
-    data = generate_instance(enterprises, agencies, districts, seed, funding=funding)
+    budget.total; `history` adds last year's plan (incumbents.csv) and the agencies'
+    evaluations (evaluations.csv)."""
+    data = generate_instance(enterprises, agencies, districts, seed, funding=funding,
+                             history=history)
     if out is not None:
         path = write_instance(data, Path(out), force=force)
         return load_instance(path)
@@ -435,6 +526,6 @@ def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
     return instance_from_frames(frames, data["policy"], name=f"generated-{seed}")
 
 
-__all__ = ["Comparison", "DiagnosisReport", "Plan", "Sweep", "audit", "compare", "diagnose",
-           "generate", "instance_from_frames", "load_instance", "report", "retotal", "solve",
-           "sweep", "workbook"]
+__all__ = ["Comparison", "DiagnosisReport", "Evaluation", "Plan", "PlanDiff", "Sweep", "audit",
+           "compare", "diagnose", "diff", "evaluate", "generate", "instance_from_frames",
+           "load_instance", "report", "retotal", "solve", "sweep", "workbook"]

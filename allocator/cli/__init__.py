@@ -325,8 +325,9 @@ def validate(instance: Path) -> None:
     from allocator.output.text import instance_summary
 
     inst = load(instance)
+    elig = compute_eligibility(inst)  # an assign pin on an ineligible triple is bad input
     click.echo("OK")
-    click.echo(instance_summary(inst, compute_eligibility(inst)))
+    click.echo(instance_summary(inst, elig))
 
 
 @main.command()
@@ -344,22 +345,28 @@ def validate(instance: Path) -> None:
               help="Also write funding.csv (the year's funding sources: a city fund, industry "
                    "departments' and the insurers' prevention fund, maybe district funds), "
                    "whose total replaces budget.total.")
+@click.option("--history", is_flag=True,
+              help="Also write last year's plan (incumbents.csv) and the agencies' "
+                   "evaluations (evaluations.csv).")
 @click.argument("out", type=click.Path(path_type=Path))
 @force_option
 @guarded
 def generate(enterprises: int, agencies: int, districts: int, seed: int, funding: bool,
-             out: Path, force: bool) -> None:
+             history: bool, out: Path, force: bool) -> None:
     """Write a realistic synthetic city (deterministic by seed) to the folder OUT."""
     from allocator.data.generate import generate_instance, write_instance
 
     t0 = time.perf_counter()
     staged = early_stage(out, "instance", force, [])
     staged.discard()  # the path is fine: write_instance stages it again, atomically
-    data = generate_instance(enterprises, agencies, districts, seed, funding=funding)
+    data = generate_instance(enterprises, agencies, districts, seed, funding=funding,
+                             history=history)
     write_instance(data, out, force=force)
+    extra = (f", {len(data['incumbents']):,} incumbents, {len(data['evaluations']):,} "
+             "evaluations" if history else "")
     echo_err(f"wrote {out}: {len(data['enterprises']):,} enterprises, "
              f"{len(data['demands']):,} demands, {len(data['agencies']):,} agencies, "
-             f"{len(data['districts']):,} districts in {time.perf_counter() - t0:.1f} s")
+             f"{len(data['districts']):,} districts{extra} in {time.perf_counter() - t0:.1f} s")
 
 
 @main.command()
@@ -460,6 +467,53 @@ def diagnose(instance: Path, out: Path | None, solver: str | None, time_limit: f
     click.echo(diagnosis_text(report.reasons, report.outcome, report.least_budget,
                               inst.policy.budget_total))
     sys.exit(EXIT_OK if report.feasible else EXIT_NO_PLAN)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--results", "results", required=True, type=click.Path(path_type=Path),
+              help="This year's results folder (its assignments.csv becomes next year's "
+                   "incumbents).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Next year's instance folder (written atomically; never over a user's "
+                   "files, the instance or the results).")
+@force_option
+@guarded
+def evaluate(instance: Path, results: Path, out: Path, force: bool) -> None:
+    """Apply INSTANCE's evaluations.csv to the pool and write next year's instance."""
+    from allocator.api import evaluate as run
+    from allocator.output.text import evaluation_text
+
+    inst = load(instance)
+    staged = early_stage(out, "instance", force, [instance, results])
+    staged.discard()  # the path is fine: the write stages it again, atomically
+    ev = run(inst, results)
+    for w in ev.warnings:
+        echo_err(f"warning: {w}")
+    ev.write(out, force=force)
+    click.echo(evaluation_text(ev.pool_changes, len(ev.incumbents), str(out)))
+    echo_err(f"wrote {out}")
+
+
+@main.command()
+@click.argument("results_a", type=click.Path(path_type=Path))
+@click.argument("results_b", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Also write demands.csv, agencies.csv, districts.csv and diff.json here.")
+@force_option
+@guarded
+def diff(results_a: Path, results_b: Path, out: Path | None, force: bool) -> None:
+    """Two plans side by side: what changed from RESULTS_A to RESULTS_B."""
+    from allocator.api import diff as run
+    from allocator.output.text import diff_text
+
+    staged = early_stage(out, "diff", force, [results_a, results_b]) if out else None
+    if staged is not None:
+        staged.discard()
+    d = run(results_a, results_b, out=out, force=force)
+    click.echo(diff_text(d))
+    if out is not None:
+        echo_err(f"wrote {out}")
 
 
 class Bar:

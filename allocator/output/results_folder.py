@@ -29,6 +29,8 @@ def write_tables(result: RunResult, folder: Path) -> None:
         frames["funding.csv"] = result.funding
     if result.funding_by_agency is not None:
         frames["funding_by_agency.csv"] = result.funding_by_agency
+    if result.changes is not None:
+        frames["changes.csv"] = result.changes
     for name, frame in frames.items():
         if frame is not None:
             write_csv(frame, folder / name, decimals=DECIMALS)

@@ -131,6 +131,7 @@ def run_summary(result: RunResult, lang: str | None = None) -> str:
         out.append(w.fmt("split_text", base=f"{_money(split['coverage_only_cost'])} {cur}",
                          cost=f"{_money(s['cost'])} {cur}", extra=f"{_money(extra)} {cur}",
                          share=_pct(extra / s["cost"] if s["cost"] else 0.0)))
+    out += changes_lines(s)
     return "\n".join(out)
 
 
@@ -226,4 +227,52 @@ def audit_text(audit: Audit) -> str:
         out.append(f"OK: {audit.assignments} assignments, {audit.unserved} unserved, every "
                    "rule holds" + ("" if audit.status in ("optimal", "feasible")
                                    else f" (status {audit.status}: no plan to check)"))
+    return "\n".join(out)
+
+
+def evaluation_text(changes: pd.DataFrame, incumbents: int, out: str = "") -> str:
+    """What `allocator evaluate` says: the pool's moves, each agency whose status changed."""
+    moved = changes[changes["old_status"] != changes["new_status"]]
+    scored = int(changes["score"].notna().sum())
+    lines = [f"evaluated: {scored} of {len(changes)} agencies have a score; "
+             f"{len(moved)} change status"
+             + (f"; next year's incumbents: {incumbents:,} demands" if incumbents else "")]
+    counts = (moved["old_status"] + " -> " + moved["new_status"]).value_counts()
+    if len(counts):
+        lines.append("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for r in moved.itertuples(index=False):
+        lines.append(f"  {r.agency_id}: {r.old_status} -> {r.new_status}: {r.reason}")
+    if out:
+        lines.append(f"next year's instance: {out} (edit its enterprises and demands for the "
+                     "new year; pool_changes.csv lists every agency)")
+    return "\n".join(lines)
+
+
+def diff_text(diff) -> str:
+    """What `allocator diff` says: totals side by side, demands, agencies, districts."""
+    s = diff.summary
+    out = [f"A: {diff.a} ({s['status']['a']})   B: {diff.b} ({s['status']['b']})"]
+    for key, t in s["totals"].items():
+        if t["a"] is None and t["b"] is None:
+            continue
+        a, b, c = t["a"], t["b"], t["change"]
+        if isinstance(a, float | int) and isinstance(b, float | int):
+            out.append(f"  {key:<16} {a:>16,.2f} {b:>16,.2f} {c:>+16,.2f}")
+        else:
+            out.append(f"  {key:<16} {a!s:>16} {b!s:>16}")
+    d = s["demands"]
+    out.append(f"demands: {d['same']:,} same agency, {d['moved']:,} moved, {d['added']:,} "
+               f"served only in B, {d['dropped']:,} served only in A")
+    g = s["agencies"]
+    out.append(f"agencies: {g['gaining_value']} gain value, {g['losing_value']} lose value, "
+               f"{g['new_in_b']} new in B, {g['gone_in_b']} without demands in B")
+    top = diff.agencies.reindex(diff.agencies["value_change"].abs().sort_values(
+        ascending=False).index).head(5)
+    for r in top.itertuples(index=False):
+        if abs(r.value_change) > 0.005:
+            out.append(f"  {r.agency_id}: lot {r.value_a:,.0f} -> {r.value_b:,.0f} "
+                       f"({r.value_change:+,.0f}), demands {r.demands_a} -> {r.demands_b}")
+    k = s["districts"]
+    out.append(f"districts: {k['spending_more']} spend more, {k['spending_less']} less; "
+               f"coverage up in {k['coverage_up']}, down in {k['coverage_down']}")
     return "\n".join(out)
