@@ -48,6 +48,20 @@ COLUMNS: dict[str, list[str]] = {
 TABLES = tuple(COLUMNS)
 FUNDING_COLUMNS = ["source_id", "name", "department", "amount", "districts", "sectors",
                    "services", "risk_levels"]
+#: the planner's year (generate --history): last year's plan and the agencies' evaluations
+HISTORY_COLUMNS: dict[str, list[str]] = {
+    "incumbents": ["enterprise_id", "service_id", "agency_id", "years"],
+    "evaluations": ["agency_id", "scorer", "score", "violation", "enterprise_id", "date",
+                    "note"],
+}
+#: share of this year's demands that had an agency last year
+_INCUMBENT_SHARE = 0.65
+#: chance of 1, 2, 3, 4 consecutive years with the same agency
+_YEARS = np.array([0.45, 0.30, 0.15, 0.10])
+_VIOLATIONS = ("false_report", "missed_major_hazard", "bribery")
+#: core agencies are scored at least this (they stay active and above every quality bar next
+#: year, so the witness plan of the next year's instance still holds)
+_CORE_SCORE_FLOOR = 82.0
 
 SECTORS = [
     "hazardous_chemicals",
@@ -169,13 +183,14 @@ def _names(rng: np.random.Generator, n: int, suffix: np.ndarray | str) -> np.nda
 
 
 def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
-                      seed: int, funding: bool = False) -> dict[str, pd.DataFrame | dict]:
+                      seed: int, funding: bool = False, history: bool = False
+                      ) -> dict[str, pd.DataFrame | dict]:
     """A realistic synthetic instance; keys are the table names plus "policy".
 
     Deterministic by seed. Needs n_agencies >= 3 (the default rules want three agencies per
     served district) and at least one enterprise and one district. `funding` adds
-    funding.csv (see generate_funding) in place of budget.total; every other table is the
-    same as without it.
+    funding.csv (see generate_funding) in place of budget.total; `history` adds "incumbents"
+    and "evaluations" (see generate_history); every other table is the same as without them.
     """
     if n_enterprises < 1 or n_districts < 1:
         raise UsageError("need at least one enterprise and one district")
@@ -487,6 +502,8 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     if funding:
         out["funding"] = generate_funding(seed, out, float(budget), w_total)
         del policy["budget"]  # the sources cap the spend (budget.total is optional then)
+    if history:
+        out.update(generate_history(out, core, int(seed)))
     out["policy"] = policy
     return out
 
@@ -568,6 +585,70 @@ def generate_funding(seed: int, tables: dict[str, pd.DataFrame], budget: float,
     return out[FUNDING_COLUMNS]
 
 
+def generate_history(tables: dict[str, pd.DataFrame], core: np.ndarray, seed: int
+                     ) -> dict[str, pd.DataFrame]:
+    """Last year's plan on this year's demands (incumbents) and its evaluations.
+
+    About 65 % of the demands had an agency last year: one that bid for the service in the
+    enterprise's sector and serves its district, drawn by quality (whatever its status now,
+    so some incumbents can no longer serve), for 1-4 years. Each agency that served is
+    scored by some of its enterprises, the street offices, an expert panel and sometimes a
+    spot check, around its quality; a few non-core agencies have a recorded violation. Core
+    agencies score at least _CORE_SCORE_FLOOR, so next year's instance keeps its witness.
+    """
+    rng = np.random.default_rng([seed, 2027])
+    ent, dem, ag, bids = (tables[k] for k in ("enterprises", "demands", "agencies", "bids"))
+    d = dem.merge(ent[["enterprise_id", "district_id", "sector"]], on="enterprise_id")
+    d = d[rng.random(len(d)) < _INCUMBENT_SHARE].reset_index(drop=True)
+    area = {a: (None if str(t) == "*" else set(str(t).split(";")))
+            for a, t in zip(ag["agency_id"], ag["districts"], strict=True)}
+    quality = dict(zip(ag["agency_id"], ag["quality"].astype(float), strict=True))
+    offers = bids.groupby(["service_id", "sector"])["agency_id"].agg(list)
+    chosen = np.full(len(d), None, dtype=object)
+    for (svc, sec, dist), rows in d.groupby(["service_id", "sector", "district_id"]).groups.items():
+        cands = [a for a in offers.get((svc, sec), []) if area[a] is None or dist in area[a]]
+        if not cands:
+            continue  # loop over (service, sector, district) groups only
+        w = np.array([quality[a] for a in cands]) ** 2
+        chosen[np.asarray(rows)] = rng.choice(np.array(cands, dtype=object), len(rows),
+                                              p=w / w.sum())
+    has = chosen != None  # noqa: E711 - an object array
+    years = rng.choice(np.arange(1, 5), int(has.sum()), p=_YEARS)
+    incumbents = pd.DataFrame({"enterprise_id": d.loc[has, "enterprise_id"].to_numpy(),
+                               "service_id": d.loc[has, "service_id"].to_numpy(),
+                               "agency_id": chosen[has].astype(str), "years": years})
+    # evaluations of every agency that served
+    is_core = dict(zip(ag["agency_id"], core, strict=True))
+    served = incumbents.groupby("agency_id")["enterprise_id"].agg(lambda e: sorted(set(e)))
+    rows: list[dict] = []
+    day = pd.Timestamp("2026-01-01")
+    for a, ents in served.items():  # loop over agencies only
+        mu = quality[a] + rng.normal(0.0, 6.0)
+        floor = _CORE_SCORE_FLOOR if is_core[a] else 0.0
+
+        def score(spread: float, mu: float = mu, floor: float = floor) -> float:
+            return float(np.clip(np.round(rng.normal(mu, spread)), max(floor, 0), 100))
+
+        picks = rng.choice(np.array(ents, dtype=object), min(len(ents), 4), replace=False)
+        draws = ([("enterprise", e) for e in picks]
+                 + [("street_office", "")] * int(rng.integers(1, 3)) + [("expert", "")]
+                 + ([("spot_check", "")] if rng.random() < 0.4 else []))
+        for scorer, e in draws:
+            rows.append({"agency_id": a, "scorer": scorer, "score": score(8.0),
+                         "violation": "", "enterprise_id": e,
+                         "date": (day + pd.Timedelta(days=int(rng.integers(0, 365))))
+                         .strftime("%Y-%m-%d"), "note": ""})
+        if not is_core[a] and rng.random() < 0.04:
+            rows.append({"agency_id": a, "scorer": "spot_check", "score": score(10.0) - 20,
+                         "violation": str(rng.choice(_VIOLATIONS)), "enterprise_id":
+                         str(rng.choice(np.array(ents, dtype=object))),
+                         "date": (day + pd.Timedelta(days=int(rng.integers(0, 365))))
+                         .strftime("%Y-%m-%d"), "note": "recorded by the regulator"})
+    evaluations = pd.DataFrame(rows, columns=HISTORY_COLUMNS["evaluations"])
+    evaluations["score"] = evaluations["score"].clip(lower=0).astype(int)
+    return {"incumbents": incumbents[HISTORY_COLUMNS["incumbents"]], "evaluations": evaluations}
+
+
 def _copy(v):
     if isinstance(v, dict):
         return {k: _copy(x) for k, x in v.items()}
@@ -581,7 +662,7 @@ def write_instance(data: dict, out_dir: Path, force: bool = False,
     """Write the tables (CSV, UTF-8, no index) and policy.yaml into out_dir, atomically and
     never over a user's files (core.folders)."""
     with staged(out_dir, "instance", force, protect) as s:
-        for name in (*TABLES, "funding"):
+        for name in (*TABLES, "funding", *HISTORY_COLUMNS):
             if name in data:
                 data[name].to_csv(s.path / f"{name}.csv", index=False, encoding="utf-8",
                                   lineterminator="\n")
