@@ -210,8 +210,9 @@ def diff_plans(a: PlanFiles, b: PlanFiles) -> PlanDiff:
     totals = {}
     for key in TOTALS:
         va, vb = a.summary.get(key), b.summary.get(key)
-        ok = isinstance(va, int | float) and isinstance(vb, int | float)
-        totals[key] = {"a": va, "b": vb, "change": (vb - va) if ok else None}
+        change = (float(vb) - float(va) if isinstance(va, int | float)
+                  and isinstance(vb, int | float) else None)
+        totals[key] = {"a": va, "b": vb, "change": change}
     counts = dem["change"].value_counts()
     summary = {
         "a": a.name, "b": b.name,

@@ -600,18 +600,20 @@ def generate_history(tables: dict[str, pd.DataFrame], core: np.ndarray, seed: in
     ent, dem, ag, bids = (tables[k] for k in ("enterprises", "demands", "agencies", "bids"))
     d = dem.merge(ent[["enterprise_id", "district_id", "sector"]], on="enterprise_id")
     d = d[rng.random(len(d)) < _INCUMBENT_SHARE].reset_index(drop=True)
-    area = {a: (None if str(t) == "*" else set(str(t).split(";")))
-            for a, t in zip(ag["agency_id"], ag["districts"], strict=True)}
+    area: dict[str, set[str] | None] = {
+        a: (None if str(t) == "*" else set(str(t).split(";")))
+        for a, t in zip(ag["agency_id"], ag["districts"], strict=True)}
     quality = dict(zip(ag["agency_id"], ag["quality"].astype(float), strict=True))
     offers = bids.groupby(["service_id", "sector"])["agency_id"].agg(list)
     chosen = np.full(len(d), None, dtype=object)
-    for (svc, sec, dist), rows in d.groupby(["service_id", "sector", "district_id"]).groups.items():
-        cands = [a for a in offers.get((svc, sec), []) if area[a] is None or dist in area[a]]
+    groups = d.groupby(["service_id", "sector", "district_id"]).groups
+    for (svc, sec, dist), members in groups.items():  # (service, sector, district) groups
+        cands = [a for a in offers.get((svc, sec), []) if dist in (area[a] or {dist})]
         if not cands:
-            continue  # loop over (service, sector, district) groups only
+            continue
         w = np.array([quality[a] for a in cands]) ** 2
-        chosen[np.asarray(rows)] = rng.choice(np.array(cands, dtype=object), len(rows),
-                                              p=w / w.sum())
+        chosen[np.asarray(members)] = rng.choice(np.array(cands, dtype=object), len(members),
+                                                 p=w / w.sum())
     has = chosen != None  # noqa: E711 - an object array
     years = rng.choice(np.arange(1, 5), int(has.sum()), p=_YEARS)
     incumbents = pd.DataFrame({"enterprise_id": d.loc[has, "enterprise_id"].to_numpy(),

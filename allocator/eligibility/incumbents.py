@@ -41,7 +41,8 @@ def offer_candidates(instance: Instance, pairs: pd.DataFrame) -> pd.DataFrame:
     dem = instance.demands
     d = dem.loc[pairs["demand"].to_numpy()]
     cand = pd.DataFrame({
-        "demand": pairs["demand"].to_numpy(), "agency_id": pairs["agency_id"].astype(str).to_numpy(),
+        "demand": pairs["demand"].to_numpy(),
+        "agency_id": pairs["agency_id"].astype(str).to_numpy(),
         "enterprise_id": d["enterprise_id"].astype(str).to_numpy(),
         "service_id": d["service_id"].astype(str).to_numpy(),
         "district_id": d["district_id"].astype(str).to_numpy(),

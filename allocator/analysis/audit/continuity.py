@@ -164,10 +164,13 @@ def check_changes_file(out: list[Violation], results_dir: Path, exp: pd.DataFram
                                ("agency_id", "exp_agency", "agency_id"),
                                ("change", "exp_change", "change")):
         bad = (m[col].astype(str) != m[exp_col].astype(str)).to_numpy()
-        add_violations(out, "changes", file, m, bad, subject,
-                       lambda r, col=col, exp_col=exp_col, what=what: what + " is '"
-                       + r[col].astype(str) + "', the instance and plan give '"
-                       + r[exp_col].astype(str) + "'")
+
+        def says(r: pd.DataFrame, col: str = col, exp_col: str = exp_col,
+                 what: str = what) -> pd.Series:
+            return (what + " is '" + r[col].astype(str) + "', the instance and plan give '"
+                    + r[exp_col].astype(str) + "'")
+
+        add_violations(out, "changes", file, m, bad, subject, says)
     missing = exp[~exp["key"].isin(set(got["key"]))]
     add_violations(out, "changes", file, missing, np.ones(len(missing), dtype=bool),
                    lambda r: r["key"].str.replace("\x1f", " / "),
@@ -193,10 +196,8 @@ def check_changes_summary(out: list[Violation], s: dict[str, Any], exp: pd.DataF
     kept = set(exp.loc[exp["exp_change"] == "kept", "key"])
     stability = float(t.loc[_key(t).isin(kept).to_numpy(), "true_weight"].sum())
     got = s.get("stability")
-    try:
-        ok = abs(float(got) - stability) <= NUM_ATOL + NUM_RTOL * abs(stability)
-    except (TypeError, ValueError):
-        ok = False
+    ok = isinstance(got, int | float) and not isinstance(got, bool) and (
+        abs(float(got) - stability) <= NUM_ATOL + NUM_RTOL * abs(stability))
     if not ok:
         out.append(Violation("summary", "summary.json", None, "stability",
                              f"stability is {got!r}, recomputed {stability:.10g} (served weight "
