@@ -72,6 +72,22 @@ DEFAULT_POLICY: dict[str, Any] = {
         "time_limit": 60,
         "mip_gap": 0.0001,
     },
+    # the planner's year (issue 19): last year's plan, pins, rotation, agency evaluations
+    "continuity": {
+        "keep_incumbents": True,
+        "max_changes": None,
+        "max_tenure_years": None,
+    },
+    "evaluation": {
+        "scorer_weights": {"enterprise": 0.3, "street_office": 0.3, "expert": 0.4,
+                           "spot_check": 0.0},
+        "carry": 0.5,
+        "probation_below": 70,
+        "suspend_below": 60,
+        "restore_above": 80,
+        "bottom_share_to_probation": 0.0,
+        "blacklist_on_violation": True,
+    },
 }
 
 #: Relative tolerance used when fixing the optimum of one level before the next.
@@ -95,6 +111,8 @@ def _merge_section(base: dict, extra: dict, where: str) -> dict:
             "price",
             "copay",
             "solver",
+            "continuity",
+            "evaluation",
         ):
             if value is None:
                 value = {}
@@ -440,6 +458,7 @@ def solve_baseline(
     instance_dir = Path(instance_dir)
     policy = load_policy(instance_dir, overrides, budget)
     data = build_triples(instance_dir, policy)
+    history = read_history(instance_dir, policy, data)
     demands, triples = data["demands"], data["triples"]
     agencies, districts = data["agencies"], data["districts"]
     am = policy["anti_monopoly"]
@@ -596,6 +615,8 @@ def solve_baseline(
             if len(vs) > int(maxd):
                 lp.addConstraint(pulp.lpSum(vs) <= int(maxd), f"max_districts_{a}")
 
+    stability = add_history_rules(lp, x, data, history, policy, reasons)
+
     result["n_vars"] = len(lp.variables()) if keys else 0
     result["n_constraints"] = _n_constraints(lp)
 
@@ -619,6 +640,8 @@ def solve_baseline(
         ("quality", pulp.LpMaximize, q_expr),
         ("cost", pulp.LpMinimize, c_expr),
     ]
+    if stability is not None and len(stability) > 0:  # with incumbents: after coverage
+        levels.insert(1, ("stability", pulp.LpMaximize, stability))
     deadline = t_start + float(time_limit)
     best: dict | None = None  # x values of the last level that produced a solution
     overall = "optimal"
@@ -666,7 +689,72 @@ def solve_baseline(
             qual += t["weight"] * t["quality"]
             cost += t["gov"]
     result.update(assignment=assign, coverage=cov, quality=qual, cost=cost)
+    if stability is not None:
+        result["stability"] = sum(
+            triples[(e, s, a)]["weight"] for (e, s), a in assign.items()
+            if history["incumbent"].get((e, s)) == a)
     return finish(overall)
+
+
+# --------------------------------------------------------------------------------------------
+# the planner's year: incumbents, pins, rotation, max_changes, stability (issue 19)
+# --------------------------------------------------------------------------------------------
+
+
+def read_history(instance_dir: Path, policy: dict, data: dict) -> dict:
+    """Read incumbents.csv and pins.csv and apply what is eligibility: a forbid pin and
+    rotation (an incumbent with years >= max_tenure_years) remove the triple, an assign pin
+    removes the demand's other triples. Rows about demands or agencies not in the data are
+    ignored (incumbents) or kept to be reported infeasible (an assign pin)."""
+    d = Path(instance_dir)
+    inc_df = _read_csv(d / "incumbents.csv", required=False)
+    pin_df = _read_csv(d / "pins.csv", required=False)
+    demands, triples = data["demands"], data["triples"]
+    incumbent: dict[tuple[str, str], str] = {}
+    years: dict[tuple[str, str], int] = {}
+    if inc_df is not None:
+        for r in inc_df.to_dict("records"):
+            key = (r["enterprise_id"], r["service_id"])
+            if key in demands:
+                incumbent[key] = r["agency_id"]
+                years[key] = int(float(r["years"]))
+    assign: dict[tuple[str, str], str] = {}
+    forbid: set[tuple[str, str, str]] = set()
+    if pin_df is not None:
+        for r in pin_df.to_dict("records"):
+            key = (r["enterprise_id"], r["service_id"])
+            if r["action"].strip().lower() == "assign":
+                assign[key] = r["agency_id"]
+            else:
+                forbid.add((*key, r["agency_id"]))
+    limit = policy["continuity"]["max_tenure_years"]
+    for (e, s, a) in list(triples):
+        if (e, s, a) in forbid or ((e, s) in assign and assign[(e, s)] != a):
+            del triples[(e, s, a)]
+        elif limit is not None and incumbent.get((e, s)) == a and years[(e, s)] >= int(limit):
+            del triples[(e, s, a)]
+    return {"incumbent": incumbent, "years": years, "assign": assign, "forbid": forbid}
+
+
+def add_history_rules(lp: pulp.LpProblem, x: dict, data: dict, history: dict, policy: dict,
+                      reasons: list) -> Any:
+    """Assign pins (x = 1), max_changes over the demands whose incumbent is still eligible;
+    returns the stability expression (served weight kept with its incumbent) when that level
+    is on, else None."""
+    triples = data["triples"]
+    for (e, s), a in sorted(history["assign"].items()):
+        if (e, s, a) in x:
+            lp.addConstraint(x[(e, s, a)] == 1, f"pin_{e}|{s}|{a}")
+        else:
+            reasons.append(f"pin_{e}|{s}|{a}")
+    kept = [(e, s, a) for (e, s), a in history["incumbent"].items() if (e, s, a) in triples]
+    ratio = policy["continuity"]["max_changes"]
+    if ratio is not None and kept:
+        allowed = math.floor(float(ratio) * len(kept) + 1e-9)
+        lp.addConstraint(pulp.lpSum(1 - x[k] for k in kept) <= allowed, "max_changes")
+    if not policy["continuity"]["keep_incumbents"] or not history["incumbent"]:
+        return None
+    return pulp.lpSum(triples[k]["weight"] * x[k] for k in kept)
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,13 @@
 It shares nothing with allocator.eligibility / allocator.model.build: eligibility is recomputed
 here from the spec's text, every plan (each demand -> one of its eligible agencies, or none)
 is enumerated as a numpy column, every rule is checked on all columns at once, and the
-lexicographic optimum (coverage max, then quality max, then government cost min) is read off.
+lexicographic optimum (coverage max, then stability max when there are incumbents and
+keep_incumbents, then quality max, then government cost min) is read off.
+The planner's year as the issue words it: a forbid pin and rotation (an incumbent with years
+>= max_tenure_years) take the agency out of the demand's options; an assign pin is a rule (the
+demand is served by that agency) and makes the other agencies no incumbent option either; of
+the demands whose incumbent is still an option, at most floor(max_changes x their number) may
+move or go unserved.
 Only the reading and checking of the files (allocator.data.validation.load_instance) is shared.
 
 Co-payment: the government pays cost x (1 - share of the risk level), to the cent where a
@@ -58,6 +64,7 @@ class BruteResult:
     n_plans: int = 0
     n_feasible: int = 0
     options: dict[tuple[str, str], list[Option]] = field(default_factory=dict)
+    stability: float | None = None  # with incumbents: served weight kept with its incumbent
 
     @property
     def plan(self) -> frozenset[Triple]:
@@ -103,6 +110,11 @@ def eligible_options(inst: Instance) -> dict[tuple[str, str], list[Option]]:
     quotes = {(r.agency_id, r.enterprise_id, r.service_id): (float(r.price), float(r.person_days))
               for r in inst.quotes.itertuples()}
     conflicts = {(r.agency_id, r.enterprise_id) for r in inst.conflicts.itertuples()}
+    forbidden = {(r.enterprise_id, r.service_id, r.agency_id) for r in inst.pins.itertuples()
+                 if r.action == "forbid"}
+    limit = pol.max_tenure_years
+    rotated = {(r.enterprise_id, r.service_id, r.agency_id) for r in inst.incumbents.itertuples()
+               if limit is not None and int(r.years) >= limit}
     out: dict[tuple[str, str], list[Option]] = {}
     for d in dem.itertuples():
         opts: list[Option] = []
@@ -132,6 +144,8 @@ def eligible_options(inst: Instance) -> dict[tuple[str, str], list[Option]]:
                 continue
             ref = d.reference_cost
             if not (_le(pol.floor_ratio * ref, cost) and _le(cost, pol.ceiling_ratio * ref)):
+                continue
+            if (d.enterprise_id, d.service_id, a) in forbidden | rotated:
                 continue
             opts.append(Option(str(a), cost, load, q, quoted))
         out[(d.enterprise_id, d.service_id)] = opts
@@ -193,6 +207,21 @@ class Plans:
         self.gov = np.where(share > 0, np.round(self.cost * (1 - share), 2), self.cost)
         self.total = self.gov.sum(axis=0)  # the government's spend (the cost level)
         self.contract = self.cost.sum(axis=0)
+        # the planner's year: each demand's incumbent and pinned agency (-1: none)
+        keys = list(zip(dem["enterprise_id"], dem["service_id"], strict=True))
+        inc = {(r.enterprise_id, r.service_id): r.agency_id for r in inst.incumbents.itertuples()}
+        pin = {(r.enterprise_id, r.service_id): r.agency_id for r in inst.pins.itertuples()
+               if r.action == "assign"}
+        self.pinned = np.array([idx.get(pin.get(k, ""), -1) if k in pin else -2 for k in keys])
+        incumbent = np.array([idx.get(inc.get(k, ""), -1) for k in keys])
+        # the incumbent is still an option: eligible, and no pin gives the demand to another
+        still = np.array([k in inc and any(o.agency_id == inc[k] for o in options[k])
+                          and pin.get(k, inc[k]) == inc[k] for k in keys], dtype=bool)
+        self.incumbent = incumbent
+        self.still = still
+        kept = (self.agency == incumbent[:, None]) & (incumbent[:, None] >= 0)
+        self.stability = (kept * w).sum(axis=0)
+        self.changed = (~kept & still[:, None]).sum(axis=0)
 
     def violations(self) -> dict[str, np.ndarray]:
         """rule -> boolean per plan, True where the plan breaks the rule (spec §4)."""
@@ -250,6 +279,12 @@ class Plans:
         if pol.max_districts_per_agency is not None:
             nd_bad = (active_in.sum(axis=1) > pol.max_districts_per_agency).any(axis=0)
         bad["max_districts_per_agency"] = nd_bad
+        pinned = self.pinned != -2
+        bad["pin"] = (self.agency[pinned] != self.pinned[pinned][:, None]).any(axis=0)
+        ratio = pol.max_changes
+        allowed = (int(np.floor(ratio * self.still.sum() + 1e-9)) if ratio is not None
+                   else len(self.still))
+        bad["max_changes"] = self.changed > allowed
         return bad
 
     def funding_violations(self) -> np.ndarray:
@@ -311,6 +346,10 @@ def brute_force(source: str | Path | Instance, overrides: dict[str, Any] | None 
     rows = np.flatnonzero(ok)
     cov = plans.coverage[rows]
     rows = rows[_close(cov, cov.max()) | (cov >= cov.max())]
+    with_stability = inst.policy.keep_incumbents and len(inst.incumbents) > 0
+    if with_stability:
+        stab = plans.stability[rows]
+        rows = rows[_close(stab, stab.max()) | (stab >= stab.max())]
     qual = plans.quality[rows]
     rows = rows[_close(qual, qual.max()) | (qual >= qual.max())]
     cost = plans.total[rows]
@@ -319,6 +358,7 @@ def brute_force(source: str | Path | Instance, overrides: dict[str, Any] | None 
     res.coverage = float(plans.coverage[rows[0]])
     res.quality = float(plans.quality[rows[0]])
     res.cost = float(plans.total[rows[0]])
+    res.stability = float(plans.stability[rows[0]]) if with_stability else None
     res.plans = [plans.triples(r) for r in rows]
     return res
 
@@ -332,6 +372,7 @@ class PlanCheck:
     coverage: float
     quality: float
     cost: float
+    stability: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -361,4 +402,4 @@ def evaluate(source: str | Path | Instance, plan: Iterable[Triple],
     plans = Plans(inst, options, col)
     broken += [rule for rule, mask in plans.violations().items() if mask[0]]
     return PlanCheck(ineligible, broken, float(plans.coverage[0]), float(plans.quality[0]),
-                     float(plans.total[0]))
+                     float(plans.total[0]), float(plans.stability[0]))

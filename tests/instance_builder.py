@@ -46,6 +46,10 @@ COLUMNS: dict[str, list[str]] = {
     "bids.csv": ["agency_id", "service_id", "sector", "day_rate"],
     "quotes.csv": ["agency_id", "enterprise_id", "service_id", "price", "person_days"],
     "conflicts.csv": ["agency_id", "enterprise_id"],
+    "incumbents.csv": ["enterprise_id", "service_id", "agency_id", "years"],
+    "pins.csv": ["enterprise_id", "service_id", "agency_id", "action", "note"],
+    "evaluations.csv": ["agency_id", "scorer", "score", "violation", "enterprise_id", "date",
+                        "note"],
 }
 
 SECTOR = "chem"
@@ -112,6 +116,24 @@ def conflict(agency_id: str, enterprise_id: str) -> dict[str, Any]:
     return {"agency_id": agency_id, "enterprise_id": enterprise_id}
 
 
+def incumbent(enterprise_id: str, agency_id: str, years: int = 1,
+              service_id: str = "S1") -> dict[str, Any]:
+    return {"enterprise_id": enterprise_id, "service_id": service_id, "agency_id": agency_id,
+            "years": years}
+
+
+def pin(enterprise_id: str, agency_id: str, action: str = "assign",
+        service_id: str = "S1", note: str = "") -> dict[str, Any]:
+    return {"enterprise_id": enterprise_id, "service_id": service_id, "agency_id": agency_id,
+            "action": action, "note": note}
+
+
+def evaluation(agency_id: str, scorer: str, score: float, violation: str = "",
+               enterprise_id: str = "") -> dict[str, Any]:
+    return {"agency_id": agency_id, "scorer": scorer, "score": score, "violation": violation,
+            "enterprise_id": enterprise_id, "date": "", "note": ""}
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -139,11 +161,15 @@ def write_instance(path: str | Path, *, enterprises: list[dict[str, Any]],
                    districts: list[dict[str, Any]] | None = None,
                    services: list[dict[str, Any]] | None = None,
                    policy_changes: dict[str, Any] | None = None,
-                   raw_policy: dict[str, Any] | None = None) -> Path:
+                   raw_policy: dict[str, Any] | None = None,
+                   incumbents: list[dict[str, Any]] | None = None,
+                   pins: list[dict[str, Any]] | None = None,
+                   evaluations: list[dict[str, Any]] | None = None) -> Path:
     """Write an instance folder; districts default to those the enterprises name (no cap),
     services to S1 at 1000 per person-day, the policy to NEUTRAL_POLICY + policy_changes (or
     `raw_policy` as it is, so the spec's defaults apply to every key it leaves out).
-    quotes.csv / conflicts.csv are written only when given."""
+    quotes.csv / conflicts.csv (and the year's incumbents.csv, pins.csv, evaluations.csv)
+    are written only when given."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if districts is None:
@@ -157,6 +183,10 @@ def write_instance(path: str | Path, *, enterprises: list[dict[str, Any]],
         tables["quotes.csv"] = quotes
     if conflicts is not None:
         tables["conflicts.csv"] = conflicts
+    for file, rows in (("incumbents.csv", incumbents), ("pins.csv", pins),
+                       ("evaluations.csv", evaluations)):
+        if rows is not None:
+            tables[file] = rows
     for file, rows in tables.items():
         write_table(path, file, rows)
     with (path / "policy.yaml").open("w", encoding="utf-8") as fh:

@@ -87,10 +87,10 @@ def continuity_detail(instance: Instance, frame: pd.DataFrame) -> pd.Series:
     rows = demand_rows(instance, frame)
     pinned = (frame["reason"] == PINNED).to_numpy()
     if pinned.any():
-        other = pd.Series(rows[pinned]).map(to).to_numpy()
-        text = np.where(pd.isna(other), "pins.csv forbids this agency on this demand",
-                        "pins.csv assigns this demand to agency " + pd.Series(other).fillna(
-                            "").astype(str).to_numpy())
+        other = pd.Series(rows[pinned]).map(to).astype(object)
+        text = np.where(other.isna().to_numpy(), "pins.csv forbids this agency on this demand",
+                        "pins.csv assigns this demand to agency "
+                        + other.where(other.notna(), "").astype(str).to_numpy())
         out[pinned] = text
     rotated = (frame["reason"] == TENURE).to_numpy()
     if rotated.any():

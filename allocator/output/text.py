@@ -251,7 +251,8 @@ def evaluation_text(changes: pd.DataFrame, incumbents: int, out: str = "") -> st
 def diff_text(diff) -> str:
     """What `allocator diff` says: totals side by side, demands, agencies, districts."""
     s = diff.summary
-    out = [f"A: {diff.a} ({s['status']['a']})   B: {diff.b} ({s['status']['b']})"]
+    out = [f"A: {diff.a} ({s['status']['a']})   B: {diff.b} ({s['status']['b']})",
+           f"  {'':<16} {'A':>16} {'B':>16} {'B - A':>16}"]
     for key, t in s["totals"].items():
         if t["a"] is None and t["b"] is None:
             continue

@@ -56,7 +56,7 @@ FRONTIER_COLUMNS = ["budget", "status", "coverage", "coverage_ratio", "mandatory
                     "quality", "cost", "gap", "seconds", "marginal_value", "mandatory_total",
                     "agencies_used", "max_district_share", "coverage_status", "levels", "how",
                     "folder"]
-_SENSE = {"coverage": 1, "quality": 1, "cost": -1}
+_SENSE = {"coverage": 1, "stability": 1, "quality": 1, "cost": -1}
 _NUMBER = r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 #: progress of a sweep: {"budget", "status", "how", "done", "total"} per finished point
@@ -345,6 +345,8 @@ def lex_better(a: dict[str, Any], b: dict[str, Any],
     def close(x: float, y: float) -> bool:
         return abs(x - y) <= 1e-7 * max(1.0, abs(x), abs(y))
     for key, sign in ((k, _SENSE[k]) for k in levels):
+        if a.get(key) is None or b.get(key) is None:
+            continue  # a level this instance does not have (stability without incumbents)
         x, y = float(a[key]), float(b[key])
         if not close(x, y):
             return sign * (x - y) > 0
@@ -408,7 +410,7 @@ def frontier_row(budget: float, result: RunResult, how: str, seconds: float) -> 
            "coverage_status": next((lv["status"] for lv in s.get("levels") or []
                                     if lv.get("name") == "coverage"), s["status"])}
     for key in ("coverage", "coverage_ratio", "mandatory_served", "quality", "cost", "gap",
-                "agencies_used", "max_district_share"):
+                "agencies_used", "max_district_share", "stability"):
         row[key] = s.get(key) if has else None
     return row
 

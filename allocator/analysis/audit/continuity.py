@@ -109,7 +109,7 @@ def expected_changes(inst, dem: pd.DataFrame, t: pd.DataFrame) -> pd.DataFrame:
     demand without an incumbent (key, incumbent, agency, change)."""
     v = incumbent_verdicts(inst, dem)
     served = dict(zip(_key(t), t["agency_id"].astype(str), strict=True))
-    now = v["key"].map(served).fillna("")
+    now = v["key"].map(lambda k: served.get(k, "")).astype(str)
     change = np.where(now == v["agency_id"], "kept", np.where(
         v["rotated"], "rotated", np.where(~v["eligible"].astype(bool), "incumbent_ineligible",
                                           np.where(now != "", "moved", "dropped"))))
