@@ -74,7 +74,7 @@ def test_partial_max_changes_keeps_the_full_model(city, tmp_path, forced):
                                                             "keep_incumbents": False}})
     s = solve_cli(path, tmp_path / "r")
     assert "large_scale" not in s
-    assert s["large_scale_not_used"]["rules"] == ["continuity.max_changes"]
+    assert s["full_model_kept_by"] == ["continuity.max_changes"]
     c = s["changes"]
     assert c["changed"] <= c["max_changes_allowed"]
 

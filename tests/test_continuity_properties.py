@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from bruteforce import brute_force
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from instance_builder import (
     agency,
@@ -65,11 +65,16 @@ def year_instances(draw: st.DrawFn) -> dict[str, Any]:
             for a in ags for s, rate in services if draw(st.integers(0, 4)) > 0]
     assume(bids)
     incs = []
+    offered = {(b["agency_id"], b["service_id"]) for b in bids}
     for d in dems:
-        if draw(st.integers(0, 2)) > 0:
-            incs.append(incumbent(d["enterprise_id"], draw(st.sampled_from(
-                [a["agency_id"] for a in ags] + ["A9"])), draw(st.integers(1, 4)),
-                d["service_id"]))
+        if draw(st.integers(0, 3)) > 0:
+            # mostly an agency that bid again and is active, so the incumbent may serve
+            able = [a["agency_id"] for a in ags if a["status"] == "active"
+                    and (a["agency_id"], d["service_id"]) in offered]
+            pool = able if able and draw(st.integers(0, 3)) > 0 else (
+                [a["agency_id"] for a in ags] + ["A9"])
+            incs.append(incumbent(d["enterprise_id"], draw(st.sampled_from(pool)),
+                                  draw(st.integers(1, 4)), d["service_id"]))
     pins = []
     for _ in range(draw(st.integers(0, 2))):
         d = draw(st.sampled_from(dems))
@@ -77,7 +82,7 @@ def year_instances(draw: st.DrawFn) -> dict[str, Any]:
                         draw(st.sampled_from(["assign", "forbid", "forbid"])), d["service_id"]))
     total = sum(d["person_days"] for d in dems) * 1000
     policy = {
-        "budget": {"total": draw(st.sampled_from([0.4, 0.6, 0.8, 1.5])) * total},
+        "budget": {"total": draw(st.sampled_from([0.5, 0.8, 1.5, 1.5])) * total},
         "coverage": {"mandatory_levels": draw(st.sampled_from([[], [], [4]]))},
         "anti_monopoly": {"min_agencies_per_district": draw(st.sampled_from([0, 0, 2])),
                           "max_share_in_district": draw(st.sampled_from([None, None, 0.7]))},
@@ -123,6 +128,8 @@ def test_solver_equals_brute_force_on_every_level(kw: dict[str, Any]) -> None:
         path = write_instance(Path(tmp) / "i", **kw)
         out = _solve_or_skip(path, Path(tmp))
         bf = brute_force(out.instance)
+        event(f"feasible {bf.feasible}, stability level {bf.stability is not None}, "
+              f"stability > 0 {bool(bf.stability)}")
         if not bf.feasible:
             assert out.status == "infeasible", out.result.summary
             return

@@ -77,6 +77,7 @@ def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
                    f"{int((~served).sum()):,} ({int((~served & mand).sum())} mandatory)")
         if len(reasons):
             out.append("kept out: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+    out += history_lines(inst, elig)
     warnings = list(inst.warnings) + (mandatory_warnings(inst, elig) if elig is not None
                                       else [])
     if warnings:
@@ -86,6 +87,26 @@ def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
         if len(warnings) > 20:
             out.append(f"  ... and {len(warnings) - 20} more")
     return "\n".join(out)
+
+
+def history_lines(inst: Instance, elig: Eligibility | None) -> list[str]:
+    """The planner's year in the instance: incumbents, pins, evaluations (when present)."""
+    out = []
+    inc, pins, ev = inst.incumbents, inst.pins, inst.evaluations
+    if len(inc):
+        line = (f"last year's plan: {len(inc):,} demands with an incumbent "
+                f"({int(inc['years'].max())} years at most)")
+        if elig is not None and len(elig.excluded):
+            rotated = int((elig.excluded["reason"] == "tenure").sum())
+            line += f"; {rotated:,} rotated out by max_tenure_years" if rotated else ""
+        out.append(line)
+    if len(pins):
+        n = pins["action"].value_counts()
+        out.append(f"pins: {int(n.get('assign', 0))} assign, {int(n.get('forbid', 0))} forbid")
+    if len(ev):
+        out.append(f"evaluations: {len(ev):,} scores of {ev['agency_id'].nunique()} agencies"
+                   f" ({int((ev['violation'] != '').sum())} with a violation)")
+    return out
 
 
 def run_summary(result: RunResult, lang: str | None = None) -> str:

@@ -224,6 +224,11 @@ def rule_switches(base: Policy) -> list[tuple[str, dict[str, Any]]]:
         out.append(("quality.min_score_by_risk", {"quality": {"min_score_by_risk": {}}}))
     if base.floor_ratio > 0 or base.ceiling_ratio < NO_CEILING:
         out.append(("price_band", {"price": {"floor_ratio": 0.0, "ceiling_ratio": NO_CEILING}}))
+    # the planner's year: the continuity rules cost served weight too (with incumbents only)
+    if base.max_changes is not None:
+        out.append(("continuity.max_changes", {"continuity": {"max_changes": None}}))
+    if base.max_tenure_years is not None:
+        out.append(("continuity.max_tenure_years", {"continuity": {"max_tenure_years": None}}))
     return out
 
 
