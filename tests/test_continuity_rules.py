@@ -138,6 +138,8 @@ def test_stability_keeps_the_incumbent_before_quality(tmp_path):
     assert [lv["name"] for lv in res_off.result.summary["levels"]] == [
         "coverage", "quality", "cost"]
     assert changes(res_off) == {"E1": "moved"}  # changes.csv whenever incumbents exist
+    assert res_off.result.changes["reason"].iloc[0] == (
+        "A1 has quality 95 against the incumbent's 70")
 
 
 def test_stability_comes_after_coverage(tmp_path):

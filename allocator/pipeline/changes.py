@@ -46,19 +46,26 @@ def _served(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _money(v: float) -> str:
-    return f"{v:,.2f}"
+def _texts(values: np.ndarray, fmt: str) -> np.ndarray:
+    return pd.Series(values).map(lambda v: format(v, fmt), na_action="ignore").fillna(
+        "").to_numpy().astype(object)
 
 
-def _moved_reason(new: str, q_new: float, c_new: float, q_old: float, c_old: float) -> str:
-    """Why another agency serves a demand its incumbent could still serve."""
-    if np.isfinite(q_new) and np.isfinite(q_old) and q_new > q_old + 1e-9:
-        return f"{new} has quality {q_new:g} against the incumbent's {q_old:g}"
-    if np.isfinite(c_new) and np.isfinite(c_old) and c_new < c_old - 0.005:
-        return f"{new} costs {_money(c_new)} where the incumbent would cost {_money(c_old)}"
-    return ("the incumbent could serve at no lower quality or cost; the rules (budget, "
-            "capacity, shares, agencies per district) or more served weight elsewhere need "
-            "the move")
+def _moved_reasons(new: np.ndarray, q_new: np.ndarray, c_new: np.ndarray, q_old: np.ndarray,
+                   c_old: np.ndarray) -> np.ndarray:
+    """Why another agency serves a demand its incumbent could still serve (per row)."""
+    with np.errstate(invalid="ignore"):
+        better = q_new > q_old + 1e-9
+        cheaper = ~better & (c_new < c_old - 0.005)
+    new = new.astype(object)
+    return np.select(
+        [better, cheaper],
+        [new + " has quality " + _texts(q_new, "g") + " against the incumbent's "
+         + _texts(q_old, "g"),
+         new + " costs " + _texts(c_new, ",.2f") + " where the incumbent would cost "
+         + _texts(c_old, ",.2f")],
+        "the incumbent could serve at no lower quality or cost; the rules (budget, capacity, "
+        "shares, agencies per district) or more served weight elsewhere need the move")
 
 
 def changes_table(instance: Instance, a: pd.DataFrame,
@@ -87,22 +94,18 @@ def changes_table(instance: Instance, a: pd.DataFrame,
     left = np.where(agency != "", "; now served by " + agency,
                     "; " + why_left.to_numpy()[d]).astype(object)
     left = np.where(left == "; ", "; left unserved", left)
-    reason = np.empty(len(st), dtype=object)
     years = st["years"].astype(int).to_numpy()
-    for k in range(len(st)):  # one row per incumbent: a few words each
-        c = change[k]
-        if c == "kept":
-            reason[k] = f"kept with its incumbent of {years[k]} year(s)"
-        elif c == "rotated":
-            reason[k] = f"{st['detail'].iat[k]}{left[k]}"
-        elif c == "incumbent_ineligible":
-            reason[k] = f"{st['reason'].iat[k]}: {st['detail'].iat[k]}{left[k]}"
-        elif c == "moved":
-            reason[k] = _moved_reason(agency[k], now["quality"].iat[d[k]],
-                                      now["cost"].iat[d[k]], st["quality"].iat[k],
-                                      st["cost"].iat[k])
-        else:
-            reason[k] = why_left.iat[d[k]] or "left unserved"
+    detail = st["detail"].astype(str).to_numpy().astype(object)
+    code = st["reason"].astype(str).to_numpy().astype(object)
+    left_text = why_left.to_numpy()[d]
+    reason = np.select(
+        [change == "kept", change == "rotated", change == "incumbent_ineligible",
+         change == "moved"],
+        ["kept with its incumbent of " + years.astype(str).astype(object) + " year(s)",
+         detail + left, code + ": " + detail + left,
+         _moved_reasons(agency, now["quality"].to_numpy()[d], now["cost"].to_numpy()[d],
+                        st["quality"].to_numpy(dtype=float), st["cost"].to_numpy(dtype=float))],
+        np.where(left_text == "", "left unserved", left_text)).astype(object)
     rows_inc = pd.DataFrame({
         "enterprise_id": st["enterprise_id"].astype(str).to_numpy(),
         "service_id": st["service_id"].astype(str).to_numpy(),
