@@ -502,8 +502,7 @@ def generate_instance(n_enterprises: int, n_agencies: int, n_districts: int,
     if funding:
         out["funding"] = generate_funding(seed, out, float(budget), w_total)
         del policy["budget"]  # the sources cap the spend (budget.total is optional then)
-    if history:
-        out.update(generate_history(out, core, int(seed)))
+    out.update(generate_history(out, core, int(seed)) if history else {})
     out["policy"] = policy
     return out
 

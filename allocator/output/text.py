@@ -89,6 +89,22 @@ def instance_summary(inst: Instance, elig: Eligibility | None = None) -> str:
     return "\n".join(out)
 
 
+def changes_lines(s: dict) -> list[str]:
+    """Against last year's plan (with incumbents): stability and the changes by kind."""
+    ch = s.get("changes")
+    if not ch:
+        return []
+    kinds = ("kept", "moved", "dropped", "rotated", "incumbent_ineligible", "new")
+    out = [f"against last year: {ch['incumbent_demands']:,} demands had an incumbent; "
+           + ", ".join(f"{k} {ch[k]:,}" for k in kinds)]
+    line = (f"  served weight kept with its incumbent (stability): {s['stability']:,.2f}; "
+            f"changes among the {ch['eligible_incumbents']:,} whose incumbent could serve: "
+            f"{ch['changed']:,}")
+    if ch.get("max_changes_allowed") is not None:
+        line += f" (max_changes allows {ch['max_changes_allowed']:,})"
+    return out + [line]
+
+
 def history_lines(inst: Instance, elig: Eligibility | None) -> list[str]:
     """The planner's year in the instance: incumbents, pins, evaluations (when present)."""
     out = []

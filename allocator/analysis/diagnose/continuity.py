@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.analysis.diagnose.reasons import Reason, _listing, _num
+from allocator.data.funding import government_cost
 from allocator.data.history import allowed_changes
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
@@ -22,6 +23,8 @@ def fixed_assignments(instance: Instance, elig: Eligibility) -> pd.DataFrame:
     """The triples fixed before solving, each with `by` (pin or max_changes)."""
     t = elig.triples
     pinned = pinned_triples(instance, t)
+    # money rules count the government's part (co-payment aside)
+    t = t.assign(gov=government_cost(instance.policy, t["cost"], t["risk_level"]))
     by = np.where(pinned, "pin", "")
     ratio = instance.policy.max_changes
     if ratio is not None:
@@ -79,7 +82,7 @@ def fixed_money(instance: Instance, fixed: pd.DataFrame) -> list[Reason]:
     caps = instance.districts["budget_cap"]
     for district, rows in fixed.groupby("district_id", sort=False, observed=True):
         cap = caps.get(str(district))
-        spend = float(rows["cost"].sum())
+        spend = float(rows["gov"].sum())
         if cap is None or pd.isna(cap) or spend <= float(cap) * (1 + 1e-9):
             continue
         rule, _ = _who(rows, instance)
@@ -89,8 +92,8 @@ def fixed_money(instance: Instance, fixed: pd.DataFrame) -> list[Reason]:
                           f"its budget cap is {_num(cap)} ({_num(spend - float(cap))} short).",
                           _keys(rule, str(district), ("district_budget_cap", str(district)),
                                 rows)))
-    total, budget = float(fixed["cost"].sum()), instance.policy.budget_total
-    if len(fixed) and total > budget * (1 + 1e-9):
+    total, budget = float(fixed["gov"].sum()), instance.policy.budget_total
+    if budget is not None and len(fixed) and total > budget * (1 + 1e-9):
         rule, _ = _who(fixed, instance)
         out.append(Reason(rule, "city", total, budget, total - budget,
                           f"The assignments fixed by {'pins' if rule == 'pin' else 'max_changes'}"
