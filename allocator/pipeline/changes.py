@@ -47,8 +47,9 @@ def _served(instance: Instance, a: pd.DataFrame) -> pd.DataFrame:
 
 
 def _texts(values: np.ndarray, fmt: str) -> np.ndarray:
-    return pd.Series(values).map(lambda v: format(v, fmt), na_action="ignore").fillna(
-        "").to_numpy().astype(object)
+    """Numbers as text in the given format ('' where missing)."""
+    v = pd.Series(values, dtype=float)
+    return np.array([format(x, fmt) if x == x else "" for x in v], dtype=object)
 
 
 def _moved_reasons(new: np.ndarray, q_new: np.ndarray, c_new: np.ndarray, q_old: np.ndarray,
