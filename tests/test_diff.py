@@ -103,3 +103,23 @@ def test_cli_diff_without_out_prints_only(two_plans, tmp_path):
     assert res.exit_code == 0 and "coverage" in res.output
     res = CliRunner().invoke(main, ["diff", str(ra), str(tmp_path / "nope")])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_report_renders_a_diff_folder_and_changes(two_plans, tmp_path):
+    """`allocator report` on a diff folder (English and Chinese), and a plan's changes.csv as
+    a section of its own."""
+    ra, rb = two_plans
+    allocator.diff(ra, rb, out=tmp_path / "d")
+    page = allocator.report(tmp_path / "d").read_text(encoding="utf-8")
+    assert "Two plans side by side" in page and 'data-table="diff_demands"' in page
+    zh = allocator.report(tmp_path / "d", out=tmp_path / "zh.html", lang="zh")
+    assert "两个方案对比" in zh.read_text(encoding="utf-8")
+    from instance_builder import incumbent, variant
+
+    inst = variant(tmp_path / "b", tmp_path / "b2", tables={
+        "incumbents.csv": [incumbent("E1", "A1", 2), incumbent("E2", "A2", 1)]})
+    plan = allocator.solve(allocator.load_instance(inst))
+    out = plan.write(tmp_path / "r2", report=True)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "demands had an incumbent last year" in page
+    assert 'data-table="changes"' in page  # E1's incumbent A1 is suspended: not kept

@@ -31,6 +31,11 @@ NUMERIC = {
     "shortfall", "budget", "coverage", "gap", "seconds", "marginal_value", "agencies_used",
     "max_district_share", "largest_district_share", "mean_quality", "herfindahl",
     "price_of_rule", "person_days", "amount", "share", "years", "score",
+    # a diff folder's columns
+    "weight_a", "weight_b", "cost_a", "cost_b", "cost_change", "demands_a", "demands_b",
+    "demands_change", "value_a", "value_b", "value_change", "load_a", "load_b", "gained",
+    "lost", "weight_served_a", "weight_served_b", "coverage_ratio_a", "coverage_ratio_b",
+    "coverage_ratio_change", "agencies_a", "agencies_b",
 }
 
 
@@ -39,7 +44,7 @@ class Folder:
     """A folder as read back: its kind, summary and tables by file name."""
 
     path: Path
-    kind: str  # plan, no_plan, sweep, compare
+    kind: str  # plan, no_plan, sweep, compare, diff
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     extras: list[str] = field(default_factory=list)  # CSV files no page knows (shown as is)
@@ -113,6 +118,9 @@ def read_folder(path: str | Path) -> Folder:
         kind, known = "sweep", {"frontier.csv"}
     elif "comparison.csv" in files:
         summary, kind, known = {}, "compare", {"comparison.csv"}
+    elif "diff.json" in files:  # allocator diff --out: two plans side by side
+        summary = read_json(path / "diff.json")
+        kind, known = "diff", {"demands.csv", "agencies.csv", "districts.csv"}
     elif "summary.json" in files:
         summary = read_json(path / "summary.json")
         status = summary.get("status")

@@ -235,6 +235,29 @@ TEXTS: dict[str, tuple[str, str]] = {
     "terminal_why": ("why no plan exists:", "无方案的原因："),
     "terminal_no_plan_time": ("no plan was found within the time limit", "在时限内未找到方案"),
     "change_to": ("To make it hold: {change}: {to}.", "调整建议：将 {change} 改为 {to}。"),
+    # the planner's year: changes.csv in a plan's report, and a diff folder's report
+    "changes_lead": ("{n} demands had an incumbent last year: {counts}. Served weight kept "
+                     "with its incumbent (stability): {stability}.",
+                     "{n} 项需求去年有在位机构：{counts}。由原机构继续服务的权重（稳定性）："
+                     "{stability}。"),
+    "change_kept": ("kept", "保持"), "change_moved": ("moved", "更换"),
+    "change_dropped": ("dropped", "未再服务"), "change_new": ("new", "新增"),
+    "change_rotated": ("rotated", "轮换"),
+    "change_incumbent_ineligible": ("incumbent no longer eligible", "原机构不再符合条件"),
+    "changes_not_kept": ("Demands not kept with their incumbent", "未由原机构继续服务的需求"),
+    "col_incumbent": ("Last year's agency", "去年机构"),
+    "diff_report": ("Two plans side by side", "两个方案对比"),
+    "diff_lead": ("A: {a} ({sa}); B: {b} ({sb}).", "A：{a}（{sa}）；B：{b}（{sb}）。"),
+    "diff_totals": ("Totals", "总体"),
+    "diff_demands": ("Demands: {same} same agency, {moved} moved, {added} served only in B, "
+                     "{dropped} served only in A.",
+                     "需求：{same} 项机构不变，{moved} 项更换机构，{added} 项仅 B 服务，"
+                     "{dropped} 项仅 A 服务。"),
+    "diff_agencies": ("Agencies: lot value and demands", "机构：合同金额与需求数"),
+    "diff_districts": ("Districts: spend and coverage", "各区：支出与覆盖率"),
+    "diff_changed_demands": ("Demands that changed", "有变化的需求"),
+    "col_level": ("Figure", "指标"),
+    "col_a": ("A", "A"), "col_b": ("B", "B"), "col_change_b_a": ("B - A", "B - A"),
 }
 
 RULE_NAMES: dict[str, tuple[str, str]] = {

@@ -28,6 +28,7 @@ from allocator.output.i18n import words
 from allocator.output.report.html import page
 from allocator.output.report.plan_page import EXTRA_SECTIONS, render_plan
 from allocator.output.report.whatif_pages import render_compare, render_sweep
+from allocator.output.report.year_pages import render_diff  # also registers changes.csv
 
 REPORT_FILE = "report.html"
 
@@ -71,6 +72,8 @@ def render_report(folder: str | Path, lang: str | None = None,
         return page(w.sweep_report, w.lang, render_sweep(f, w))
     if f.kind == "compare":
         return page(w.compare_report, w.lang, render_compare(f, w))
+    if f.kind == "diff":
+        return page(w.diff_report, w.lang, render_diff(f, w))
     triples = eligible_triples(find_instance(f, instance)) if f.kind == "plan" else None
     title = (w.plan_report if f.kind == "plan" else w.no_plan_report)
     name = str(f.summary.get("instance") or "")
