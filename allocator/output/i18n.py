@@ -246,6 +246,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "change_incumbent_ineligible": ("incumbent no longer eligible", "原机构不再符合条件"),
     "changes_not_kept": ("Demands not kept with their incumbent", "未由原机构继续服务的需求"),
     "col_incumbent": ("Last year's agency", "去年机构"),
+    "col_change_kind": ("Change", "变化"),
     "diff_report": ("Two plans side by side", "两个方案对比"),
     "diff_lead": ("A: {a} ({sa}); B: {b} ({sb}).", "A：{a}（{sa}）；B：{b}（{sb}）。"),
     "diff_totals": ("Totals", "总体"),

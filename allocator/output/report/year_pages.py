@@ -30,7 +30,7 @@ def changes_section(f: Folder, w: Words, frame: pd.DataFrame) -> str:
         out += [H.h(3, w.changes_not_kept), H.table(rest, [
             ("enterprise_id", w.col_enterprise, "text"), ("service_id", w.col_service, "text"),
             ("incumbent_agency_id", w.col_incumbent, "text"), ("agency_id", w.col_agency, "text"),
-            ("change_text", w.col_change, "text"), ("reason", w.col_reason, "text")],
+            ("change_text", w.col_change_kind, "text"), ("reason", w.col_reason, "text")],
             max_rows=60, more=lambda n: w.fmt("more_rows", n=n, file="changes.csv"),
             key="changes")]
     return "".join(out)
@@ -62,7 +62,7 @@ def render_diff(f: Folder, w: Words) -> str:
         out += [H.h(2, w.diff_changed_demands), H.table(changed, [
             ("enterprise_id", w.col_enterprise, "text"), ("service_id", w.col_service, "text"),
             ("district_id", w.col_district, "text"), ("agency_a", w.col_a, "text"),
-            ("agency_b", w.col_b, "text"), ("change", w.col_change, "text"),
+            ("agency_b", w.col_b, "text"), ("change", w.col_change_kind, "text"),
             ("cost_change", w.col_change_b_a, "money")], max_rows=60,
             more=lambda n: w.fmt("more_rows", n=n, file="demands.csv"), key="diff_demands")]
     ag = f.table("agencies.csv")
