@@ -150,19 +150,22 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
     mand = dem["risk_level"].isin(pol.mandatory_levels).to_numpy()
     info: dict = {}
     chosen = None
+    # the triples the path solves over: a forced demand (a pin, or an incumbent max_changes 0
+    # keeps) has only its own; counts and excluded.csv stay the eligibility's
+    solve_elig = elig
     if (mand & ~has).any():
         say("infeasible before solving: a mandatory demand has no eligible agency")
         lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
     else:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
-        forced, elig = forced_demands(instance, elig)
-        res = solve_large(instance, elig, remaining, pol.mip_gap, threads, pol.seed,
+        forced, solve_elig = forced_demands(instance, elig)
+        res = solve_large(instance, solve_elig, remaining, pol.mip_gap, threads, pol.seed,
                           progress=say, forced=forced)
         lex, chosen, info = res.lex, res.chosen, res.info
     timings["solve"] = lex.seconds
     t = time.perf_counter()
     a, unserved, agencies, districts = tables_of(
-        instance, elig, chosen if lex.status.has_solution else None)
+        instance, solve_elig, chosen if lex.status.has_solution else None)
     timings["results"] = time.perf_counter() - t
     sizes = {"variables": info.get("lp_columns", 0), "constraints": info.get("lp_rows", 0),
              "nonzeros": None}

@@ -27,6 +27,7 @@ from allocator.analysis.audit.common import (
     is_number,
     join_keys,
 )
+from allocator.analysis.audit.continuity import check_continuity
 from allocator.analysis.audit.excluded import check_excluded
 from allocator.analysis.audit.extras import (
     check_agency_extras,
@@ -34,7 +35,6 @@ from allocator.analysis.audit.extras import (
     check_district_extras,
     check_names,
 )
-from allocator.analysis.audit.continuity import check_continuity
 from allocator.analysis.audit.files import read_csv, read_summary
 from allocator.analysis.audit.funding import (
     check_funding,

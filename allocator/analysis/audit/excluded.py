@@ -118,7 +118,8 @@ def _check_offer_rows(out: list[Violation], inst, cand: pd.DataFrame,
         "abnormally_low": r["day_rate"] < pol.floor_ratio * rate * (1 + 1e-6),
         "above_ceiling": r["day_rate"] > pol.ceiling_ratio * rate * (1 - 1e-6),
     }
-    r["_holds"] = np.select([(r["reason"] == k).to_numpy() for k in RULES],
+    # pins and rotation concern one demand: never an offer row's reason
+    r["_holds"] = np.select([(r["reason"] == k).to_numpy() for k in truth],
                             [np.asarray(v, dtype=bool) for v in truth.values()], False)
     holds = r.groupby("_row")["_holds"].any()
     known = rows[rows["_row"].isin(holds.index)]

@@ -14,8 +14,11 @@ import pandas as pd
 
 from allocator.analysis.audit.common import PRICE_RTOL
 
-#: the eligibility rules, in the spec's order (the codes excluded.csv uses)
-RULES = ("status", "quality", "service_area", "conflict", "abnormally_low", "above_ceiling")
+#: the eligibility rules, in the spec's order (the codes excluded.csv uses), then the planner's
+#: year: a pin (forbid, or an assign of the demand to another agency) and rotation (an
+#: incumbent with years >= continuity.max_tenure_years)
+RULES = ("status", "quality", "service_area", "conflict", "abnormally_low", "above_ceiling",
+         "pinned", "tenure")
 
 
 def pairs_in(a: pd.Series, b: pd.Series, pairs: set[tuple[str, str]]) -> np.ndarray:
@@ -85,8 +88,34 @@ def candidates(inst, dem: pd.DataFrame) -> pd.DataFrame:
     c["fail_conflict"] = pairs_in(c["agency_id"], c["enterprise_id"], conflicts)
     c["fail_abnormally_low"] = c["cost"] < pol.floor_ratio * ref * (1 - PRICE_RTOL)
     c["fail_above_ceiling"] = c["cost"] > pol.ceiling_ratio * ref * (1 + PRICE_RTOL)
+    c["fail_pinned"], c["fail_tenure"] = year_rules(inst, c)
     c["eligible"] = ~c[[f"fail_{r}" for r in RULES]].any(axis=1)
     return c
+
+
+def year_rules(inst, c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: a pin keeps it out (pins.csv forbids it, or assigns its demand to
+    another agency); rotation keeps it out (its agency is the demand's incumbent for
+    max_tenure_years or more)."""
+    pins, inc = inst.pins, inst.incumbents
+    key = c["enterprise_id"].astype(str) + "\x1f" + c["service_id"].astype(str)
+    triple = key + "\x1f" + c["agency_id"].astype(str)
+
+    def keys(frame: pd.DataFrame, with_agency: bool = True) -> pd.Series:
+        k = frame["enterprise_id"].astype(str) + "\x1f" + frame["service_id"].astype(str)
+        return k + "\x1f" + frame["agency_id"].astype(str) if with_agency else k
+
+    forbid = pins[pins["action"] == "forbid"]
+    assign = pins[pins["action"] == "assign"]
+    to = pd.Series(assign["agency_id"].astype(str).to_numpy(), index=keys(assign, False))
+    other = key.map(to)
+    pinned = (triple.isin(set(keys(forbid))) | (other.notna() & (other != c["agency_id"]
+                                                                 .astype(str)))).to_numpy()
+    limit = inst.policy.max_tenure_years
+    if limit is None or inc.empty:
+        return pinned, np.zeros(len(c), dtype=bool)
+    long = inc[inc["years"].astype(int) >= int(limit)]
+    return pinned, triple.isin(set(keys(long))).to_numpy()
 
 
 def near_price(c: pd.DataFrame, pol) -> pd.DataFrame:
