@@ -119,3 +119,20 @@ def test_check_rejects_wrong_counts_in_the_summary(solved, tmp_path):
     (bad / "summary.json").write_text(json.dumps(s))
     found = [f for f in run_check(path, bad) if f.startswith("summary")]
     assert any("changes.kept" in f for f in found) and any("stability" in f for f in found)
+
+
+def test_check_judges_pinned_and_tenure_rows_of_excluded(solved, tmp_path):
+    """excluded.csv's `pinned` and `tenure` rows are true (accepted above); a `pinned` reason
+    on a triple no pin touches is refused, and a dropped `tenure` row is missed."""
+    path, results = solved
+    ex = read_csv(results / "excluded.csv")
+    assert set(ex["reason"]) >= {"pinned", "tenure"}
+    bad = tmp_path / "bad"
+    shutil.copytree(results, bad)
+    wrong = ex.copy()
+    row = wrong.index[wrong["reason"] == "tenure"][0]
+    wrong.loc[row, "reason"] = "pinned"  # E3 / A1 is rotated, not pinned
+    write_csv(wrong, bad / "excluded.csv")
+    assert "excluded_reason" in check_rules(path, bad)
+    write_csv(ex.drop(index=row), bad / "excluded.csv")
+    assert "excluded_missing" in check_rules(path, bad)
