@@ -33,7 +33,7 @@ from allocator.data.instance import Instance
 from allocator.data.validation import instance_from_frames, load_instance
 from allocator.eligibility import compute_eligibility
 from allocator.output.diff_folder import write_diff
-from allocator.output.next_year import new_agencies_text, write_next_year
+from allocator.output.next_year import already_applied, new_agencies_text, write_next_year
 from allocator.output.results_folder import write_results
 from allocator.output.whatif_folders import write_comparison, write_sweep
 from allocator.pipeline.result import RunResult
@@ -460,7 +460,7 @@ class Evaluation:
     def write(self, folder: str | Path, force: bool = False) -> Path:
         """Next year's instance folder, atomically: every file of the instance copied,
         agencies.csv with the new status and quality, incumbents.csv, pool_changes.csv
-        (evaluations.csv, now applied, is not carried over). Never over the user's files,
+        (evaluations.csv is copied too, recorded as applied). Never over the user's files,
         the instance or the results."""
         src = self.instance.path
         if not (src / "agencies.csv").is_file():
@@ -477,7 +477,13 @@ def evaluate(instance: Instance | str | Path, results: str | Path,
     RESULTS' plan forward as next year's incumbents; written to `out` when given."""
     inst = instance if isinstance(instance, Instance) else load_instance(Path(instance))
     a, warnings = read_plan_assignments(Path(results), inst)
-    changes = evaluate_pool(inst.agencies, inst.evaluations, EvaluationRules.of(inst.policy))
+    evaluations = inst.evaluations
+    if already_applied(inst.path):
+        warnings.append("evaluations.csv holds the scores already applied when this folder was "
+                        "written by allocator evaluate; they are not applied again. Put this "
+                        "year's scores in evaluations.csv first.")
+        evaluations = evaluations.iloc[:0]
+    changes = evaluate_pool(inst.agencies, evaluations, EvaluationRules.of(inst.policy))
     ev = Evaluation(changes, next_incumbents(inst, a), inst, Path(results), warnings)
     if out is not None:
         ev.write(out, force=force)

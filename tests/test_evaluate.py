@@ -243,9 +243,9 @@ def test_evaluate_writes_next_year(year, tmp_path):
     assert res.exit_code == 0, res.output
     assert "A2: active -> blacklisted" in res.output
     files = {p.name for p in out.iterdir()}
-    assert files == {p.name for p in inst.iterdir()} - {"evaluations.csv"} | {
-        "pool_changes.csv", ".allocator.json"}
-    for name in ("enterprises.csv", "demands.csv", "bids.csv", "policy.yaml", "notes.txt"):
+    assert files == {p.name for p in inst.iterdir()} | {"pool_changes.csv", ".allocator.json"}
+    for name in ("enterprises.csv", "demands.csv", "bids.csv", "policy.yaml", "notes.txt",
+                 "evaluations.csv"):
         assert (out / name).read_bytes() == (inst / name).read_bytes()
     ag = pd.read_csv(out / "agencies.csv", dtype=str, keep_default_na=False).set_index(
         "agency_id")
@@ -269,7 +269,8 @@ def test_evaluate_writes_next_year(year, tmp_path):
     assert float(pc.loc["A1", "score_expert"]) == 92
     # next year is a valid instance whose check passes after a solve
     nxt = allocator.load_instance(out)
-    assert nxt.evaluations.empty and len(nxt.incumbents) == len(plan)
+    assert len(nxt.evaluations) == len(allocator.load_instance(inst).evaluations)  # copied
+    assert len(nxt.incumbents) == len(plan)
     res = CliRunner().invoke(main, ["solve", str(out), "--out", str(tmp_path / "r2")])
     assert res.exit_code == 0, res.output
     assert allocator.audit(out, tmp_path / "r2").violations == []
@@ -322,3 +323,31 @@ def test_python_api_evaluate(year, tmp_path):
                                                  "new_status", "old_quality", "new_quality"]
     path = ev.write(tmp_path / "next")
     assert (path / "pool_changes.csv").is_file()
+
+
+def test_scores_already_applied_are_not_applied_again(year, tmp_path):
+    """evaluations.csv is carried into next year's folder (every file is copied), and marked
+    applied: evaluating that folder with the same scores applies none of them again."""
+    import allocator
+
+    inst, results = year
+    first = allocator.evaluate(inst, results, out=tmp_path / "y2")
+    assert (tmp_path / "y2" / "evaluations.csv").read_bytes() == \
+        (inst / "evaluations.csv").read_bytes()
+    plan = allocator.solve(allocator.load_instance(tmp_path / "y2"), time_limit=30)
+    plan.write(tmp_path / "y2-plan")
+    again = allocator.evaluate(tmp_path / "y2", tmp_path / "y2-plan")
+    assert any("already applied" in w for w in again.warnings)
+    evaluated = first.pool_changes.set_index("agency_id")
+    second = again.pool_changes.set_index("agency_id")
+    # no agency's quality moves again towards last year's score
+    carried = second["new_quality"] == second["old_quality"]
+    assert carried[second["old_status"] != "suspended"].all()
+    assert (evaluated["new_quality"] != evaluated["old_quality"]).any()  # the first run did
+    # once the planner puts new scores in, they are applied
+    (tmp_path / "y2" / "evaluations.csv").write_text(
+        "agency_id,scorer,score,violation,enterprise_id,date,note\nA1,expert,10,,,,\n",
+        encoding="utf-8")
+    third = allocator.evaluate(tmp_path / "y2", tmp_path / "y2-plan")
+    assert not any("already applied" in w for w in third.warnings)
+    assert third.pool_changes.set_index("agency_id").loc["A1", "new_status"] == "suspended"

@@ -64,7 +64,8 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -111,7 +112,7 @@ def foreign_files(folder: Path, limit: int = 5, edits_ok: bool = False) -> list[
             elif path.is_file() and rel not in listed:
                 out.append(rel)
             elif path.is_file() and hashes is not None and not edits_ok and (
-                    rel not in hashes or _sha256(path) != hashes[rel]):
+                    rel not in hashes or file_sha256(path) != hashes[rel]):
                 out.append(f"{rel} (changed since allocator wrote it)")
             if len(out) >= limit:
                 break
@@ -265,7 +266,7 @@ class Staged:
         files = sorted(rel for rel, p in _entries(self.tmp)
                        if p.is_file() and not p.is_symlink() and rel != MARKER)
         marker = {"tool": "allocator", "kind": self.kind, "files": files,
-                  "sha256": {rel: _sha256(self.tmp / rel) for rel in files}, **self.meta}
+                  "sha256": {rel: file_sha256(self.tmp / rel) for rel in files}, **self.meta}
         with open(self.tmp / MARKER, "w", encoding="utf-8") as f:
             f.write(json.dumps(marker, indent=1))
             f.flush()
@@ -535,6 +536,6 @@ def is_our_file(path: Path) -> bool:
     if not isinstance(hashes, dict):
         return True
     try:
-        return hashes.get(path.name) == _sha256(path)
+        return hashes.get(path.name) == file_sha256(path)
     except OSError:
         return False

@@ -4,8 +4,9 @@ Every file of the instance folder is copied byte for byte, except:
 - agencies.csv: the same rows and columns, with each agency's new status and quality;
 - incumbents.csv: this year's plan (the results' assignments.csv) with the years each agency
   has served its demand in a row;
-- evaluations.csv: not copied, since its scores are now in agencies.csv (and listed in
-  pool_changes.csv); next year's evaluations go in a new file, so none is applied twice;
+- evaluations.csv is copied like every other file (the issue asks for every file), and the
+  folder's marker records its sha256 as applied: `evaluate` on next year's folder applies it
+  again only once the planner has replaced it with that year's scores;
 - pool_changes.csv (new): each agency's old and new status and quality, its score by scorer
   type and the rule applied, in words.
 Instance files are written as plain UTF-8 CSV (they are inputs: no formula guard that would
@@ -22,14 +23,14 @@ from pathlib import Path
 import pandas as pd
 
 from allocator.core.errors import Problem, UsageError
-from allocator.core.folders import MARKER, staged
+from allocator.core.folders import MARKER, file_sha256, read_marker, staged
 from allocator.core.tables import write_csv
 from allocator.data.reading import read_table
 
 #: the files evaluate writes itself (the others are copied)
 REWRITTEN = ("agencies.csv", "incumbents.csv", "pool_changes.csv")
-#: the file evaluate consumes (not carried into next year)
-CONSUMED = ("evaluations.csv",)
+#: the marker key recording which evaluations.csv the new statuses and qualities came from
+APPLIED = "evaluations_applied_sha256"
 
 
 def _plain_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -63,10 +64,23 @@ def write_next_year(instance_dir: Path, agencies: pd.DataFrame, incumbents: pd.D
     with staged(out, "instance", force, [instance_dir, *protect]) as s:
         for src in sorted(instance_dir.iterdir()):
             if (not src.is_file() or src.name.startswith(".") or src.name == MARKER
-                    or src.name in REWRITTEN or src.name in CONSUMED):
+                    or src.name in REWRITTEN):
                 continue
             shutil.copy2(src, s.path / src.name)
+        evaluations = instance_dir / "evaluations.csv"
+        if evaluations.is_file():
+            s.meta[APPLIED] = file_sha256(evaluations)
         _plain_csv(agencies, s.path / "agencies.csv")
         _plain_csv(incumbents, s.path / "incumbents.csv")
         write_csv(changes, s.path / "pool_changes.csv")
     return s.target
+
+
+def already_applied(instance_dir: Path) -> bool:
+    """The instance folder was written by `evaluate` and its evaluations.csv is still the one
+    whose scores that run applied (so applying it again would count last year twice)."""
+    marker = read_marker(Path(instance_dir))
+    evaluations = Path(instance_dir) / "evaluations.csv"
+    if marker is None or APPLIED not in marker or not evaluations.is_file():
+        return False
+    return bool(marker[APPLIED] == file_sha256(evaluations))
