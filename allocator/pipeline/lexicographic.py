@@ -16,7 +16,7 @@ import numpy as np
 
 from allocator.model.build import AllocationModel
 from allocator.solvers import Backend, Status
-from allocator.solvers.base import relative_gap, settle_status
+from allocator.solvers.base import Session, relative_gap, settle_status
 
 #: share of the remaining time a level may use (the last level takes all that is left);
 #: measurements behind it: docs/tuning-log.md, "Time per level"
@@ -83,18 +83,21 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
                         mip_gap: float, threads: int, seed: int,
                         progress: Callable[[str], None] | None = None,
                         start: np.ndarray | None = None,
-                        levels: tuple[str, ...] | None = None) -> LexResult:
+                        levels: tuple[str, ...] | None = None,
+                        session: Session | None = None) -> LexResult:
     """Solve the levels in order; stop at the first level without a solution.
 
     `start` is a full column vector of a plan believed feasible (e.g. the plan at a smaller
     budget); it is offered to the first level as a warm start where the backend accepts one.
     `levels` (policy solver.levels) names the levels to optimise; the others are only
     reported for the final plan, and the run is then `feasible`, not lexicographically
-    optimal.
+    optimal. `session`: the model already open in the backend (a sweep's parametric session);
+    the held rows this solve adds stay in it (the caller deletes them).
     """
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
-    session = backend.open(model.lp, threads, seed)
+    if session is None:
+        session = backend.open(model.lp, threads, seed)
     reports: list[LevelReport] = []
     plan: np.ndarray | None = None
     overall = Status.OPTIMAL

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
+from allocator.data.funding import has_funding
 from allocator.data.history import has_incumbents
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
@@ -31,6 +33,7 @@ from allocator.pipeline.summary import make_summary
 from allocator.pipeline.tables import tables_of
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import Backend, Status, get_backend
+from allocator.solvers.base import ParametricSession, Session
 
 Progress = Callable[[str], None]
 
@@ -78,7 +81,19 @@ def solve_instance(instance: Instance, solver: str | None = None,
     timings["build"] = time.perf_counter() - t
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
+    return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
+                       kept=kept, label=label)
 
+
+def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
+                backend: Backend, limit: float, threads: int, t0: float,
+                timings: dict[str, float], say: Progress, start: pd.DataFrame | None,
+                session: Session | None = None, kept: list[str] | None = None,
+                label: str = "the given plan") -> RunResult:
+    """solve_instance once the model is built: the lexicographic solve (in `session` when
+    the model is already open there), the tables and the summary."""
+    lp = model.lp
+    pol = instance.policy
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         lex = LexResult(Status.INFEASIBLE, None, [], 0.0)
         say("infeasible before solving: a mandatory demand has no eligible agency")
@@ -97,7 +112,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
                                           else " breaks a rule this year; not used"))
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
-                                  progress=say, start=point, levels=pol.levels)
+                                  progress=say, start=point, levels=pol.levels,
+                                  session=session)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
@@ -134,6 +150,64 @@ def incumbent_start(instance: Instance) -> pd.DataFrame:
     inc = instance.incumbents
     inc = inc[~inc["demand"].isin(assign["demand"])]
     return pd.concat([inc[keys], assign[keys]], ignore_index=True).astype(str)
+
+
+class ParametricSolve:
+    """One model, loaded once into one solver session, solved at many budgets (a sweep
+    chain): between solves only the budget row's bound changes and the rows a solve added
+    (held levels) are deleted, so nothing is rebuilt and the last LP basis warm-starts the
+    next relaxation. For backends with `parametric_rows`, below province scale."""
+
+    def __init__(self, instance: Instance, elig: Eligibility, backend: Backend, threads: int):
+        t = time.perf_counter()
+        self.instance, self.elig, self.backend, self.threads = instance, elig, backend, threads
+        self.model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
+                                 integer_flows=backend.integer_columns_only)
+        lp = self.model.lp
+        self.budget_row = self.model.budget_row
+        self.session: ParametricSession | None = None
+        self.rows = lp.n_rows
+        if lp.n_vars and not (self.model.unservable_mandatory is not None
+                              and len(self.model.unservable_mandatory)):
+            self.session = cast(ParametricSession,
+                                backend.open(lp, threads, instance.policy.seed))
+            self.rows = self.session.row_count()
+        self.build_seconds = time.perf_counter() - t
+        self.solves = 0
+
+    @staticmethod
+    def applies(instance: Instance, elig: Eligibility, backend: Backend) -> bool:
+        """The backend can change a row in place, the instance is below province scale, and
+        the budget is one row (no funding sources)."""
+        return (bool(backend.parametric_rows) and instance.policy.budget_total is not None
+                and not has_funding(instance)
+                and not (backend.province_scale and use_large_path(instance, elig)))
+
+    def solve(self, instance: Instance, time_limit: float | None = None,
+              start: pd.DataFrame | None = None) -> RunResult:
+        """solve_instance for `instance`, the session's instance at another budget."""
+        t0 = time.perf_counter()
+        pol = instance.policy
+        limit = float(time_limit if time_limit is not None else pol.time_limit)
+        timings = {"build": self.build_seconds if self.solves == 0 else 0.0}
+        self.solves += 1
+        model = self.model
+        label = "the given plan"
+        if start is None and has_incumbents(instance):  # as solve_instance does
+            start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
+        # without a session (no columns, or a mandatory demand no agency can serve) the
+        # budget plays no part
+        if self.session is not None and self.budget_row is not None:
+            hi = pol.budget_total / model.cost_scale
+            self.session.set_row_bounds(np.array([self.budget_row]), np.array([-np.inf]),
+                                        np.array([hi]))
+        try:
+            return solve_model(instance, self.elig, model, self.backend, limit,
+                               self.threads, t0, timings, lambda _m: None, start,
+                               self.session, label=label)
+        finally:
+            if self.session is not None:
+                self.session.truncate_rows(self.rows)
 
 
 def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit: float,

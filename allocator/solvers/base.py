@@ -50,6 +50,19 @@ class Session(Protocol):
               start: np.ndarray | None) -> SolveResult: ...
 
 
+class ParametricSession(Session, Protocol):
+    """A session whose rows' bounds change in place (backends with `parametric_rows`): one
+    model re-solved at many right-hand sides, e.g. a sweep's budgets."""
+
+    def set_row_bounds(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None: ...
+
+    def row_count(self) -> int: ...
+
+    def truncate_rows(self, n_rows: int) -> None:
+        """Delete every row past the first n_rows (the rows add_row appended since)."""
+        ...
+
+
 class Backend(Protocol):
     """A solver we can drive: availability, version, capability flags and a session.
 
@@ -63,6 +76,9 @@ class Backend(Protocol):
     direct_share_rows: bool
     #: every column must be integral (CP-SAT): helper columns such as slacks are made integer
     integer_columns_only: bool
+    #: sessions are ParametricSession: row bounds change in place and added rows can be
+    #: deleted, so a sweep loads one model and only changes the budget row between points
+    parametric_rows: bool
     #: runs the province-scale path (pipeline/large_scale), whose class LP needs HiGHS's LP
     province_scale: bool
     #: one line for `allocator solvers`: what the backend is good for

@@ -358,6 +358,7 @@ class CbcBackend:
     direct_share_rows = False  # CBC 2.10 segfaulted on a quality level written that way
     integer_columns_only = False
     province_scale = False
+    parametric_rows = False
     purpose = "COIN-OR CBC (bundled with PuLP): an independent check on small cities"
 
     def __init__(self) -> None:

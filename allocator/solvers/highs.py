@@ -180,6 +180,7 @@ class HighsBackend:
     direct_share_rows = True
     integer_columns_only = False
     province_scale = True
+    parametric_rows = True
     purpose = "HiGHS: the fastest here at every size; the only one for province scale"
 
     def available(self) -> bool:

@@ -173,6 +173,23 @@ class HighsModel:
         self.h.addRow(max(lo, -inf), min(hi, inf), len(cols), np.asarray(cols, dtype=np.int32),
                       np.asarray(vals, dtype=float))
 
+    def set_row_bounds(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """New bounds for existing rows (e.g. the budget row at another sweep point); HiGHS
+        keeps the model, and the last LP basis warm-starts the next relaxation."""
+        inf = highspy.kHighsInf
+        rows = np.asarray(rows, dtype=np.int32)
+        self.h.changeRowsBounds(len(rows), rows, np.clip(np.asarray(lo, dtype=float), -inf, inf),
+                                np.clip(np.asarray(hi, dtype=float), -inf, inf))
+
+    def row_count(self) -> int:
+        return int(self.h.getNumRow())
+
+    def truncate_rows(self, n_rows: int) -> None:
+        """Delete the rows past the first n_rows (held levels of an earlier solve)."""
+        k = self.row_count()
+        if k > n_rows:
+            self.h.deleteRows(k - n_rows, np.arange(n_rows, k, dtype=np.int32))
+
     def run(self, time_limit: float, mip_gap: float, start: np.ndarray | None,
              full: bool = False) -> SolveResult:
         """One plain HiGHS run of the current model (MIP or, with integrality off, LP);

@@ -43,11 +43,12 @@ from allocator.pipeline.funding import least_scale_total, least_source_amount
 from allocator.pipeline.least_budget import PLAN_KEYS, LeastBudget, least_budget
 from allocator.pipeline.lexicographic import LevelReport, LexResult
 from allocator.pipeline.result import DIAGNOSIS_COLUMNS, RunResult
-from allocator.pipeline.solve import plan_result, solve_instance
+from allocator.pipeline.solve import ParametricSolve, plan_result, solve_instance
 from allocator.pipeline.summary import make_summary, refigure
 from allocator.pipeline.tables import plan_tables
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import Status, get_backend
+from allocator.solvers.base import relative_gap
 from allocator.whatif.pool import emit, run_all
 
 #: marginal value is the extra served weight per this much extra budget
@@ -417,7 +418,10 @@ def frontier_row(budget: float, result: RunResult, how: str, seconds: float) -> 
 
 @dataclass
 class ChainTask:
-    """Budgets solved in increasing order by one process, each warm-started from the last."""
+    """Budgets solved in increasing order by one process, each warm-started from the last.
+
+    `cap`: a proven upper bound on the served weight at every budget of the chain (the
+    largest budget's), which settles a point whose start already reaches it."""
 
     inst: Instance
     elig: Eligibility
@@ -428,37 +432,139 @@ class ChainTask:
     time_limit: float | None
     threads: int
     axis: Axis = Axis()
+    cap: float | None = None
+
+
+def open_parametric(inst: Instance, elig: Eligibility, solver: str | None,
+                    threads: int, axis: Axis) -> ParametricSolve | None:
+    """One model and session for a chain's budgets, where the backend can change the budget
+    row in place and the sweep runs along budget.total (else None: each point builds its own
+    model; a funding axis changes other rows)."""
+    backend = get_backend(solver or inst.policy.solver_name)
+    if axis.kind != "budget" or inst.policy.budget_total is None or \
+            not ParametricSolve.applies(inst, elig, backend):
+        return None
+    return ParametricSolve(at_budget(inst, inst.policy.budget_total, threads), elig, backend,
+                           threads)
 
 
 def solve_point(inst: Instance, elig: Eligibility, budget: float, start: pd.DataFrame | None,
                 lb: LeastBudget, solver: str | None, time_limit: float | None,
-                threads: int, axis: Axis = Axis()) -> Point:
-    """Solve one budget point (with its diagnosis when infeasible)."""
+                threads: int, axis: Axis = Axis(),
+                runner: ParametricSolve | None = None) -> Point:
+    """Solve one budget point (with its diagnosis when infeasible), in `runner`'s session
+    when given."""
     t0 = time.perf_counter()
     inst_b = axis.at(inst, budget, threads)
-    result = solve_instance(inst_b, solver=solver, time_limit=time_limit, elig=elig,
-                            start=start)
+    if runner is not None:
+        result = runner.solve(inst_b, time_limit, start)
+    else:
+        result = solve_instance(inst_b, solver=solver, time_limit=time_limit, elig=elig,
+                                start=start)
     result = attach_diagnosis(inst_b, elig, result, solver, time_limit)
     result = with_budget_reason(inst_b, result, lb, axis, budget)
     how = "warm_start" if start is not None else "solved"
-    result.summary["sweep"] = {"how": how,
+    result.summary["sweep"] = {"how": how, "parametric": runner is not None,
                                "warm_start_rows": 0 if start is None else len(start)}
     return Point(budget, result, how, time.perf_counter() - t0)
 
 
+def coverage_only(inst: Instance) -> bool:
+    """The policy optimises the served weight alone (`--levels coverage`)."""
+    return tuple(inst.policy.levels) == ("coverage",)
+
+
+def settled_point(inst: Instance, elig: Eligibility, budget: float, prev: Point,
+                  cap: float, axis: Axis = Axis()) -> Point:
+    """A coverage-only point whose start (the plan of the budget below) already serves the
+    proven bound of a larger budget: nothing at this budget serves more, so it is proven
+    without a solve."""
+    t0 = time.perf_counter()
+    res = adopt_plan(axis.at(inst, budget), elig, prev.result.summary,
+                     plan_rows(prev.result.assignments), {
+                         "how": "settled", "plan_from_budget": prev.budget, "bound": cap,
+                         "note": "the plan of the budget below serves as much as a larger "
+                                 "budget's proven bound: optimal here without a solve"})
+    prove_coverage(res.summary, cap, inst.policy.mip_gap)
+    return Point(budget, res, "settled", time.perf_counter() - t0)
+
+
 def run_chain(task: ChainTask) -> list[Point]:
-    """Solve a chain of increasing budgets, each plan warm-starting the next point; a
-    progress event is emitted as each point ends."""
+    """Solve a chain of increasing budgets, each plan warm-starting the next point, in one
+    parametric model where the backend allows; a progress event is emitted as each point
+    ends."""
+    runner = open_parametric(task.inst, task.elig, task.solver, task.threads, task.axis)
+    return chain_points(task, runner, emit)
+
+
+def chain_points(task: ChainTask, runner: ParametricSolve | None,
+                 tell: Callable[[dict[str, Any]], None]) -> list[Point]:
+    """run_chain with a given session (None: a model per point) and event sink."""
     start = task.start
-    points = []
+    points: list[Point] = []
     for budget in task.budgets:
-        p = solve_point(task.inst, task.elig, budget, start, task.lb, task.solver,
-                        task.time_limit, task.threads, task.axis)
+        prev = points[-1] if points else None
+        if (task.cap is not None and prev is not None and coverage_only(task.inst)
+                and prev.result.status.has_solution
+                and meets(float(prev.result.summary["coverage"]), task.cap,
+                          task.inst.policy.mip_gap)):
+            p = settled_point(task.inst, task.elig, budget, prev, task.cap, task.axis)
+        else:
+            p = solve_point(task.inst, task.elig, budget, start, task.lb, task.solver,
+                            task.time_limit, task.threads, task.axis, runner)
         if p.result.status.has_solution and not p.result.assignments.empty:
             start = plan_rows(p.result.assignments)
         points.append(p)
-        emit({"budget": p.budget, "status": p.result.status.value, "how": p.how})
+        tell({"budget": p.budget, "status": p.result.status.value, "how": p.how})
     return points
+
+
+def meets(value: float, bound: float, mip_gap: float) -> bool:
+    """A plan's served weight is within the gap of a proven upper bound."""
+    return bound - value <= mip_gap * max(1.0, abs(value)) + 1e-9
+
+
+def prove_coverage(summary: dict[str, Any], bound: float, mip_gap: float) -> None:
+    """Mark the served-weight level of a point's summary proven by `bound` (an upper bound
+    valid at its budget: its own, or a larger budget's)."""
+    cov = float(summary["coverage"])
+    gap = relative_gap(cov, max(bound, cov))
+    for lv in summary.get("levels") or []:
+        if lv.get("name") == "coverage":
+            lv.update(status="optimal", bound=max(bound, cov), gap=gap)
+    summary["bound"] = max(bound, cov)
+    if list(summary.get("levels_optimised") or []) == ["coverage"]:
+        summary["gap"] = gap
+
+
+def coverage_bound(result: RunResult) -> float | None:
+    """The proven upper bound on the served weight of a point's result (None: unknown)."""
+    for lv in result.summary.get("levels") or []:
+        if lv.get("name") == "coverage" and lv.get("bound") is not None:
+            return float(lv["bound"])
+    return None
+
+
+def bracket_proofs(points: dict[float, Point], inst: Instance) -> None:
+    """A proven bound at a budget holds at every smaller one (served weight never falls as
+    the budget grows): a point whose served weight reaches the least bound proven at its own
+    or any larger budget is proven, without a solve."""
+    best: float | None = None
+    gap = inst.policy.mip_gap
+    for b in sorted(points, reverse=True):
+        p = points[b]
+        if not p.result.status.has_solution:
+            continue
+        own = coverage_bound(p.result)
+        if own is not None:
+            best = own if best is None else min(best, own)
+        lv = next((lv for lv in p.result.summary.get("levels") or []
+                   if lv.get("name") == "coverage"), None)
+        if (best is not None and lv is not None and lv.get("status") != "optimal"
+                and meets(float(p.result.summary["coverage"]), best, gap)):
+            prove_coverage(p.result.summary, best, gap)
+            p.result.summary.setdefault("sweep", {})["coverage_proven_by"] = (
+                "a larger budget's bound")
 
 
 def split_chains(budgets: list[float], k: int) -> list[list[float]]:
@@ -579,10 +685,15 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
     start0 = lb.plan
 
     # 2. the largest budget first: its plan serves every budget between its cost and it
+    cap = None
+    runner = None
     if todo:
         top = todo[-1]
         start = start0 if lb.value is not None and top >= lb.value else None
-        top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores, axis)
+        # one chain in this process: it shares the top point's parametric session
+        runner = open_parametric(inst, elig, solver, cores, axis) if jobs <= 1 else None
+        top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores, axis,
+                                runner)
         done(top_point)
         todo = todo[:-1]
         top_res = top_point.result
@@ -595,6 +706,8 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
                 res = reused_result(axis.at(inst, b, cores), elig, top_res, top)
                 done(Point(b, res, "reused", time.perf_counter() - t0))
             todo = [b for b in todo if b < top_cost]
+        if top_res.status.has_solution:
+            cap = coverage_bound(top_res)
 
     # 3. the rest in increasing chains, warm-started along each chain
     if todo:
@@ -603,9 +716,13 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         light = dataclasses.replace(lb, plan=None)
         tasks = [ChainTask(inst, elig, chain,
                            start0 if lb.value is not None and chain[0] >= lb.value else None,
-                           light, solver, time_limit, threads, axis)
+                           light, solver, time_limit, threads, axis, cap)
                  for chain in split_chains(todo, k)]
-        for chain in run_all(run_chain, tasks, k, on_event=tell):
+        if k == 1 and runner is not None:
+            chains = [chain_points(tasks[0], runner, tell)]
+        else:
+            chains = run_all(run_chain, tasks, k, on_event=tell)
+        for chain in chains:
             points.update({p.budget: p for p in chain})
 
     top_plan = next((plan_rows(points[b].result.assignments)
@@ -616,6 +733,7 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
             else {"value": None, "status": "not_computed" if lb.status != "infeasible"
                   else "infeasible"})
     monotone_repair(points, inst, elig, axis)
+    bracket_proofs(points, inst)
     frontier = frontier_frame([points[b].row for b in sorted(points)])
     exact = lb.exact
     mark = lb.value if exact else first_full_mandatory(frontier)
