@@ -28,10 +28,12 @@ from allocator.analysis.evaluate import (
     read_plan_assignments,
 )
 from allocator.core.errors import InputError, UsageError
+from allocator.core.folders import stage
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.instance import Instance
 from allocator.data.validation import instance_from_frames, load_instance
 from allocator.eligibility import compute_eligibility
+from allocator.output.batch_folder import fill_batch, fill_outcome
 from allocator.output.diff_folder import write_diff
 from allocator.output.next_year import already_applied, new_agencies_text, write_next_year
 from allocator.output.results_folder import write_results
@@ -39,6 +41,8 @@ from allocator.output.whatif_folders import write_comparison, write_sweep
 from allocator.pipeline.result import RunResult
 from allocator.pipeline.solve import solve_instance
 from allocator.solvers import Status
+from allocator.whatif.batch import BatchResult, Manifest, load_manifest, run_batch
+from allocator.whatif.cluster import open_executor
 from allocator.whatif.compare import ComparisonResult, load_scenarios, run_compare
 from allocator.whatif.sweep import SweepResult, parse_budgets, run_sweep
 
@@ -314,21 +318,32 @@ class Sweep:
                            [path] if path.exists() else [], report=report, lang=lang)
 
 
+def _check_jobs(jobs: Any) -> None:
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise UsageError(f"jobs must be a whole number >= 1, not {jobs!r}")
+
+
 def sweep(instance: Instance, budgets: Iterable[float] | str, jobs: int = 1,
           solver: str | None = None, time_limit: float | None = None,
           progress: Callable[[dict[str, Any]], None] | None = None,
-          source: str | None = None) -> Sweep:
+          source: str | None = None, scheduler: Any = None) -> Sweep:
     """One solve per budget (a list, or the text "START:STOP:N" / "1e6,2e6"); time_limit is
     per point. `progress` receives {budget, status, how, done, total} per finished point.
 
     With funding.csv the budgets are the sources' total (every source, and budget.total when
-    given, scaled in proportion), or with `source` that source's amount, the others held."""
+    given, scaled in proportion), or with `source` that source's amount, the others held.
+    `scheduler`: a Dask scheduler address (tcp://HOST:8786) or distributed.Client to run the
+    budget chains on a cluster (default: this machine's `jobs` processes)."""
     _check_time_limit(time_limit)
     values = parse_budgets(budgets) if isinstance(budgets, str) else list(budgets)
-    if not isinstance(jobs, int) or jobs < 1:
-        raise UsageError(f"jobs must be a whole number >= 1, not {jobs!r}")
-    res = run_sweep(instance, values, jobs=jobs, solver=solver, time_limit=time_limit,
-                    progress=progress, source=source)
+    _check_jobs(jobs)
+    executor = open_executor(scheduler, jobs) if scheduler is not None else None
+    try:
+        res = run_sweep(instance, values, jobs=jobs, solver=solver, time_limit=time_limit,
+                        progress=progress, source=source, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     return Sweep(res, {b: Plan(r, None) for b, r in res.points.items()})
 
 
@@ -361,20 +376,94 @@ class Comparison:
 def compare(instance: Instance, scenarios: str | Path | dict[str, Any],
             price_of_rules: bool = False, jobs: int = 1, solver: str | None = None,
             time_limit: float | None = None,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> Comparison:
+            progress: Callable[[dict[str, Any]], None] | None = None,
+            scheduler: Any = None) -> Comparison:
     """Named policy scenarios side by side. `scenarios` is a scenarios YAML file or the same
     mapping as a dict ({"scenarios": {"name": {overrides}}}); with price_of_rules, the served
-    weight each anti-monopoly and quality rule costs."""
+    weight each anti-monopoly and quality rule costs. `scheduler`: as for `sweep`."""
     _check_time_limit(time_limit)
+    _check_jobs(jobs)
     items, problems = load_scenarios(scenarios, instance.policy,
                                      instance.funding.index if instance.funding is not None
                                      else None)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InputError(errors)
-    res = run_compare(instance, items, price_of_rules=price_of_rules, jobs=jobs,
-                      solver=solver, time_limit=time_limit, progress=progress)
+    executor = open_executor(scheduler, jobs) if scheduler is not None else None
+    try:
+        res = run_compare(instance, items, price_of_rules=price_of_rules, jobs=jobs,
+                          solver=solver, time_limit=time_limit, progress=progress,
+                          executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     return Comparison(res, {k: Plan(r, None) for k, r in res.results.items()})
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A finished batch: batch.csv as a table, its summary, and the folder it was written to
+    (one results or sweep folder per instance and scenario, see README "Batches")."""
+
+    result: BatchResult
+    folder: Path
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """batch.csv: instance, scenario, budget, status, coverage, coverage_ratio, quality,
+        cost, gap, seconds, worker, coverage_status, folder, note."""
+        return self.result.table
+
+    @property
+    def has_plan(self) -> bool:
+        return self.result.has_plan
+
+    @property
+    def failed(self) -> int:
+        """Points whose task failed (status error in batch.csv)."""
+        return self.result.failed
+
+    def summary(self) -> dict[str, Any]:
+        """batch_summary.json as a dict."""
+        return copy.deepcopy(self.result.summary)
+
+
+def load_batch_manifest(manifest: str | Path) -> Manifest:
+    """Read and check a batch manifest with its instances and scenario files; InputError with
+    every problem found."""
+    found, problems = load_manifest(manifest)
+    errors = [p for p in problems if p.severity == "error"]
+    if found is None or errors:
+        raise InputError(errors or problems)
+    return found
+
+
+def batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1,
+          scheduler: Any = None, force: bool = False,
+          progress: Callable[[dict[str, Any]], None] | None = None) -> Batch:
+    """Run every instance, scenario and budget of a batch manifest (YAML, see README
+    "Batches") and write DIR = `out` atomically: batch.csv, batch_summary.json and one
+    results or sweep folder per instance and scenario. The tasks run on this machine's `jobs`
+    processes, or on a Dask cluster with `scheduler` (an address such as tcp://HOST:8786, or
+    a distributed.Client). `progress` receives {run, scenario, budget, status, done, total,
+    running, failed, eta_seconds} per finished point. A failing task is a row with status
+    error (its message in `note`); the others go on."""
+    _check_jobs(jobs)
+    spec = manifest if isinstance(manifest, Manifest) else load_batch_manifest(manifest)
+    protect = [spec.path, *(r.instance_path for r in spec.runs)]
+    staged = stage(Path(out), "batch", force, [p for p in protect if Path(p).exists()])
+    executor = None
+    try:
+        executor = open_executor(scheduler, jobs)
+        result = run_batch(spec, executor, progress,
+                           on_outcome=lambda o: fill_outcome(o, staged.path))
+        fill_batch(result, staged.path)
+        target = staged.commit()
+    finally:
+        staged.discard()
+        if executor is not None:
+            executor.close()
+    return Batch(result, target)
 
 
 # ------------------------------------------------------------------------------------------
@@ -532,6 +621,7 @@ def generate(enterprises: int, agencies: int, districts: int, seed: int = 0,
     return instance_from_frames(frames, data["policy"], name=f"generated-{seed}")
 
 
-__all__ = ["Comparison", "DiagnosisReport", "Evaluation", "Plan", "PlanDiff", "Sweep", "audit",
-           "compare", "diagnose", "diff", "evaluate", "generate", "instance_from_frames",
+__all__ = ["Batch", "Comparison", "DiagnosisReport", "Evaluation", "Plan", "PlanDiff", "Sweep",
+           "audit", "batch", "compare", "diagnose", "diff", "evaluate", "generate",
+           "instance_from_frames", "load_batch_manifest",
            "load_instance", "report", "retotal", "solve", "sweep", "workbook"]

@@ -199,6 +199,15 @@ def report_option(f: Callable[..., Any]) -> Callable[..., Any]:
              "on A4.")(f)
 
 
+def scheduler_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--scheduler: run the solves on a Dask cluster (the cluster extra)."""
+    return click.option(
+        "--scheduler", default=None, envvar="DASK_SCHEDULER_ADDRESS", metavar="ADDRESS",
+        help="Run the solves on a Dask cluster, e.g. tcp://10.0.0.5:8786 (default: "
+             "$DASK_SCHEDULER_ADDRESS, else this machine's --jobs processes). Needs "
+             "pip install 'allocator[cluster]'.")(f)
+
+
 def force_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--force", is_flag=True,
@@ -526,11 +535,16 @@ class Bar:
                         dynamic_ncols=True, disable=quiet, smoothing=0.1)
 
     def __call__(self, event: dict[str, Any]) -> None:
-        label = event.get("scenario", event.get("budget"))
-        label = f"{label:,.0f}" if isinstance(label, float) else str(label)
-        self.bar.set_postfix_str(f"{label}: {event['status']}", refresh=False)
+        parts = [str(event[k]) for k in ("run", "scenario") if event.get(k) is not None]
+        budget = event.get("budget")
+        if isinstance(budget, int | float):
+            parts.append(f"{budget:,.0f}")
+        text = f"{' '.join(parts)}: {event['status']}"
+        if "running" in event:  # a batch: what runs and what failed (tqdm shows the ETA)
+            text += f" | running {event['running']}, failed {event['failed']}"
+        self.bar.set_postfix_str(text, refresh=False)
         self.bar.total = event.get("total", self.bar.total)
-        self.bar.update(1)
+        self.bar.update(max(0, int(event.get("done", self.bar.n + 1)) - self.bar.n))
 
     def close(self) -> None:
         self.bar.close()
@@ -553,11 +567,12 @@ class Bar:
 @report_option
 @lang_option
 @levels_option
+@scheduler_option
 @force_option
 @guarded
 def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None,
           time_limit: float | None, source: str | None, quiet: bool, report: bool,
-          lang: str | None, levels: str | None, force: bool) -> None:
+          lang: str | None, levels: str | None, scheduler: str | None, force: bool) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
     from allocator.api import sweep as run
     from allocator.output.report import REPORT_FILE, write_report
@@ -580,7 +595,7 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
     bar = Bar(len(values), "point", "sweep", quiet)
     try:
         result = run(inst, values, jobs=jobs, solver=solver, time_limit=time_limit,
-                     progress=bar, source=source)
+                     progress=bar, source=source, scheduler=scheduler or None)
         bar.close()
         with staged.writing():
             fill_sweep(result.result, staged.path)
@@ -615,11 +630,13 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
 @report_option
 @lang_option
 @levels_option
+@scheduler_option
 @force_option
 @guarded
 def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jobs: int,
             solver: str | None, time_limit: float | None, quiet: bool, report: bool,
-            lang: str | None, levels: str | None, force: bool) -> None:
+            lang: str | None, levels: str | None, scheduler: str | None,
+            force: bool) -> None:
     """Solve named policy scenarios side by side: comparison.csv and a chart."""
     from allocator.api import compare as run
     from allocator.output.report import REPORT_FILE, write_report
@@ -640,7 +657,8 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
     bar = Bar(len(items), "scenario", "compare", quiet)
     try:
         result = run(inst, scenarios, price_of_rules=price_of_rules, jobs=jobs,
-                     solver=solver, time_limit=time_limit, progress=bar)
+                     solver=solver, time_limit=time_limit, progress=bar,
+                     scheduler=scheduler or None)
         bar.close()
         with staged.writing():
             fill_comparison(result.result, staged.path)
@@ -653,6 +671,40 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
     click.echo(comparison_text(result.table))
     echo_err(f"wrote {out} ({len(result.table)} rows in {result.result.seconds:.1f} s)")
     sys.exit(EXIT_OK if result.has_plan else EXIT_NO_PLAN)
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Batch folder (written atomically): batch.csv and a folder per instance "
+                   "and scenario.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel processes on this machine (without --scheduler).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@scheduler_option
+@force_option
+@guarded
+def batch(manifest: Path, out: Path, jobs: int, quiet: bool, scheduler: str | None,
+          force: bool) -> None:
+    """Run every instance, scenario and budget of MANIFEST (YAML: a 'runs:' list)."""
+    from allocator.api import batch as run
+    from allocator.api import load_batch_manifest
+    from allocator.output.text import batch_text
+
+    spec = load_batch_manifest(manifest)
+    protect = [manifest, *(r.instance_path for r in spec.runs)]
+    early_stage(out, "batch", force, protect).discard()  # the path is checked before solving
+    bar = Bar(spec.points, "point", "batch", quiet)
+    try:
+        result = run(spec, out, jobs=jobs, scheduler=scheduler or None, force=force,
+                     progress=bar)
+    finally:
+        bar.close()
+    click.echo(batch_text(result.table))
+    s = result.summary()
+    echo_err(f"wrote {out} ({len(result.table)} points, {s['failed']} failed, in "
+             f"{s['seconds_wall']:.1f} s on {s['executor']})")
+    sys.exit(EXIT_OK if result.has_plan and not result.failed else EXIT_NO_PLAN)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -314,3 +314,23 @@ def diff_text(diff) -> str:
     out.append(f"districts: {k['spending_more']} spend more, {k['spending_less']} less; "
                f"coverage up in {k['coverage_up']}, down in {k['coverage_down']}")
     return "\n".join(out)
+
+
+def batch_text(table: pd.DataFrame) -> str:
+    """A compact table of a batch: one line per instance, scenario and budget."""
+    wi = max(8, int(table["instance"].astype(str).str.len().max()))
+    ws = max(8, int(table["scenario"].astype(str).str.len().max()))
+    out = [f"{'instance':<{wi}} {'scenario':<{ws}} {'budget':>14} {'status':>11} "
+           f"{'served':>9} {'share':>7} {'cost':>15} {'seconds':>8}  worker"]
+    for r in table.itertuples(index=False):
+        budget = f"{r.budget:14,.0f}" if not _blank(r.budget) else f"{'':14}"
+        line = f"{r.instance:<{wi}} {r.scenario:<{ws}} {budget} {r.status:>11} "
+        if not _blank(r.coverage):
+            line += f"{r.coverage:9,.1f} {r.coverage_ratio:7.1%} {r.cost:15,.0f} "
+        else:
+            line += f"{'':9} {'':7} {'':15} "
+        line += (f"{r.seconds:8.1f}" if not _blank(r.seconds) else f"{'':8}") + f"  {r.worker}"
+        if r.status == "error":
+            line += f"  {r.note}"
+        out.append(line)
+    return "\n".join(out)

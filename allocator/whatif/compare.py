@@ -42,7 +42,7 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.pipeline.result import RunResult
 from allocator.pipeline.solve import solve_instance
 from allocator.pipeline.threads import default_threads
-from allocator.whatif.pool import run_all
+from allocator.whatif.pool import Executor, run_all, task_threads
 from allocator.whatif.sweep import plan_rows
 
 TOP_KEYS = ("scenarios",)
@@ -298,6 +298,9 @@ def _elig_key(pol: Policy) -> tuple:
 def run_task(task: Task) -> tuple[dict[str, Any], RunResult]:
     """Solve one scenario (with its diagnosis when infeasible): its comparison row and result."""
     t0 = time.perf_counter()
+    if task.inst.policy.threads is None:  # on a cluster worker: its share of the cores
+        task = dataclasses.replace(task, inst=dataclasses.replace(
+            task.inst, policy=dataclasses.replace(task.inst.policy, threads=task_threads())))
     elig = task.elig if task.elig is not None else compute_eligibility(task.inst)
     result = solve_instance(task.inst, solver=task.solver, time_limit=task.time_limit,
                             elig=elig, start=task.start)
@@ -314,8 +317,10 @@ def _with_funding(inst: Instance, amounts: dict[str, float]) -> Instance:
     return with_amounts(inst, amounts) if amounts else inst
 
 
-def _with_threads(inst: Instance, policy: Policy, threads: int) -> Instance:
-    pol = dataclasses.replace(policy, threads=threads)
+def _with_threads(inst: Instance, policy: Policy, threads: int | None) -> Instance:
+    """The instance under a scenario's policy; threads None keeps the policy's (a cluster
+    worker then uses its own cores)."""
+    pol = dataclasses.replace(policy, threads=policy.threads if threads is None else threads)
     same_weights = pol.weights == inst.policy.weights
     return dataclasses.replace(inst, policy=pol) if same_weights else inst.with_policy(pol)
 
@@ -340,16 +345,22 @@ CompareProgress = Callable[[dict[str, Any]], None]
 
 def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool = False,
                 jobs: int = 1, solver: str | None = None, time_limit: float | None = None,
-                progress: CompareProgress | None = None) -> ComparisonResult:
+                progress: CompareProgress | None = None,
+                executor: Executor | None = None) -> ComparisonResult:
     """Solve every scenario (and, with price_of_rules, the policy with each rule off, warm-
-    started from the plan with every rule on); nothing is written here."""
+    started from the plan with every rule on) on `executor` (default: this machine's pool
+    of `jobs` processes); nothing is written here."""
     t_start = time.perf_counter()
+    if executor is not None:
+        jobs = executor.slots
     cores = inst.policy.threads or default_threads()
     base_name = next((s.name for s in scenarios if not s.overrides), None)
     switches = rule_switches(inst.policy) if price_of_rules else []
     n_first = len(scenarios) + (1 if price_of_rules and base_name is None else 0)
     total = n_first + len(switches)
-    threads = max(1, cores // max(1, min(jobs, n_first)))
+    remote = executor is not None and executor.remote
+    # on a cluster each worker decides (policy threads, else its cores per task)
+    threads = None if remote else max(1, cores // max(1, min(jobs, n_first)))
     tasks = [Task(s.name, _with_threads(_with_funding(inst, s.funding), s.policy, threads),
                   s.overrides, None, solver, time_limit, folder_name(s.name))
              for s in scenarios]
@@ -366,13 +377,13 @@ def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool 
                       "done": count[0], "total": total})
 
     _share_eligibility(tasks)
-    done = run_all(run_task, tasks, jobs, on_result=tick)
+    done = run_all(run_task, tasks, jobs, on_result=tick, executor=executor)
     rows = [r for r, _ in done]
     results = {r["folder"]: res for r, res in done}
     if switches:
         base_row, base_res = next((r, res) for r, res in done if r["scenario"] == base_name)
         base_plan = plan_rows(base_res.assignments) if base_res.status.has_solution else None
-        t2 = max(1, cores // max(1, min(jobs, len(switches))))
+        t2 = None if remote else max(1, cores // max(1, min(jobs, len(switches))))
         rule_tasks = []
         for rule, over in switches:
             pol, found = parse_policy(deep_merge(inst.policy.as_dict(), over),
@@ -382,7 +393,8 @@ def run_compare(inst: Instance, scenarios: list[Scenario], price_of_rules: bool 
                                    base_plan, solver, time_limit,
                                    folder_name(f"without_{rule}")))
         _share_eligibility(rule_tasks)
-        for row, res in run_all(run_task, rule_tasks, jobs, on_result=tick):
+        for row, res in run_all(run_task, rule_tasks, jobs, on_result=tick,
+                                executor=executor):
             row.update(rule_price(row, base_row))
             rows.append(row)
             results[row["folder"]] = res

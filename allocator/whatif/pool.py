@@ -1,4 +1,6 @@
-"""The one process pool of allocator's what-if runs (sweep chains, compare scenarios).
+"""The one process pool of allocator's what-if runs (sweep chains, compare scenarios, batch
+tasks), and the executors behind `run_all`: this machine's pool by default, or a Dask
+distributed cluster (whatif/cluster.py) when a scheduler address is given.
 
 Workers are spawned (no solver state is forked) and die with the parent: each asks the kernel
 for SIGKILL when its parent goes (Linux prctl), so a killed `allocator sweep` leaves no worker
@@ -14,8 +16,10 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import socket
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from allocator.core.processes import die_with_parent
 
@@ -24,12 +28,88 @@ R = TypeVar("R")
 
 #: where `emit` sends events: the parent's callback in-process, a queue in a worker
 _SINK: Callable[[Any], None] | None = None
+#: per thread, where a task running in a Dask worker thread sends its events
+_LOCAL = threading.local()
+#: the key of the start event every task sends first (run_all's on_start)
+START = "__allocator_task_start__"
 
 
 def emit(event: Any) -> None:
     """Send an event from a running task to the parent's on_event (dropped if none)."""
-    if _SINK is not None:
-        _SINK(event)
+    sink = getattr(_LOCAL, "sink", None) or _SINK
+    if sink is not None:
+        sink(event)
+
+
+def worker_name() -> str:
+    """Who runs the current task: a Dask worker's address, else host:pid of this process."""
+    name = getattr(_LOCAL, "worker", None)
+    return name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def task_threads() -> int:
+    """Solver threads for a task of a remote executor, decided where it runs: the worker's
+    cores shared among the tasks it runs at once."""
+    from allocator.pipeline.threads import default_threads
+
+    return getattr(_LOCAL, "threads", None) or default_threads()
+
+
+class Executor(Protocol):
+    """Where run_all's tasks run: this machine's process pool or a cluster."""
+
+    #: a short name for summaries and batch.csv ("local", "dask")
+    name: str
+    #: tasks run on other processes or machines that decide their own thread count
+    remote: bool
+
+    @property
+    def slots(self) -> int:
+        """Tasks it runs at once."""
+        ...
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T],
+            on_result: Callable[[int, R], None] | None,
+            on_event: Callable[[Any], None] | None,
+            on_start: Callable[[int, str], None] | None,
+            on_error: Callable[[int, BaseException], R] | None) -> list[R]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalPool:
+    """This machine's spawned process pool, `jobs` processes (in-process when 1)."""
+
+    name = "local"
+    remote = False
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs = max(1, int(jobs))
+
+    @property
+    def slots(self) -> int:
+        return self.jobs
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T],
+            on_result: Callable[[int, R], None] | None = None,
+            on_event: Callable[[Any], None] | None = None,
+            on_start: Callable[[int, str], None] | None = None,
+            on_error: Callable[[int, BaseException], R] | None = None) -> list[R]:
+        return _run_local(fn, tasks, self.jobs, on_result, on_event, on_start, on_error)
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": self.name, "slots": self.slots, "host": socket.gethostname()}
+
+    def close(self) -> None:
+        pass
+
+
+def _call(fn: Callable[[T], R], k: int, task: T) -> R:
+    """A task in a pool worker: its start event first, then the task."""
+    emit({START: k, "worker": worker_name()})
+    return fn(task)
 
 
 def _init_worker(q: Any, parent: int) -> None:
@@ -40,20 +120,54 @@ def _init_worker(q: Any, parent: int) -> None:
 
 def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int = 1,
             on_result: Callable[[int, R], None] | None = None,
-            on_event: Callable[[Any], None] | None = None) -> list[R]:
-    """fn over the tasks, in `jobs` worker processes when more than one; results in task
-    order. on_result(k, result) runs in this process as each task ends; on_event(event) for
-    each event a task emits. The first failing task's exception is raised here, after the
-    other workers are stopped."""
+            on_event: Callable[[Any], None] | None = None,
+            executor: Executor | None = None,
+            on_start: Callable[[int, str], None] | None = None,
+            on_error: Callable[[int, BaseException], R] | None = None) -> list[R]:
+    """fn over the tasks on `executor` (default: this machine's pool of `jobs` processes,
+    in-process when one); results in task order. In this process: on_start(k, worker) as
+    task k starts (again if it is retried elsewhere), on_result(k, result) as it ends,
+    on_event(event) for each event a task emits. A failing task's exception is raised here
+    after the other tasks are stopped, or with on_error its result is on_error(k, exc)."""
+    if not tasks:
+        return []
+    if executor is None:
+        return _run_local(fn, tasks, jobs, on_result, on_event, on_start, on_error)
+    return executor.run(fn, tasks, on_result, on_event, on_start, on_error)
+
+
+def split_start(on_event: Callable[[Any], None] | None,
+                on_start: Callable[[int, str], None] | None) -> Callable[[Any], None]:
+    """An event sink passing start events to on_start and the others to on_event."""
+    def sink(event: Any) -> None:
+        if isinstance(event, dict) and START in event:
+            if on_start is not None:
+                on_start(int(event[START]), str(event.get("worker", "")))
+        elif on_event is not None:
+            on_event(event)
+    return sink
+
+
+def _run_local(fn: Callable[[T], R], tasks: Sequence[T], jobs: int,
+               on_result: Callable[[int, R], None] | None,
+               on_event: Callable[[Any], None] | None,
+               on_start: Callable[[int, str], None] | None,
+               on_error: Callable[[int, BaseException], R] | None) -> list[R]:
     global _SINK
     if not tasks:
         return []
+    sink = split_start(on_event, on_start)
     if jobs <= 1 or len(tasks) == 1:
-        saved, _SINK = _SINK, on_event
+        saved, _SINK = _SINK, sink
         try:
-            out = []
+            out: list[R] = []
             for k, t in enumerate(tasks):
-                out.append(fn(t))
+                try:
+                    out.append(_call(fn, k, t))
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    out.append(on_error(k, exc))
                 if on_result is not None:
                     on_result(k, out[-1])
             return out
@@ -65,33 +179,37 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int = 1,
     pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
                                   initializer=_init_worker, initargs=(q, os.getpid()))
     try:
-        futures = {pool.submit(fn, t): k for k, t in enumerate(tasks)}
+        futures = {pool.submit(_call, fn, k, t): k for k, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
-            _drain(q, on_event)
+            _drain(q, sink)
             done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for f in done:
                 k = futures[f]
-                results[k] = f.result()  # raises the task's exception
-                _drain(q, on_event)
+                try:
+                    results[k] = f.result()  # raises the task's exception
+                except Exception as exc:
+                    if on_error is None or isinstance(exc, cf.process.BrokenProcessPool):
+                        raise
+                    results[k] = on_error(k, exc)
+                _drain(q, sink)
                 if on_result is not None:
                     on_result(k, results[k])
     except BaseException:
         _stop(pool)
         raise
     pool.shutdown(wait=True)  # workers exit and flush what they put on the queue
-    _drain(q, on_event)
+    _drain(q, sink)
     return [results[k] for k in range(len(tasks))]
 
 
-def _drain(q: Any, on_event: Callable[[Any], None] | None) -> None:
+def _drain(q: Any, sink: Callable[[Any], None]) -> None:
     while True:
         try:
             event = q.get_nowait()
         except queue_mod.Empty:
             return
-        if on_event is not None:
-            on_event(event)
+        sink(event)
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:

@@ -49,7 +49,7 @@ from allocator.pipeline.tables import plan_tables
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import Status, get_backend
 from allocator.solvers.base import relative_gap
-from allocator.whatif.pool import emit, run_all
+from allocator.whatif.pool import Executor, emit, run_all, task_threads
 
 #: marginal value is the extra served weight per this much extra budget
 MARGINAL_STEP = 10_000.0
@@ -492,7 +492,9 @@ def settled_point(inst: Instance, elig: Eligibility, budget: float, prev: Point,
 def run_chain(task: ChainTask) -> list[Point]:
     """Solve a chain of increasing budgets, each plan warm-starting the next point, in one
     parametric model where the backend allows; a progress event is emitted as each point
-    ends."""
+    ends. Threads 0: as many as the worker running it gives a task."""
+    if task.threads <= 0:
+        task = dataclasses.replace(task, threads=task_threads())
     runner = open_parametric(task.inst, task.elig, task.solver, task.threads, task.axis)
     return chain_points(task, runner, emit)
 
@@ -643,8 +645,11 @@ class SweepResult:
 
 def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str | None = None,
               time_limit: float | None = None,
-              progress: SweepProgress | None = None, source: str | None = None) -> SweepResult:
+              progress: SweepProgress | None = None, source: str | None = None,
+              executor: Executor | None = None) -> SweepResult:
     """One solve per budget (see the module docstring); every point's result in memory.
+    The chains run on `executor` (default: this machine's pool of `jobs` processes); the
+    least-budget and largest-budget solves run here.
 
     With funding.csv the budgets are the sources' total (every source in proportion) or,
     with `source`, that source's amount (see Axis)."""
@@ -691,7 +696,10 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         top = todo[-1]
         start = start0 if lb.value is not None and top >= lb.value else None
         # one chain in this process: it shares the top point's parametric session
-        runner = open_parametric(inst, elig, solver, cores, axis) if jobs <= 1 else None
+        slots = jobs if executor is None else executor.slots
+        remote = executor is not None and executor.remote
+        runner = open_parametric(inst, elig, solver, cores, axis) if slots <= 1 and not remote \
+            else None
         top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores, axis,
                                 runner)
         done(top_point)
@@ -711,8 +719,10 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
 
     # 3. the rest in increasing chains, warm-started along each chain
     if todo:
-        k = max(1, min(jobs, len(todo)))
-        threads = max(1, cores // k)
+        slots = jobs if executor is None else executor.slots
+        remote = executor is not None and executor.remote
+        k = max(1, min(slots, len(todo)))
+        threads = 0 if remote else max(1, cores // k)  # 0: the worker decides
         light = dataclasses.replace(lb, plan=None)
         tasks = [ChainTask(inst, elig, chain,
                            start0 if lb.value is not None and chain[0] >= lb.value else None,
@@ -721,7 +731,7 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         if k == 1 and runner is not None:
             chains = [chain_points(tasks[0], runner, tell)]
         else:
-            chains = run_all(run_chain, tasks, k, on_event=tell)
+            chains = run_all(run_chain, tasks, k, on_event=tell, executor=executor)
         for chain in chains:
             points.update({p.budget: p for p in chain})
 
@@ -752,6 +762,7 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
                                      else None),
         "budget_serving_all": full,
         "jobs": jobs, "threads_total": cores,
+        **({"executor": executor.describe()} if executor is not None else {}),
         "seconds_wall": round(time.perf_counter() - t_start, 3),
         "seconds_points_sum": round(float(frontier["seconds"].sum()), 3),
     }
