@@ -85,7 +85,7 @@ def test_parametric_session_equals_a_fresh_model_at_every_budget(city):
 # the coverage frontier against the reference model
 # ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_coverage_frontier_is_proven_and_equals_the_reference(tmp_path, jobs):
     """`sweep --levels coverage` on a city from the independent generator: every point with
     a plan has its served weight proven, equal to the PuLP reference model's."""
@@ -173,22 +173,42 @@ def table(path: Path) -> pd.DataFrame:
     return df.drop(columns=[c for c in df.columns if c in TIMING])
 
 
+#: the tables that carry a batch's answers, and their answer columns: how many agencies a
+#: plan uses, its shares and its rows may differ between equally good plans (a tie at the
+#: last level is broken by timing), the served weight, quality and cost may not
+ANSWERS = {"batch.csv": ["instance", "scenario", "budget", "status", "coverage",
+                         "coverage_ratio", "quality", "cost", "coverage_status", "folder"],
+           "frontier.csv": ["budget", "status", "coverage", "coverage_ratio",
+                            "mandatory_served", "mandatory_total", "quality", "cost",
+                            "coverage_status", "levels", "folder"],
+           "comparison.csv": ["scenario", "status", "coverage", "coverage_ratio", "cost",
+                              "budget", "quality", "mandatory_served", "folder"]}
+
+
 def assert_same_files(a: Path, b: Path) -> None:
-    """The same folders and files; every CSV the same apart from timing columns, every
-    summary the same plan figures."""
+    """The same folders and files; batch.csv, every frontier.csv and comparison.csv the same
+    answers (figures within the gap), and every point's summary the same status, served
+    weight, quality and cost."""
     files_a = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
     assert files_a == files_b
+    compared = 0
     for rel in files_a:
-        if rel.endswith(".csv") and (a / rel).stat().st_size <= 4:  # empty (a BOM and a newline)
-            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
-        elif rel.endswith(".csv"):
-            pd.testing.assert_frame_equal(table(a / rel), table(b / rel), check_exact=False,
-                                          rtol=1e-9, obj=rel)
-        elif rel.endswith("summary.json") and "/" in rel:
+        name = rel.split("/")[-1]
+        if name in ANSWERS:
+            cols = ANSWERS[name]
+            pd.testing.assert_frame_equal(table(a / rel)[cols], table(b / rel)[cols],
+                                          check_exact=False, rtol=2e-6, obj=rel)
+            compared += 1
+        elif rel.split("/")[-1] == "summary.json":
             sa, sb = (json.loads((x / rel).read_text()) for x in (a, b))
-            for key in ("status", "coverage", "quality", "cost", "budget"):
-                assert sa.get(key) == sb.get(key), (rel, key)
+            assert sa["status"] == sb["status"] and sa["budget"] == sb["budget"], rel
+            for key in ("coverage", "quality", "cost"):
+                if sa[key] is None or sb[key] is None:  # no plan
+                    assert sa[key] == sb[key], (rel, key)
+                else:
+                    assert sa[key] == pytest.approx(sb[key], rel=2e-6), (rel, key)
+    assert compared >= 3
 
 
 def test_batch_folder_and_batch_csv(manifest, local_batch):
@@ -366,3 +386,24 @@ def test_a_worker_killed_mid_run_has_its_task_retried(manifest, local_batch, das
 def test_budget_labels_of_batch_folders(local_batch):
     for b in (20000, 80000, 140000, 200000):
         assert (local_batch / "north" / "policy" / budget_label(b) / "summary.json").is_file()
+
+
+def test_send_path_reads_the_instance_where_the_task_runs(tmp_path):
+    """`send: path`: the task carries the folder's path and the worker loads it; the answers
+    are those of `send: data`."""
+    build_city(tmp_path / "c", seed=5)
+    (tmp_path / "scen.yaml").write_text(SCENARIOS, encoding="utf-8")
+    for send in ("data", "path"):
+        (tmp_path / f"{send}.yaml").write_text(
+            f"send: {send}\nruns:\n  - instance: c\n    scenarios: scen.yaml\n"
+            "    budgets: [60000, 120000]\n    levels: coverage\n", encoding="utf-8")
+    spec = allocator.load_batch_manifest(tmp_path / "path.yaml")
+    tasks = batch_mod.batch_tasks(spec, remote=True, slots=1)
+    assert all(t.instance is None and t.instance_path for t in tasks)
+    assert tasks[1].overrides == {"solver": {"levels": "coverage"},
+                                  "budget": {"total": 260000}}
+    a = allocator.batch(tmp_path / "data.yaml", tmp_path / "a").table
+    b = allocator.batch(tmp_path / "path.yaml", tmp_path / "b").table
+    cols = ["instance", "scenario", "budget", "status", "coverage", "coverage_status"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert (a["coverage_status"] == "optimal").all()

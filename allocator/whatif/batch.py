@@ -35,6 +35,7 @@ import yaml
 
 from allocator.analysis.diagnose import attach_diagnosis
 from allocator.core.errors import AllocatorError, Problem
+from allocator.data.funding import with_amounts
 from allocator.data.instance import Instance
 from allocator.data.policy import deep_merge
 from allocator.data.reading import PolicyLoader
@@ -44,7 +45,7 @@ from allocator.pipeline.result import RunResult
 from allocator.pipeline.solve import solve_instance
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import get_backend
-from allocator.whatif.compare import folder_name, load_scenarios, scenario_row
+from allocator.whatif.compare import Scenario, folder_name, load_scenarios, scenario_row
 from allocator.whatif.pool import Executor, emit, run_all, task_threads, worker_name
 from allocator.whatif.sweep import SweepResult, budget_label, clean_budgets, parse_budgets
 
@@ -74,7 +75,7 @@ class RunSpec:
     instance_path: Path
     instance: Instance
     budgets: list[float] | None
-    scenarios: list[tuple[str, dict[str, Any], Any]]  # (name, overrides, Policy)
+    scenarios: list[Scenario]
     has_scenarios_file: bool
     overrides: dict[str, Any]  # levels, applied under every scenario
     time_limit: float | None
@@ -252,16 +253,17 @@ def _run_spec(path: Path, file: str, where: str, item: dict[str, Any],
                                     "fix the instance"))
         return None
     scen_text = item.get("scenarios")
-    scenarios: list[tuple[str, dict[str, Any], Any]] = [(POLICY_SCENARIO, {}, inst.policy)]
+    scenarios = [Scenario(POLICY_SCENARIO, {}, inst.policy)]
     if scen_text is not None:
         if not isinstance(scen_text, str):
             problems.append(Problem(file, None, f"{where}.scenarios", scen_text,
                                     "must be the path of a scenarios file",
                                     "write 'scenarios: scenarios.yaml'"))
             return None
-        found, scen_problems = load_scenarios(path.parent / scen_text, inst.policy)
+        sources = inst.funding.index if inst.funding is not None else None
+        found, scen_problems = load_scenarios(path.parent / scen_text, inst.policy, sources)
         problems.extend(scen_problems)
-        scenarios = [(s.name, s.overrides, s.policy) for s in found]
+        scenarios = found
     return RunSpec(str(name), inst_path, inst, budgets, scenarios, scen_text is not None,
                    overrides, limit if limit is not None else top_limit,
                    solver if solver is not None else top_solver)
@@ -278,13 +280,15 @@ class BatchTask:
     run: str
     scenario: str
     folder: str  # the scenario's folder in the run's folder
-    overrides: dict[str, Any]  # the scenario's, with the run's levels (for send: path)
+    overrides: dict[str, Any]  # the scenario's policy keys, with the run's levels (send: path)
+    funding: dict[str, float]  # the scenario's funding amounts (send: path)
     budgets: list[float] | None
     solver: str | None
     time_limit: float | None
     threads: int | None  # None: the worker decides
     instance: Instance | None = None  # send: data
     instance_path: str = ""  # send: path
+    scenario_overrides: dict[str, Any] = field(default_factory=dict)  # for comparison.csv
 
 
 @dataclass
@@ -300,12 +304,14 @@ class BatchOutcome:
     error: str = ""
     seconds: float = 0.0
     worker: str = ""
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # as in the scenarios file
 
 
 def _instance(task: BatchTask) -> Instance:
-    inst = task.instance if task.instance is not None else load_instance(
-        task.instance_path, overrides=task.overrides or None)
+    inst = task.instance
+    if inst is None:
+        inst = load_instance(task.instance_path, overrides=task.overrides or None)
+        inst = with_amounts(inst, task.funding) if task.funding else inst
     threads = task.threads if task.threads is not None else (
         inst.policy.threads or task_threads())
     return dataclasses.replace(inst, policy=dataclasses.replace(inst.policy, threads=threads))
@@ -318,7 +324,7 @@ def run_batch_task(task: BatchTask) -> BatchOutcome:
     t0 = time.perf_counter()
     inst = _instance(task)
     out = BatchOutcome(task.run, task.scenario, task.folder, task.budgets,
-                       overrides=task.overrides, worker=worker_name())
+                       overrides=task.scenario_overrides, worker=worker_name())
     tag = {"run": task.run, "scenario": task.scenario}
     if task.budgets:
         out.sweep = run_sweep(inst, task.budgets, jobs=1, solver=task.solver,
@@ -343,16 +349,19 @@ def batch_tasks(manifest: Manifest, remote: bool, slots: int) -> list[BatchTask]
     threads = None if remote else max(1, default_threads() // max(1, slots))
     tasks = []
     for run in manifest.runs:
-        for name, over, policy in run.scenarios:
+        for sc in run.scenarios:
+            over = {k: v for k, v in sc.overrides.items() if k != "funding"}
             merged = deep_merge(run.overrides, over) if over else dict(run.overrides)
-            task = BatchTask(run.name, name, folder_name(name), merged, run.budgets,
-                             run.solver, run.time_limit, threads)
+            task = BatchTask(run.name, sc.name, folder_name(sc.name), merged, sc.funding,
+                             run.budgets, run.solver, run.time_limit, threads,
+                             scenario_overrides=sc.overrides)
             if manifest.send == "path":
                 task.instance_path = str(run.instance_path)
             else:
-                same = policy.weights == run.instance.policy.weights
-                task.instance = (dataclasses.replace(run.instance, policy=policy) if same
-                                 else run.instance.with_policy(policy))
+                base = with_amounts(run.instance, sc.funding) if sc.funding else run.instance
+                same = sc.policy.weights == base.policy.weights
+                task.instance = (dataclasses.replace(base, policy=sc.policy) if same
+                                 else base.with_policy(sc.policy))
             tasks.append(task)
     return tasks
 
@@ -480,7 +489,8 @@ def run_batch(manifest: Manifest, executor: Executor,
         t = tasks[k]
         return BatchOutcome(t.run, t.scenario, t.folder, t.budgets,
                             error=f"{type(exc).__name__}: {exc}",
-                            worker=tracker.running.get(k, ""), overrides=t.overrides)
+                            worker=tracker.running.get(k, ""),
+                            overrides=t.scenario_overrides)
 
     def ended(k: int, out: BatchOutcome) -> None:
         tracker.finished(k, out)

@@ -533,7 +533,7 @@ def prove_coverage(summary: dict[str, Any], bound: float, mip_gap: float) -> Non
     gap = relative_gap(cov, max(bound, cov))
     for lv in summary.get("levels") or []:
         if lv.get("name") == "coverage":
-            lv.update(status="optimal", bound=max(bound, cov), gap=gap)
+            lv.update(status="optimal", value=cov, bound=max(bound, cov), gap=gap)
     summary["bound"] = max(bound, cov)
     if list(summary.get("levels_optimised") or []) == ["coverage"]:
         summary["gap"] = gap
