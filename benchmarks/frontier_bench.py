@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="default single solves to time (their mean is 'one single solve')")
     p.add_argument("--no-per-budget", action="store_true",
                    help="skip the single solve per budget (and the full sweep's ratio)")
+    p.add_argument("--no-full-sweep", action="store_true",
+                   help="skip the full sweep (and the single solve per budget)")
     p.add_argument("--before", default=None,
                    help="also run the coverage frontier with the source tree at this path")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results-frontier.md"))
@@ -95,15 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         bcmd, benv = allocator_cmd(Path(args.before))
         times["frontier_before"], _ = run(bcmd + sweep + ["--levels", "coverage", "--out",
                                                           str(work / "frontier_before")], benv)
-    print("full sweep ...", flush=True)
-    times["sweep"], rc_s = run(cmd + sweep + ["--out", str(work / "sweep")], env)
+    rc_s = None
+    if not args.no_full_sweep:
+        print("full sweep ...", flush=True)
+        times["sweep"], rc_s = run(cmd + sweep + ["--out", str(work / "sweep")], env)
     default_s = []
     for k in range(args.singles):
         print(f"default single solve {k + 1} ...", flush=True)
         sec, _ = run(cmd + ["solve", args.instance, "--out", str(work / f"default_{k}")], env)
         default_s.append(sec)
     single_s: dict[float, float] = {}
-    if not args.no_per_budget:
+    if not args.no_per_budget and not args.no_full_sweep:
         for b in budgets:
             print(f"single solve at {b:,.0f} ...", flush=True)
             single_s[b], _ = run(cmd + ["solve", args.instance, "--budget", repr(b), "--out",
@@ -152,11 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"- the same frontier with {args.before}: {times['frontier_before']:.1f} s "
                      f"= {times['frontier_before'] / one:.2f} default single solves; proven at "
                      f"{int((fb.get('coverage_status') == 'optimal').sum())} points")
-    lines.append(f"- full sweep (all levels): {times['sweep']:.1f} s (exit {rc_s})"
-                 + (f" against {len(single_s)} single solves {total_single:.1f} s: **ratio "
-                    f"{times['sweep'] / total_single:.2f}** (target <= 0.35); served weight "
-                    f"equal at {same_cov} of {both} points, quality within the gap or higher "
-                    f"at {quality_ok}" if single_s else ""))
+    if "sweep" in times:
+        lines.append(
+            f"- full sweep (all levels): {times['sweep']:.1f} s (exit {rc_s})"
+            + (f" against {len(single_s)} single solves {total_single:.1f} s: **ratio "
+               f"{times['sweep'] / total_single:.2f}** (target <= 0.35); served weight equal "
+               f"at {same_cov} of {both} points, quality within the gap or higher at "
+               f"{quality_ok}" if single_s else ""))
     table = md_table(["budget", "frontier served", "proven", "how", "before served",
                       "before proven", "sweep served", "single served", "sweep quality",
                       "single quality", "sweep point s", "single s"], rows)
