@@ -197,7 +197,8 @@ class ParametricSolve:
             start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
         # without a session (no columns, or a mandatory demand no agency can serve) the
         # budget plays no part
-        if self.session is not None and self.budget_row is not None:
+        if (self.session is not None and self.budget_row is not None
+                and pol.budget_total is not None):
             hi = pol.budget_total / model.cost_scale
             self.session.set_row_bounds(np.array([self.budget_row]), np.array([-np.inf]),
                                         np.array([hi]))

@@ -375,7 +375,7 @@ def outcome_rows(out: BatchOutcome) -> list[dict[str, Any]]:
     base = {"instance": out.run, "scenario": out.scenario, "worker": out.worker}
     where = f"{out.run}/{out.folder}"
     if out.error:
-        budgets: list[float | None] = list(out.budgets or [None])
+        budgets: list[float | None] = [None] if not out.budgets else list(out.budgets)
         return [{**base, "budget": b, "status": "error", "note": out.error,
                  "folder": ""} for b in budgets]
     if out.sweep is not None:
@@ -453,7 +453,7 @@ class Tracker:
         self.running[k] = worker
 
     def point(self, event: dict[str, Any]) -> None:
-        run, scenario = event.get("run"), event.get("scenario")
+        run, scenario = str(event.get("run")), str(event.get("scenario"))
         key = (run, scenario, event.get("budget") if self.swept.get((run, scenario)) else None)
         if key in self.done:
             return  # a rerun task's point, already counted
@@ -465,7 +465,8 @@ class Tracker:
         self.running.pop(k, None)
         if not out.error:
             return
-        keys = {(out.run, out.scenario, b) for b in (out.budgets or [None])}
+        budgets: list[float | None] = [None] if not out.budgets else list(out.budgets)
+        keys = {(out.run, out.scenario, b) for b in budgets}
         self.failed |= keys
         self.done |= keys
         if self.progress is not None:
