@@ -407,3 +407,20 @@ def test_send_path_reads_the_instance_where_the_task_runs(tmp_path):
     cols = ["instance", "scenario", "budget", "status", "coverage", "coverage_status"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
     assert (a["coverage_status"] == "optimal").all()
+
+
+def test_a_batch_sweep_without_a_parametric_session_reports_its_points(tmp_path):
+    """A backend that cannot change a row in place (CBC) runs the sweep's chain through the
+    pool inside the batch task: the task's progress still reaches the batch, point by
+    point, and not the inner run's own sink (which looped forever once)."""
+    from conftest import write_instance_files
+
+    write_instance_files(tmp_path / "tiny")
+    (tmp_path / "m.yaml").write_text("runs:\n  - instance: tiny\n    budgets: [20000, 30000, 40000, 200000]\n"
+                                     "    solver: cbc\n", encoding="utf-8")
+    events: list[dict] = []
+    result = allocator.batch(tmp_path / "m.yaml", tmp_path / "out", progress=events.append)
+    assert result.failed == 0, result.table["note"].tolist()
+    assert sorted(e["budget"] for e in events) == [20000, 30000, 40000, 200000]
+    assert events[-1]["done"] == events[-1]["total"] == 4
+    assert (result.table["how"] == "warm_start").sum() >= 2  # a chain ran

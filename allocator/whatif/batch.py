@@ -46,7 +46,13 @@ from allocator.pipeline.solve import solve_instance
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import get_backend
 from allocator.whatif.compare import Scenario, folder_name, load_scenarios, scenario_row
-from allocator.whatif.pool import Executor, emit, run_all, task_threads, worker_name
+from allocator.whatif.pool import (
+    Executor,
+    current_sink,
+    run_all,
+    task_threads,
+    worker_name,
+)
 from allocator.whatif.sweep import SweepResult, budget_label, clean_budgets, parse_budgets
 
 TOP_KEYS = ("runs", "time_limit", "solver", "levels", "send")
@@ -326,10 +332,11 @@ def run_batch_task(task: BatchTask) -> BatchOutcome:
     out = BatchOutcome(task.run, task.scenario, task.folder, task.budgets,
                        overrides=task.scenario_overrides, worker=worker_name())
     tag = {"run": task.run, "scenario": task.scenario}
+    send = current_sink()  # this task's: the sweep's own run_all has its own
     if task.budgets:
         out.sweep = run_sweep(inst, task.budgets, jobs=1, solver=task.solver,
                               time_limit=task.time_limit,
-                              progress=lambda e: emit({**tag, "budget": e["budget"],
+                              progress=lambda e: send({**tag, "budget": e["budget"],
                                                        "status": e["status"],
                                                        "worker": out.worker}))
     else:
@@ -337,7 +344,7 @@ def run_batch_task(task: BatchTask) -> BatchOutcome:
         result = solve_instance(inst, solver=task.solver, time_limit=task.time_limit,
                                 elig=elig)
         out.result = attach_diagnosis(inst, elig, result, task.solver, task.time_limit)
-        emit({**tag, "budget": inst.policy.budget_total, "status": out.result.status.value,
+        send({**tag, "budget": inst.policy.budget_total, "status": out.result.status.value,
               "worker": out.worker})
     out.seconds = time.perf_counter() - t0
     return out

@@ -41,6 +41,13 @@ def emit(event: Any) -> None:
         sink(event)
 
 
+def current_sink() -> Callable[[Any], None]:
+    """Where `emit` sends events right now, fixed: a task that runs another run_all inside
+    (a batch task's sweep) reports its own progress here, not to the inner run's sink."""
+    sink = getattr(_LOCAL, "sink", None) or _SINK
+    return sink if sink is not None else (lambda _event: None)
+
+
 def worker_name() -> str:
     """Who runs the current task: a Dask worker's address, else host:pid of this process."""
     name = getattr(_LOCAL, "worker", None)
