@@ -416,7 +416,8 @@ def test_a_batch_sweep_without_a_parametric_session_reports_its_points(tmp_path)
     from conftest import write_instance_files
 
     write_instance_files(tmp_path / "tiny")
-    (tmp_path / "m.yaml").write_text("runs:\n  - instance: tiny\n    budgets: [20000, 30000, 40000, 200000]\n"
+    (tmp_path / "m.yaml").write_text("runs:\n  - instance: tiny\n"
+                                     "    budgets: [20000, 30000, 40000, 200000]\n"
                                      "    solver: cbc\n", encoding="utf-8")
     events: list[dict] = []
     result = allocator.batch(tmp_path / "m.yaml", tmp_path / "out", progress=events.append)
