@@ -15,6 +15,7 @@ from pathlib import Path
 from allocator.core.tables import write_csv
 from allocator.output.results_folder import summary_json, write_tables
 from allocator.output.whatif_folders import comparison_table, fill_sweep
+from allocator.pipeline.result import DECIMALS
 from allocator.whatif.batch import BatchOutcome, BatchResult
 from allocator.whatif.compare import COMPARISON_COLUMNS
 
@@ -38,9 +39,7 @@ def fill_batch(batch: BatchResult, folder: Path) -> None:
 
     from allocator.output import plots  # matplotlib only when a chart is drawn
 
-    out = batch.table.copy()
-    out["cost"] = pd.to_numeric(out["cost"], errors="coerce").round(2)
-    write_csv(out, folder / "batch.csv", float_format="%.10g")
+    write_csv(batch.table, folder / "batch.csv", decimals=DECIMALS, float_format="%.10g")
     (folder / "batch_summary.json").write_text(summary_json(batch.summary), encoding="utf-8")
     for run, rows in batch.comparisons.items():
         table = pd.DataFrame(rows)
@@ -50,8 +49,10 @@ def fill_batch(batch: BatchResult, folder: Path) -> None:
         table = table[COMPARISON_COLUMNS]
         (folder / run).mkdir(exist_ok=True)
         write_csv(comparison_table(table), folder / run / "comparison.csv",
-                  float_format="%.10g")
-        plots.plot_comparison(table, folder / run / "comparison.png")
+                  decimals=DECIMALS, float_format="%.10g")
+        name, currency = batch.labels.get(run, (run, "CNY"))
+        plots.plot_comparison(table, folder / run / "comparison.png", instance=name,
+                              currency=currency)
 
 
 __all__ = ["fill_batch", "fill_outcome"]

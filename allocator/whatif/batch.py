@@ -425,6 +425,8 @@ class BatchResult:
     table: pd.DataFrame
     comparisons: dict[str, list[dict[str, Any]]]
     summary: dict[str, Any]
+    #: per run: its instance's name and currency (chart titles)
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def has_plan(self) -> bool:
@@ -524,4 +526,5 @@ def run_batch(manifest: Manifest, executor: Executor,
     for run in comparisons:  # manifest order of scenarios
         names = [t.scenario for t in tasks if t.run == run]
         comparisons[run].sort(key=lambda r: names.index(r["scenario"]))
-    return BatchResult(table, comparisons, summary)
+    labels = {r.name: (r.instance.name, r.instance.policy.currency) for r in manifest.runs}
+    return BatchResult(table, comparisons, summary, labels)
