@@ -70,8 +70,10 @@ def test_large_path_honours_pins_and_rotation(city, tmp_path, forced):
 
 
 def test_partial_max_changes_keeps_the_full_model(city, tmp_path, forced):
+    # coverage alone: the routing and the max_changes row are what is checked here
     path = variant(city, tmp_path / "half", {"continuity": {"max_changes": 0.5,
-                                                            "keep_incumbents": False}})
+                                                            "keep_incumbents": False},
+                                             "solver": {"levels": ["coverage"]}})
     s = solve_cli(path, tmp_path / "r")
     assert "large_scale" not in s
     assert s["full_model_kept_by"] == ["continuity.max_changes"]

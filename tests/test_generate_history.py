@@ -36,6 +36,7 @@ def test_history_fits_the_instance(seed):
     pd.testing.assert_frame_equal(again["evaluations"], ev)
 
 
+@pytest.mark.slow  # the README's three-year example (tests/test_year_readme.py) runs the same path
 def test_cli_history_and_next_year_has_a_plan(tmp_path):
     y1 = tmp_path / "y1"
     res = CliRunner().invoke(main, ["generate", "--enterprises", "150", "--agencies", "10",
