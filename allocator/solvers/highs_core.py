@@ -178,7 +178,11 @@ class HighsModel:
         """One plain HiGHS run of the current model (MIP or, with integrality off, LP);
         `full`: a level's full MIP, which branches on pseudocosts (PSCOST_MIN_RELIABLE_FULL)."""
         h = self.h
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        # HiGHS 1.16 compares an LP's time_limit with the run time summed over every run of
+        # this object (a MIP's with its own): without the offset a level's LP after 30 s of
+        # earlier runs stopped at once (docs/tuning-log.md, "HiGHS's LP clock")
+        offset = 0.0 if self.mip_active else h.getRunTime()
+        h.setOptionValue("time_limit", offset + max(float(time_limit), 0.01))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         h.setOptionValue("parallel", parallel_option(self.threads, self.mip_active))
         h.setOptionValue("mip_pscost_minreliable", PSCOST_MIN_RELIABLE_FULL if full
