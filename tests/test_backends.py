@@ -678,3 +678,30 @@ def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
     res = highs_child.run_guarded(session, highs_child.GUARD_MIN_RUN / 2, 1e-6, start)
     assert started == [1] and res.status is Status.FEASIBLE
     assert res.x.tolist() == start.tolist() and "not started" in res.solver_status
+
+
+@pytest.mark.skipif("cbc" not in BACKENDS or "highs" not in BACKENDS,
+                    reason="CBC and HiGHS needed")
+def test_cbc_with_two_threads_solves_the_quality_level_its_parallel_search_crashed_on(
+        tmp_path):
+    """CBC 2.10.3's repeatable parallel search (-threads 102) segfaulted (exit -11) on this
+    120-enterprise city's quality level on every run; CBC now runs one thread."""
+    from allocator.eligibility import compute_eligibility
+    from allocator.model.build import build_model
+    from allocator.pipeline.lexicographic import hold_tolerance
+
+    inst = load_instance(_generate(tmp_path, 120, 10, 3, 27))
+    model = build_model(inst, compute_eligibility(inst), direct_share_rows=False)
+    coverage, quality = model.levels[0], model.levels[1]
+    highs = get_backend("highs").open(model.lp, 1, 0)
+    highs.set_objective(coverage.coefs, "max")
+    plan = round_plan(model, highs.solve(60, 1e-4, None).x)
+    value = float(coverage.coefs @ plan)
+    session = get_backend("cbc").open(model.lp, 2, 0)
+    nz = np.flatnonzero(coverage.coefs)
+    session.add_row("hold", nz, coverage.coefs[nz], value - hold_tolerance(value), np.inf)
+    session.set_objective(quality.coefs, "max")
+    res = session.solve(5.0, 1e-4, plan)
+    assert "exit" not in res.solver_status, res.solver_status
+    assert res.status.has_solution
+    assert res.objective >= float(quality.coefs @ plan) - 1e-6
