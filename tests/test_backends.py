@@ -654,8 +654,8 @@ def test_highs_feasibility_jump_only_without_a_start():
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
-    """A sub-MIP is guarded by the columns its bounds leave free, not the model's size; with
-    a start and less than GUARD_MIN_RUN seconds no child is started at all."""
+    """A sub-MIP is guarded by the columns its bounds leave free, a full MIP by the model's
+    size; with a start and less than GUARD_MIN_RUN seconds no child is started at all."""
     from allocator.solvers import highs_child
     from allocator.solvers.highs import HighsSession
 
@@ -664,19 +664,22 @@ def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
     monkeypatch.setattr(highs_child, "await_child",
                         lambda *a, **k: started.append(1) or real(*a, **k))
     monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
+    monkeypatch.setattr(highs_child, "GUARD_MIN_FREE", 3)
     session = HighsSession(_knapsack(), 1, 0)
     session.set_objective(OBJ, "max")
     ub = session.ub.copy()
-    ub[1] = 0.0  # two integer columns left free: in-process
+    ub[1] = 0.0  # a sub-MIP with two integer columns left free: in-process
     session.set_bounds(session.lb, ub)
     res = highs_child.run_guarded(session, 5.0, 1e-6, None)
     assert res.status is Status.OPTIMAL and not started
-    session.set_bounds(session.lb, session.ub)  # three free: a child
+    res = highs_child.run_guarded(session, 5.0, 1e-6, None, full=True)  # a full MIP: by size
+    assert res.status is Status.OPTIMAL and started == [1]
+    session.set_bounds(session.lb, session.ub)  # a sub-MIP with three free: a child
     start = np.array([1.0, 0.0, 1.0, 12.34])
     res = highs_child.run_guarded(session, 5.0, 1e-6, start)
-    assert res.status is Status.OPTIMAL and started == [1]
+    assert res.status is Status.OPTIMAL and started == [1, 1]
     res = highs_child.run_guarded(session, highs_child.GUARD_MIN_RUN / 2, 1e-6, start)
-    assert started == [1] and res.status is Status.FEASIBLE
+    assert started == [1, 1] and res.status is Status.FEASIBLE
     assert res.x.tolist() == start.tolist() and "not started" in res.solver_status
 
 
