@@ -357,7 +357,10 @@ class CbcBackend:
 
     name = "cbc"
     accepts_start = True
-    direct_share_rows = False  # CBC 2.10 segfaulted on a quality level written that way
+    # share caps over x, as for HiGHS: the form was kept from CBC after a crash that was its
+    # parallel mode's (docs/tuning-log.md, "CBC's crash"); single-threaded, it proves the
+    # quality level of 120-enterprise cities the spend form leaves unproven (t31: 30 s / 54 s)
+    direct_share_rows = True
     integer_columns_only = False
     province_scale = False
     purpose = "COIN-OR CBC (bundled with PuLP): an independent check on small cities"
