@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=None,
                    help="folder for instances, results and raw records (default "
                         "benchmarks/out)")
-    p.add_argument("--render", type=Path, default=None, metavar="JSON",
-                   help="only re-render the report from the raw records of an earlier run")
+    p.add_argument("--render", default=None, metavar="JSON[,JSON...]",
+                   help="only re-render the report from the raw records of earlier runs "
+                        "(several: one report of all their instances, in the order given)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -85,11 +86,16 @@ def _run(args: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     quick_md = harness.OUT / "results-quick.md"
     out_md = args.out or (quick_md if args.quick else DEFAULT_MD)
     if args.render is not None:
-        raw = json.loads(args.render.read_text(encoding="utf-8"))
-        for key, value in raw["args"].items():
+        raws = [json.loads(Path(f).read_text(encoding="utf-8"))
+                for f in args.render.split(",")]
+        for key, value in raws[0]["args"].items():
             setattr(args, key, value)
-        text = render(raw["instances"], raw["gap"], args, [tuple(f) for f in raw["facts"]],
-                      raw["seconds"])
+        if len(raws) > 1:
+            args.suite = "+".join(r["args"]["suite"] for r in raws)
+            args.argv = ["--render", args.render]
+        text = render([i for r in raws for i in r["instances"]],
+                      [g for r in raws for g in r["gap"]], args,
+                      [tuple(f) for f in raws[0]["facts"]], sum(r["seconds"] for r in raws))
         write_report(text, args.out or (quick_md if args.quick else DEFAULT_MD))
         return 0
     t0 = time.perf_counter()
