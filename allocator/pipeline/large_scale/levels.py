@@ -162,14 +162,9 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     if forced is not None and forced.any():
         arr.mandatory = arr.mandatory | forced
     classes = Classes.of(instance, triples, forced)
-    # the class model holds no pins, rotation or stability: with those the class LP's plan
-    # is the answer, as before
-    polishing = (backend is not None and len(arr.weight) <= POLISH_MAX_DEMANDS
-                 and not (forced is not None and forced.any())
-                 and not len(instance.incumbents))
-    full_limit = time_limit
-    if polishing:
-        time_limit *= 1.0 - POLISH_SHARE  # the class LP's levels leave the rest to polish
+    polishing = _polishing(instance, arr, backend, forced)
+    # the class LP's levels leave POLISH_SHARE of the time to the class model
+    full_limit, time_limit = time_limit, time_limit * (1.0 - POLISH_SHARE * polishing)
     info: dict = {"method": "LP by column generation over demand classes, rounded and "
                             "repaired, level by level", "demands": len(arr.weight),
                   "classes": len(classes.rep)}
@@ -286,7 +281,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                 choice, cov, qual, cost = ch3, c3, q3, k3
         seconds["cost"] = time.perf_counter() - t
     left = full_limit - (time.perf_counter() - t0)
-    if polishing and backend is not None and left >= POLISH_MIN_SECONDS:
+    if polishing and left >= POLISH_MIN_SECONDS:
         choice, cov, qual, cost = _polish(instance, elig, arr, classes, choice, lp_of, backend,
                                           left - 0.5, mip_gap, threads, seed, say, info,
                                           seconds, bounds)
@@ -323,8 +318,18 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                        chosen, info)
 
 
+def _polishing(instance: Instance, arr: Arrays, backend: Backend | None,
+               forced: np.ndarray | None) -> bool:
+    """Whether the exact class model follows the class LP's levels: with a backend, up to
+    POLISH_MAX_DEMANDS demands, and without pins, rotation or stability, which the class
+    model does not hold (with those the class LP's plan is the answer, as before)."""
+    return (backend is not None and len(arr.weight) <= POLISH_MAX_DEMANDS
+            and not (forced is not None and forced.any()) and not len(instance.incumbents))
+
+
 def _polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
-            choice: np.ndarray, lp_of: dict[str, CoverageLp], backend: Backend, left: float,
+            choice: np.ndarray, lp_of: dict[str, CoverageLp], backend: Backend | None,
+            left: float,
             mip_gap: float, threads: int, seed: int, say: Progress, info: dict,
             seconds: dict[str, float], bounds: dict[str, float | None]
             ) -> tuple[np.ndarray, float, float, float]:
@@ -334,6 +339,7 @@ def _polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes
     earlier plan's, so it is dropped if the new plan's quality is lower."""
     quality = elig.triples["quality"].to_numpy(dtype=float)
     before = plan_levels(arr, choice, quality)
+    assert backend is not None  # only called when _polishing said so
     better, sub, info["polish"] = polish(instance, elig, arr, classes, choice,
                                          list(lp_of.values()), backend, left, mip_gap, threads,
                                          seed, say)
