@@ -363,7 +363,7 @@ class CbcBackend:
     direct_share_rows = True
     integer_columns_only = False
     province_scale = False
-    purpose = "COIN-OR CBC (bundled with PuLP): an independent check on small cities"
+    purpose = "COIN-OR CBC (bundled with PuLP, one thread): an independent check on small cities"
 
     def __init__(self) -> None:
         self._path: str | None = None
