@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.run import proc_stats
+from benchmarks.harness import proc_stats
 
 
 def tree_rss_mb(root: int) -> float:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from allocator.whatif.sweep import budget_label, parse_budgets
-from benchmarks.run import machine_facts, md_table
+from benchmarks.report import machine_facts, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 ALLOCATOR = [sys.executable, "-m", "allocator.cli"]

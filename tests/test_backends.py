@@ -598,3 +598,113 @@ def test_highs_run_after_an_interrupted_one_is_not_interrupted(small_instances):
     session.deadline = float("inf")
     second = session.run(60, 1e-4, None)
     assert second.status is Status.OPTIMAL, second.solver_status
+
+
+# ------------------------------------------------------------------------------------------
+# issue 21: HiGHS's LP clock, feasibility jump, child processes; CBC's parallel crash
+# ------------------------------------------------------------------------------------------
+
+
+def _random_packing(n: int = 800, m: int = 200, seed: int = 0) -> LinearModel:
+    """max sum c x over binaries, m random packing rows: an LP of a few hundred iterations."""
+    rng = np.random.default_rng(seed)
+    lp = LinearModel()
+    lp.add_variables("x", pd.DataFrame({"k": np.arange(n)}), 0, 1, True)
+    rows = rng.integers(0, m, 10 * n)
+    cols = np.repeat(np.arange(n), 10)
+    lp.add_constraints("pack", pd.DataFrame({"k": np.arange(m)}), rows, cols,
+                       rng.uniform(0.5, 2.0, 10 * n), -INF, 5.0)
+    return lp
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_lp_after_long_earlier_runs_still_gets_its_own_time_limit():
+    """HiGHS compares an LP's time_limit with the run time of every earlier run of the
+    object: once that sum passed the limit, the LP stopped at once ('Time limit reached')."""
+    from allocator.solvers.highs import HighsSession
+
+    lp = _random_packing()
+    session = HighsSession(lp, 1, 0)
+    session.set_objective(np.random.default_rng(1).uniform(1, 2, lp.n_vars), "max")
+    first = session.relaxation(60.0)
+    assert first is not None
+    limit = 5 * session.h.getRunTime()  # five times what the LP needs here
+    while session.h.getRunTime() <= limit:  # earlier runs: more run time than the limit
+        session.h.clearSolver()  # each LP from scratch
+        assert session.relaxation(60.0) is not None
+    session.h.clearSolver()
+    relax = session.relaxation(limit)
+    assert relax is not None, "the LP was stopped by the run time of earlier runs"
+    assert relax[0] == pytest.approx(first[0])
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_feasibility_jump_only_without_a_start():
+    from allocator.solvers.highs import HighsSession
+
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    option = "mip_heuristic_run_feasibility_jump"
+    session.run(5.0, 1e-6, None)
+    assert session.h.getOptionValue(option)[1] is True
+    res = session.run(5.0, 1e-6, np.array([1.0, 0.0, 1.0, 12.34]))
+    assert session.h.getOptionValue(option)[1] is False
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(8.0)
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
+    """A sub-MIP is guarded by the columns its bounds leave free, a full MIP by the model's
+    size; with a start and less than GUARD_MIN_RUN seconds no child is started at all."""
+    from allocator.solvers import highs_child
+    from allocator.solvers.highs import HighsSession
+
+    started = []
+    real = highs_child.await_child
+    monkeypatch.setattr(highs_child, "await_child",
+                        lambda *a, **k: started.append(1) or real(*a, **k))
+    monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
+    monkeypatch.setattr(highs_child, "GUARD_MIN_FREE", 3)
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    ub = session.ub.copy()
+    ub[1] = 0.0  # a sub-MIP with two integer columns left free: in-process
+    session.set_bounds(session.lb, ub)
+    res = highs_child.run_guarded(session, 5.0, 1e-6, None)
+    assert res.status is Status.OPTIMAL and not started
+    res = highs_child.run_guarded(session, 5.0, 1e-6, None, full=True)  # a full MIP: by size
+    assert res.status is Status.OPTIMAL and started == [1]
+    session.set_bounds(session.lb, session.ub)  # a sub-MIP with three free: a child
+    start = np.array([1.0, 0.0, 1.0, 12.34])
+    res = highs_child.run_guarded(session, 5.0, 1e-6, start)
+    assert res.status is Status.OPTIMAL and started == [1, 1]
+    res = highs_child.run_guarded(session, highs_child.GUARD_MIN_RUN / 2, 1e-6, start)
+    assert started == [1, 1] and res.status is Status.FEASIBLE
+    assert res.x.tolist() == start.tolist() and "not started" in res.solver_status
+
+
+@pytest.mark.skipif("cbc" not in BACKENDS or "highs" not in BACKENDS,
+                    reason="CBC and HiGHS needed")
+def test_cbc_with_two_threads_solves_the_quality_level_its_parallel_search_crashed_on(
+        tmp_path):
+    """CBC 2.10.3's repeatable parallel search (-threads 102) segfaulted (exit -11) on this
+    120-enterprise city's quality level on every run; CBC now runs one thread."""
+    from allocator.eligibility import compute_eligibility
+    from allocator.model.build import build_model
+    from allocator.pipeline.lexicographic import hold_tolerance
+
+    inst = load_instance(_generate(tmp_path, 120, 10, 3, 27))
+    model = build_model(inst, compute_eligibility(inst), direct_share_rows=False)
+    coverage, quality = model.levels[0], model.levels[1]
+    highs = get_backend("highs").open(model.lp, 1, 0)
+    highs.set_objective(coverage.coefs, "max")
+    plan = round_plan(model, highs.solve(60, 1e-4, None).x)
+    value = float(coverage.coefs @ plan)
+    session = get_backend("cbc").open(model.lp, 2, 0)
+    nz = np.flatnonzero(coverage.coefs)
+    session.add_row("hold", nz, coverage.coefs[nz], value - hold_tolerance(value), np.inf)
+    session.set_objective(quality.coefs, "max")
+    res = session.solve(5.0, 1e-4, plan)
+    assert "exit" not in res.solver_status, res.solver_status
+    assert res.status.has_solution
+    assert res.objective >= float(quality.coefs @ plan) - 1e-6

@@ -1,4 +1,5 @@
-"""Smoke tests of the benchmark harness (benchmarks/run.py) and its verdict logic.
+"""Smoke tests of the benchmark harness (benchmarks/run.py, harness.py, report.py) and its
+verdict logic.
 
 The quick run spawns real child processes (allocator, check, LP bound, baseline, one GAP
 problem) on a tiny generated instance; the real city suite is marked slow (`pytest -m slow`).
@@ -10,9 +11,10 @@ import json
 
 import pytest
 
+from benchmarks import harness, report
 from benchmarks import run as bench
 
-GAP_DIR = bench.shared_benchmarks() / "gap"
+GAP_DIR = harness.shared_benchmarks() / "gap"
 
 INSTANCE_COLUMNS = ["instance", "enterprises", "triples", "vars", "rows", "eligibility s",
                     "build s", "level s (cov/qual/cost)", "status", "gap", "allocator total s",
@@ -88,15 +90,15 @@ def test_unknown_names_are_usage_errors():
 
 
 def test_child_timeout_is_killed_and_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "OUT", tmp_path)
+    monkeypatch.setattr(harness, "OUT", tmp_path)
     job = {"kind": "lpbound", "id": "t", "instance": str(tmp_path / "none"), "time_limit": 5}
-    r = bench.run_child(job, timeout=0.01)
+    r = harness.run_child(job, timeout=0.01)
     assert r["timed_out"] is True and "wall timeout" in r["error"]
-    r = bench.run_child(job, timeout=120)  # the instance does not exist: an error record
+    r = harness.run_child(job, timeout=120)  # the instance does not exist: an error record
     assert "timed_out" not in r and "memory_capped" not in r
     assert r["error"] and r["peak_mb"] > 0
-    monkeypatch.setattr(bench, "MEM_CAP_MB", 1.0)  # any Python process is above 1 MB
-    r = bench.run_child(job, timeout=120)
+    monkeypatch.setattr(harness, "MEM_CAP_MB", 1.0)  # any Python process is above 1 MB
+    r = harness.run_child(job, timeout=120)
     assert r["memory_capped"] is True and "memory cap" in r["error"]
 
 
@@ -110,18 +112,18 @@ def _rec(name, cov, qual, cost, secs, base=None, lp=None, check="ok", peak=500.0
 
 
 def _verdicts(recs, gap_rows=()):
-    return {row[0]: row[-1] for row in bench.targets(recs, list(gap_rows))}
+    return {row[0]: row[-1] for row in report.targets(recs, list(gap_rows))}
 
 
 def test_values_equal_allows_twice_the_gap():
     base = {"status": "optimal", "coverage": 1000.0, "quality": 9e4, "cost": 5e6}
     same = {"status": "feasible", "coverage": 1000.0, "quality": 9e4 * (1 - 1.5e-4),
             "cost": 5e6 * (1 + 1.9e-4), "mip_gap": 1e-4}
-    assert bench.values_equal(same, base) == (True, "yes")
+    assert report.values_equal(same, base) == (True, "yes")
     worse = {**same, "coverage": 990.0}
-    ok, text = bench.values_equal(worse, base)
+    ok, text = report.values_equal(worse, base)
     assert ok is False and "cov -1.000%" in text
-    assert bench.values_equal({"status": "no_solution"}, base) == (None, "-")
+    assert report.values_equal({"status": "no_solution"}, base) == (None, "-")
 
 
 def test_city_and_province_verdicts():
@@ -165,6 +167,61 @@ def test_build_and_gap_verdicts():
     assert v["OR-Library GAP"] == "FAIL" and v["OR-Library gapd"] == "FAIL"
 
 
+def _city(name, suite, alloc, base, **extra):
+    return {"name": name, "suite": suite, "enterprises": 1_500, "agencies": 30,
+            "districts": 8, "allocator": alloc, "baseline": base, **extra}
+
+
+def test_hidden_city_verdict_needs_the_values_and_five_times_the_speed_on_every_city():
+    base = {"status": "optimal", "coverage": 10.0, "quality": 800.0, "cost": 1e5,
+            "total_seconds": 100.0, "mip_gap": 1e-4}
+    fast = {**base, "total_seconds": 19.0}
+    assert _verdicts([_city("h1", "hidden", fast, base)])["Hidden cities"] == "PASS"
+    slow = {**base, "total_seconds": 21.0}
+    recs = [_city("h1", "hidden", fast, base), _city("h2", "hidden", slow, base)]
+    assert _verdicts(recs)["Hidden cities"] == "FAIL"
+    worse = {**fast, "quality": 790.0}
+    assert _verdicts([_city("h1", "hidden", worse, base)])["Hidden cities"] == "FAIL"
+    # the baseline at its cap, unproven: a better plan 10x faster passes, a worse one not
+    capped = {**base, "status": "feasible", "total_seconds": 600.0,
+              "levels": [{"name": "coverage", "status": "optimal"},
+                         {"name": "quality", "status": "feasible"}]}
+    better = {**base, "quality": 810.0, "total_seconds": 60.0}
+    assert _verdicts([_city("h1", "hidden", better, capped)])["Hidden cities"] == "PASS"
+    assert _verdicts([_city("h1", "hidden", {**better, "quality": 790.0}, capped)])[
+        "Hidden cities"] == "FAIL"
+    assert report.speedup(better, capped)[1] == ">= 10.0x"
+
+
+def test_demo_large_and_backend_verdicts():
+    run = {"status": "optimal", "coverage": 5776.0, "quality": 1.0, "cost": 1.0,
+           "total_seconds": 50.0, "levels": [{"name": "coverage", "status": "optimal",
+                                              "seconds": 20.0}]}
+    assert _verdicts([_city("k_city", "demo", run, {})])["Demo"] == "PASS"
+    assert _verdicts([_city("k_city", "demo", {**run, "coverage": 5775.0}, {})])[
+        "Demo"] == "FAIL"
+
+    def large(gap_cov, gap_qual, n=5_000):
+        a = {"status": "feasible", "total_seconds": 60.0, "levels": [
+            {"name": "coverage", "gap": gap_cov}, {"name": "quality", "gap": gap_qual}]}
+        return {**_city("other-5k", "large", a, {"skipped": "x"}), "enterprises": n}
+
+    assert _verdicts([large(9e-5, 9e-4)])["Large: other-5k"] == "PASS"
+    assert _verdicts([large(2e-4, 9e-4)])["Large: other-5k"] == "FAIL"
+    assert _verdicts([large(9e-5, 2e-3)])["Large: other-5k"] == "FAIL"
+    assert _verdicts([large(None, 9e-4)])["Large: other-5k"] == "FAIL"
+    assert _verdicts([large(1e-2, 1e-2, n=20_000)])["Large: other-5k"] == "reported"
+
+    ref = {"status": "optimal", "coverage": 10.0, "quality": 800.0, "cost": 1e5,
+           "total_seconds": 2.0}
+    good = {**ref, "total_seconds": 5.0}
+    short = {**ref, "status": "feasible", "quality": 780.0}
+    rec = {**_city("b120", "backends", good, ref), "allocator:highs": good,
+           "allocator:cbc": short}
+    v = _verdicts([rec])
+    assert v["Backend highs"] == "PASS" and v["Backend cbc"] == "FAIL"
+
+
 @pytest.mark.slow
 def test_city_suite(tmp_path):
     """The real city suite (1,000 and 2,000 enterprises) against the baseline: slow."""
@@ -180,5 +237,5 @@ def test_city_suite(tmp_path):
     city = {r["name"]: r for r in raw["instances"]}["city-2k"]
     a, b = city["allocator"], city["baseline"]
     if a["status"] == "optimal" and b.get("status") == "optimal":
-        assert bench.values_equal(a, b)[0] is True  # both proven: same three level values
+        assert report.values_equal(a, b)[0] is True  # both proven: same three level values
     assert _row(md, "City")[-1] in ("PASS", "FAIL")

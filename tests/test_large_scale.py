@@ -181,3 +181,80 @@ def test_restore_coverage_moves_to_cheaper_agencies(tmp_path: Path) -> None:
     assert arr.weight[choice >= 0].sum() == 6
     assert lsr.remaining_breaks(inst, arr, choice) == []
     assert sorted(arr.agency[choice].tolist()) == [0, 1, 1]
+
+
+# ------------------------------------------------------------------------------------------
+# issue 21: the exact model over classes and the neighbourhood it improves the plan in
+# ------------------------------------------------------------------------------------------
+
+
+def _all_class_columns(inst, elig):
+    arr = lsc.Arrays.of(inst, elig.triples)
+    classes = lsc.Classes.of(inst, elig.triples)
+    rep = np.zeros(len(arr.weight), dtype=bool)
+    rep[classes.rep] = True
+    rows = np.flatnonzero(rep[arr.demand])
+    return arr, classes, rows, classes.of_demand[arr.demand[rows]]
+
+
+@pytest.fixture(scope="module")
+def small_city(tmp_path_factory) -> Path:
+    """A small generated city with classes of several identical demands."""
+    path = tmp_path_factory.mktemp("classes") / "city"
+    write_instance(generate_instance(150, 8, 2, seed=5), path)
+    return path
+
+
+def test_class_model_has_the_full_models_optimum(small_city: Path) -> None:
+    """Members of a class are alike for every rule, so the model over class counts reaches
+    the same three level values as the model over every triple."""
+    from allocator.model.build import build_class_model
+    from allocator.pipeline.lexicographic import solve_lexicographic
+    from allocator.solvers import get_backend
+
+    inst = load_instance(small_city)
+    elig = compute_eligibility(inst)
+    arr, classes, rows, g = _all_class_columns(inst, elig)
+    assert len(classes.rep) < len(arr.weight)  # there are classes of several members
+    model = build_class_model(inst, elig.triples.iloc[rows], classes.size[g])
+    assert model.lp.ub[model.x].max() > 1  # a column counts several members
+    lex = solve_lexicographic(model, get_backend("highs"), 120.0, 1e-6, 1, 0)
+    full = solve_result(load_instance(small_city, overrides={"solver": {"mip_gap": 1e-6}}),
+                        time_limit=120.0).summary
+    assert lex.status is Status.OPTIMAL and full["status"] == "optimal"
+    values = {r.name: r.value for r in lex.levels}
+    assert values["coverage"] == pytest.approx(full["coverage"], abs=1e-6)
+    assert values["quality"] == pytest.approx(full["quality"], rel=1e-6)
+    assert values["cost"] == pytest.approx(full["cost"], rel=1e-6)
+
+
+def test_counts_handed_out_to_members_and_polish_never_worse(small_city: Path) -> None:
+    from allocator.pipeline.large_scale.polish import class_columns, hand_out, polish
+    from allocator.solvers import get_backend
+
+    inst = load_instance(small_city)
+    elig = compute_eligibility(inst)
+    arr = lsc.Arrays.of(inst, elig.triples)
+    classes = lsc.Classes.of(inst, elig.triples)
+    big = int(np.argmax(classes.size))
+    members = np.flatnonzero(classes.of_demand == big)
+    offers = arr.agency[arr.starts[members[0]]:arr.ends[members[0]]]
+    assert len(members) >= 3 and len(offers) >= 2
+    counts = np.array([1.0, float(len(members) - 2)])  # one member unserved
+    plan = hand_out(arr, classes, np.array([big, big]), offers[:2], counts)
+    served = plan[members]
+    assert (served >= 0).sum() == len(members) - 1
+    assert (arr.demand[served[served >= 0]] == members[served >= 0]).all()
+    by_agency = np.bincount(arr.agency[served[served >= 0]], minlength=len(arr.capacity))
+    assert by_agency[offers[0]] == 1 and by_agency[offers[1]] == len(members) - 2
+
+    ls_res = ls.solve_large(inst, elig, 30.0, 1e-4)
+    choice = np.full(len(arr.weight), -1, dtype=np.int64)
+    choice[arr.demand[ls_res.chosen]] = ls_res.chosen
+    _g, _a, c = class_columns(arr, classes, choice, [])
+    assert c.sum() == (choice >= 0).sum()  # every served demand counted once
+    better, lex, _info = polish(inst, elig, arr, classes, choice, [], get_backend("highs"),
+                                20.0, 1e-4, 1, 0, lambda _m: None)
+    assert better is not None and lex is not None
+    assert arr.weight[better >= 0].sum() >= arr.weight[choice >= 0].sum() - 1e-9
+    assert not lsr.remaining_breaks(inst, arr, better)

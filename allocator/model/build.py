@@ -61,6 +61,7 @@ class AllocationModel:
     unservable_mandatory: pd.DataFrame | None = None  # mandatory demands with no triple
     served: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     demand_of_triple: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    demand_members: np.ndarray = field(default_factory=lambda: np.empty(0))  # per served column
     #: per served column: demand, district, risk level, weight (empty without triples)
     demands_served: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["demand", "district_id", "risk_level", "weight"]))
@@ -102,10 +103,20 @@ def _codes(values: pd.Series | pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 DENSE_SHARE_MAX_NONZEROS = 2_000_000
 
 
+def members(t: pd.DataFrame) -> np.ndarray:
+    """Demands each triple row stands for: 1, or in a model over classes of identical demands
+    (build_class_model) the class's size, which every bound and link below scales by."""
+    if "members" in t.columns:
+        return t["members"].to_numpy(dtype=float)
+    return np.ones(len(t))
+
+
 def add_assignment_variables(m: AllocationModel) -> None:
-    """x[e,s,a] in {0,1}: agency a serves enterprise e's need for service s."""
+    """x[e,s,a] in {0,1}: agency a serves enterprise e's need for service s (in a class
+    model: how many of the class's members a serves, 0..members)."""
     t = m.triples
-    m.x = m.lp.add_variables("x", t[["enterprise_id", "service_id", "agency_id"]], 0, 1, True)
+    m.x = m.lp.add_variables("x", t[["enterprise_id", "service_id", "agency_id"]], 0,
+                             members(t), True)
 
 
 def add_district_cost_definitions(m: AllocationModel) -> None:
@@ -153,7 +164,8 @@ def add_served_variables(m: AllocationModel) -> None:
     m.demand_of_triple = codes
     m.demands_served = t.iloc[first_rows][["demand", "district_id", "risk_level",
                                            "weight"]].reset_index(drop=True)
-    m.served = m.lp.add_variables("served", labels, 0, 1, True)
+    m.demand_members = members(t)[first_rows]
+    m.served = m.lp.add_variables("served", labels, 0, m.demand_members, True)
 
 
 def add_serve_at_most_once(m: AllocationModel) -> None:
@@ -179,7 +191,7 @@ def add_mandatory_service(m: AllocationModel) -> None:
         return
     k = int(mandatory.sum())
     m.lp.add_constraints("serve_mandatory", _served_labels(m)[mandatory], np.arange(k),
-                         m.served[mandatory], np.ones(k), 1.0, INF)
+                         m.served[mandatory], np.ones(k), m.demand_members[mandatory], INF)
 
 
 def add_open_district_links(m: AllocationModel) -> None:
@@ -191,7 +203,7 @@ def add_open_district_links(m: AllocationModel) -> None:
     rows = np.concatenate([np.arange(n), np.arange(n)])
     m.lp.add_constraints("open_if_served", _served_labels(m), rows,
                          np.concatenate([m.served, opened]),
-                         np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+                         np.concatenate([np.ones(n), -m.demand_members]), -INF, 0.0)
 
 
 def _served_labels(m: AllocationModel) -> pd.DataFrame:
@@ -266,7 +278,8 @@ def add_funding_flow(m: AllocationModel) -> None:
     labels = pd.DataFrame({"sources": [groups.label[k] for k in g_of],
                            "source_id": funding.index.to_numpy()[s_of]})
     # a pay column never exceeds what its group can cost (a finite bound integer columns need)
-    g_cost = np.bincount(m.triple_group, m.gov, minlength=len(groups.label))[g_of]
+    g_cost = np.bincount(m.triple_group, m.gov * members(t),
+                         minlength=len(groups.label))[g_of]
     ub = np.ceil(g_cost / (m.pay_coef * m.cost_scale) + 1.0)
     cols = m.lp.add_variables("pay", labels, 0.0, ub, integer=m.integer_flows)
     m.pay = pd.DataFrame({"group": g_of, "source": s_of, "col": cols})
@@ -301,7 +314,7 @@ def add_capacity_limits(m: AllocationModel) -> None:
     t = m.triples
     if t.empty:
         return
-    total = t.groupby("agency_id", sort=False)["load"].sum()
+    total = (t["load"] * members(t)).groupby(t["agency_id"], sort=False).sum()
     cap = m.instance.agencies["capacity_days"].reindex(total.index)
     binding = total.index[total.to_numpy() > cap.to_numpy() + 1e-9]
     if binding.empty:
@@ -352,12 +365,12 @@ def add_activity_variables(m: AllocationModel) -> None:
         rows = np.concatenate([np.arange(n), np.arange(n)])
         m.lp.add_constraints("active_if_serving", link, rows,
                              np.concatenate([m.x, cols[codes]]),
-                             np.concatenate([np.ones(n), -np.ones(n)]), -INF, 0.0)
+                             np.concatenate([np.ones(n), -members(t)]), -INF, 0.0)
     else:
         # Only lower bounds on activity are in force (min agencies), and raising active[a,d]
         # never hurts them, so this direction can never bind: one aggregated row per (a,d)
         # states it without the per-triple rows that would double the LP.
-        size = np.bincount(codes, minlength=k).astype(float)
+        size = np.bincount(codes, members(t), minlength=k)
         rows = np.concatenate([codes, np.arange(k)])
         m.lp.add_constraints("active_if_serving", labels, rows, np.concatenate([m.x, cols]),
                              np.concatenate([np.ones(n), -size]), -INF, 0.0)
@@ -579,18 +592,34 @@ def build_model(instance: Instance, elig: Eligibility,
     return m
 
 
-def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
-    """A full column vector for a plan given as chosen triple numbers (for warm starts).
+def build_class_model(instance: Instance, triples: pd.DataFrame, size: np.ndarray,
+                      direct_share_rows: bool = True) -> AllocationModel:
+    """The model over classes of identical demands: each row of `triples` (a triple of a
+    class's representative demand) stands for the class's `size` members, and x counts how
+    many of them the agency serves. Every rule is the same linear rule over the counts, so
+    the model is exact where members are alike for every rule (pipeline/large_scale/classes).
+    Mandatory demands missing from `triples` are not recorded (their class stands in)."""
+    t = triples.reset_index(drop=True).assign(members=np.asarray(size, dtype=float))
+    m = build_model(instance, Eligibility(t, pd.DataFrame()), direct_share_rows)
+    m.unservable_mandatory = None
+    return m
+
+
+def point_from_triples(m: AllocationModel, chosen: np.ndarray,
+                       counts: np.ndarray | None = None) -> np.ndarray:
+    """A full column vector for a plan given as chosen triple numbers (for warm starts);
+    in a class model `counts` says how many members each chosen row serves.
 
     Derived columns (district spend, agency activity, open districts) follow from x.
     """
     point = np.zeros(m.lp.n_vars)
-    point[m.x[chosen]] = 1.0
+    k = np.ones(len(chosen)) if counts is None else np.asarray(counts, dtype=float)
+    point[m.x[chosen]] = k
     if m.served.size:
-        point[m.served[np.unique(m.demand_of_triple[chosen])]] = 1.0
+        np.add.at(point, m.served[m.demand_of_triple[chosen]], k)
     t = m.triples.iloc[chosen]
     if m.district_cost is not None:
-        spend = t.groupby("district_id")["cost"].sum()
+        spend = (t["cost"] * k).groupby(t["district_id"]).sum()
         point[m.district_cost.to_numpy()] = spend.reindex(m.district_cost.index).fillna(
             0.0).to_numpy() / m.cost_scale
     if m.active is not None:
@@ -602,7 +631,7 @@ def point_from_triples(m: AllocationModel, chosen: np.ndarray) -> np.ndarray:
     if m.pay is not None and len(m.pay) and m.group_members is not None:
         funding = m.instance.funding
         assert funding is not None
-        supply = np.bincount(m.triple_group[chosen], m.gov[chosen],
+        supply = np.bincount(m.triple_group[chosen], m.gov[chosen] * k,
                              minlength=len(m.group_members))
         flows = warm_split(supply, m.group_members, funding["amount"].to_numpy(dtype=float))
         per_unit = m.pay_coef * m.cost_scale  # currency per unit of a pay column

@@ -3,7 +3,8 @@
 A level is held by a row `objective >= value - tol` (max) or `<= value + tol` (min) where
 value is the level's objective recomputed from the rounded incumbent, so the row never cuts
 off the incumbent nor any better plan: it cannot cut off the level's optimum.
-The time limit covers all levels; each level gets a share of what is left.
+The time limit covers all levels; a level may use all of it but the floors kept for the
+levels after it (level_budget).
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from allocator.model.build import AllocationModel
 from allocator.solvers import Backend, Status
 from allocator.solvers.base import Session, relative_gap, settle_status
 
-#: share of the remaining time a level may use (the last level takes all that is left);
-#: measurements behind it: docs/tuning-log.md, "Time per level"
-TIME_SHARE = (0.25, 0.8, 1.0)
-#: the same by level name; stability (with incumbents, between coverage and quality) keeps
-#: one served weight per demand like coverage, and is as quick
-LEVEL_SHARE = {"coverage": 0.25, "stability": 0.25, "quality": 0.8}
+#: each level still to come is kept this share of the time limit (at least
+#: LATER_LEVEL_FLOOR_MIN seconds) and the level being solved may use all the rest, so a level
+#: that is not settled keeps the time, coverage before quality before cost, and one settled
+#: early hands what it did not use to the next (docs/tuning-log.md, "Time per level")
+LATER_LEVEL_FLOOR = 0.1
+LATER_LEVEL_FLOOR_MIN = 1.0
+
+
+def level_budget(left: float, time_limit: float, later: int) -> float:
+    """Seconds for the level being solved when `left` remain and `later` levels follow: all
+    but the later levels' floors, or an even split when not even those are left."""
+    if later <= 0:
+        return left
+    floor = max(LATER_LEVEL_FLOOR * time_limit, LATER_LEVEL_FLOOR_MIN)
+    return max(left - later * floor, left / (later + 1))
 
 
 @dataclass
@@ -115,9 +125,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
             say(f"level {k + 1} ({level.name}): the same in every plan, nothing to optimise")
             continue
         left = time_limit - (time.perf_counter() - t_start)
-        share = 1.0 if k == last else LEVEL_SHARE.get(
-            level.name, TIME_SHARE[min(k, len(TIME_SHARE) - 1)])
-        budget = max(left * share, 0.05)
+        later = sum(1 for j in wanted if j > k and not (model.levels[j].constant and j < last))
+        budget = max(level_budget(left, time_limit, later), 0.05)
         say(f"level {k + 1} ({level.name}): solving, up to {budget:.1f} s")
         session.set_objective(level.coefs, level.sense)
         hint = plan if plan is not None else start

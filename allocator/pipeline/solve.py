@@ -235,7 +235,7 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
         forced, solve_elig = forced_demands(instance, elig)
         res = solve_large(instance, solve_elig, remaining, pol.mip_gap, threads, pol.seed,
-                          progress=say, forced=forced)
+                          progress=say, forced=forced, backend=backend)
         lex, chosen, info = res.lex, res.chosen, res.info
     timings["solve"] = lex.seconds
     t = time.perf_counter()

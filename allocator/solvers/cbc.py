@@ -287,8 +287,10 @@ class CbcSession:
             args += ["-sec", repr(left), "-timeMode", "elapsed",
                      "-ratioGap", repr(float(mip_gap)), "-allowableGap", "0",
                      "-randomSeed", str(self.seed + 1), "-randomCbcSeed", str(self.seed + 1)]
-            if self.threads > 1:  # 100 + n: n threads, repeatable search
-                args += ["-threads", str(100 + self.threads)]
+            # one thread: the bundled CBC 2.10.3's repeatable parallel search (-threads 100+n)
+            # segfaults in root cut generation on some small models (exit -11 on every run,
+            # with or without a MIP start) and its other parallel mode is not repeatable
+            # (docs/tuning-log.md, "CBC's crash")
             args += ["-solve", "-printingOptions", "normal", "-solution", str(d / "sol.txt")]
             returncode, log, stopped = run_with_deadline(args, d / "cbc.log", deadline)
             sol_line, x = read_solution(d / "sol.txt", n) if stopped != "killed" else ("", None)
@@ -355,11 +357,14 @@ class CbcBackend:
 
     name = "cbc"
     accepts_start = True
-    direct_share_rows = False  # CBC 2.10 segfaulted on a quality level written that way
+    # share caps over x, as for HiGHS: the form was kept from CBC after a crash that was its
+    # parallel mode's (docs/tuning-log.md, "CBC's crash"); single-threaded, it proves the
+    # quality level of 120-enterprise cities the spend form leaves unproven (t31: 30 s / 54 s)
+    direct_share_rows = True
     integer_columns_only = False
     province_scale = False
     parametric_rows = False
-    purpose = "COIN-OR CBC (bundled with PuLP): an independent check on small cities"
+    purpose = "COIN-OR CBC (bundled with PuLP, one thread): an independent check on small cities"
 
     def __init__(self) -> None:
         self._path: str | None = None

@@ -18,7 +18,7 @@ from allocator.solvers.highs_core import (
 from allocator.solvers.highs_search import SEARCH_SHARE, district_search
 
 #: share of a level's time for the sub-MIP around the LP support (and the start, if any)
-SUB_MIP_SHARE = 0.3
+SUB_MIP_SHARE = 0.6
 SUB_MIP_SHARE_WITH_START = 0.5
 #: ... and where the district search follows it, which finds more per second there
 #: (docs/tuning-log.md, "sub-MIP cap")

@@ -18,11 +18,20 @@ from allocator.core.processes import die_with_parent
 from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
 from allocator.solvers.highs_core import HighsModel
 
-#: below this many columns a MIP runs in-process (a child costs ~1 s to start; small models
-#: do not overrun their deadline by much)
+#: below this many columns a level's full MIP runs in-process (a child costs 1-2.5 s to
+#: start; small models do not overrun their deadline by much)
 GUARD_MIN_COLUMNS = 20_000
+#: ... and a sub-MIP below this many integer columns left free by its bounds: k_city's
+#: coverage sub-MIP frees 7,222 of 35,416 and needs ~25 s on a loaded machine, every second
+#: of it; a full MIP after reduced-cost fixing is not counted so (c99's, 18,000 columns
+#: free, overran its deadline by 18 s in-process) (docs/tuning-log.md, "Guarded child process")
+GUARD_MIN_FREE = 10_000
 #: seconds a child may run past its time limit before it is killed
 GUARD_GRACE = 2.0
+#: a child given less than this many seconds is not started when there is a start to keep:
+#: starting one costs 1-2.5 s on a loaded 2-core machine, so a 0.1 s run took 2.5 s and
+#: found nothing (k_city's quality level after a long coverage level)
+GUARD_MIN_RUN = 1.0
 
 
 def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
@@ -32,8 +41,14 @@ def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
 
     `child_limit` (tests only) gives the child a longer limit than the deadline.
     """
-    if session.n < GUARD_MIN_COLUMNS or not session.mip_active:
+    small = session.n < GUARD_MIN_COLUMNS or (
+        not full and session.free_integers < GUARD_MIN_FREE)
+    if small or not session.mip_active:
         return session.run(time_limit, mip_gap, start, full)
+    if start is not None and time_limit < GUARD_MIN_RUN:
+        obj = float(session.costs @ start)
+        return SolveResult(Status.FEASIBLE, np.asarray(start, dtype=float), obj, None, None,
+                           0.0, "not started: too little time left (the start kept)")
     payload = session.payload()
     payload.update(time_limit=time_limit if child_limit is None else child_limit,
                    mip_gap=mip_gap, start=start, full=full)

@@ -27,6 +27,8 @@ PARALLEL_MIP = True
 #: 0 branches on pseudocosts from the start (docs/tuning-log.md, "pseudocost branching")
 PSCOST_MIN_RELIABLE_FULL = 0
 PSCOST_MIN_RELIABLE_DEFAULT = 8  # HiGHS's own, for every other run (options persist)
+#: HiGHS's feasibility jump heuristic in a MIP given a start (always on without one)
+FEASIBILITY_JUMP_WITH_START = False
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
 
@@ -133,6 +135,7 @@ class HighsModel:
         self.fixed_last = 0
         self.groups = groups  # each column's district (LinearModel.column_groups) or None
         self.mip_active = bool(self.integer.any())
+        self.free_integers = int(np.count_nonzero(integer & (ub > lb)))  # see set_bounds
         # HiGHS checks its time_limit only now and then (root cuts, probing and heuristics can
         # run far past it); an interrupt callback holds the deadline we promise the user
         self.deadline = float("inf")
@@ -195,11 +198,20 @@ class HighsModel:
         """One plain HiGHS run of the current model (MIP or, with integrality off, LP);
         `full`: a level's full MIP, which branches on pseudocosts (PSCOST_MIN_RELIABLE_FULL)."""
         h = self.h
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        # HiGHS 1.16 compares an LP's time_limit with the run time summed over every run of
+        # this object (a MIP's with its own): without the offset a level's LP after 30 s of
+        # earlier runs stopped at once (docs/tuning-log.md, "HiGHS's LP clock")
+        offset = 0.0 if self.mip_active else h.getRunTime()
+        h.setOptionValue("time_limit", offset + max(float(time_limit), 0.01))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         h.setOptionValue("parallel", parallel_option(self.threads, self.mip_active))
         h.setOptionValue("mip_pscost_minreliable", PSCOST_MIN_RELIABLE_FULL if full
                          else PSCOST_MIN_RELIABLE_DEFAULT)  # set both ways: options persist
+        # with a start the MIP has a plan already, and HiGHS 1.16's feasibility jump, run
+        # before the root LP, only costs time: 13 s of k_city's 20 s to its root LP, for a
+        # plan of 3,419 (docs/tuning-log.md, "Feasibility jump")
+        h.setOptionValue("mip_heuristic_run_feasibility_jump",
+                         bool(FEASIBILITY_JUMP_WITH_START or start is None))
         if start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, start))
@@ -286,3 +298,4 @@ class HighsModel:
 
     def set_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
         self.h.changeColsBounds(self.n, self.idx, lb, ub)
+        self.free_integers = int(np.count_nonzero(self.integer & (ub > lb)))

@@ -52,6 +52,8 @@ def district_search(session: HighsModel, x: np.ndarray, obj: float, x_lp: np.nda
               "min_gain": mip_gap * max(1.0, abs(obj))}
     if session.n < highs_child.GUARD_MIN_COLUMNS:
         return search_by_group(session, **search)
+    if limit < highs_child.GUARD_MIN_RUN + SEARCH_SUB_LIMIT:
+        return x, obj  # not even one sub-MIP would run in a child started now
     payload = session.payload()
     payload.update(search)
     out, latest, _ = await_child(_child_search, payload, limit + GUARD_GRACE)

@@ -14,6 +14,7 @@ from allocator.eligibility import Eligibility
 from allocator.eligibility.incumbents import incumbent_triples, pinned_triples
 from allocator.pipeline.large_scale.class_lp import ClassLp, CoverageLp
 from allocator.pipeline.large_scale.classes import Arrays, Classes
+from allocator.pipeline.large_scale.polish import polish
 from allocator.pipeline.large_scale.repair import (
     fill_budget,
     remaining_breaks,
@@ -23,7 +24,7 @@ from allocator.pipeline.large_scale.repair import (
 )
 from allocator.pipeline.lexicographic import LevelReport, LexResult
 from allocator.solvers import Status
-from allocator.solvers.base import relative_gap, settle_status
+from allocator.solvers.base import Backend, relative_gap, settle_status
 from allocator.solvers.highs_lp import lp_available
 
 Progress = Callable[[str], None]
@@ -34,6 +35,13 @@ LARGE_TRIPLES = 100_000
 
 #: share of the time limit for the coverage LP, then of what is left for quality (cost: rest)
 TIME_SHARE_LARGE = (0.75, 0.6)
+#: share of the time limit kept for the neighbourhood MIP (polish.py) after the class LP's
+#: levels, on instances of at most POLISH_MAX_DEMANDS demands (a province's 163,000 would make
+#: a model of half a million columns)
+POLISH_SHARE = 0.5
+POLISH_MAX_DEMANDS = 60_000
+#: seconds left below which the neighbourhood MIP is not started
+POLISH_MIN_SECONDS = 5.0
 
 
 #: the quality plan's LP keeps coverage within this (relative) of the coverage LP optimum
@@ -139,9 +147,11 @@ def plan_levels(arr: Arrays, choice: np.ndarray,
 
 def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_gap: float,
                 threads: int = 0, seed: int = 0, progress: Progress | None = None,
-                forced: np.ndarray | None = None) -> LargeResult:
-    """The three levels on the class LP (module docstring); never raises for the instance's
-    sake: an infeasible LP is reported infeasible, a timed-out one no_solution.
+                forced: np.ndarray | None = None,
+                backend: Backend | None = None) -> LargeResult:
+    """The three levels on the class LP (module docstring), then, with `backend` and time
+    left, the exact class model (polish.py); never raises for the instance's sake: an
+    infeasible LP is reported infeasible, a timed-out one no_solution.
 
     `forced` (per demand) marks demands that must be served and have exactly one triple
     (pins; see forced_demands): each is its own class and is treated as mandatory."""
@@ -152,6 +162,9 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     if forced is not None and forced.any():
         arr.mandatory = arr.mandatory | forced
     classes = Classes.of(instance, triples, forced)
+    polishing = _polishing(instance, arr, backend, forced)
+    # the class LP's levels leave POLISH_SHARE of the time to the class model
+    full_limit, time_limit = time_limit, time_limit * (1.0 - POLISH_SHARE * polishing)
     info: dict = {"method": "LP by column generation over demand classes, rounded and "
                             "repaired, level by level", "demands": len(arr.weight),
                   "classes": len(classes.rep)}
@@ -267,6 +280,11 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             if stats3["kept"]:
                 choice, cov, qual, cost = ch3, c3, q3, k3
         seconds["cost"] = time.perf_counter() - t
+    left = full_limit - (time.perf_counter() - t0)
+    if polishing and left >= POLISH_MIN_SECONDS:
+        choice, cov, qual, cost = _polish(instance, elig, arr, classes, choice, lp_of, backend,
+                                          left - 0.5, mip_gap, threads, seed, say, info,
+                                          seconds, bounds)
     info["levels_lp"] = {k: {"status": v.status.value, "value": v.value, "bound": v.bound,
                              "rounds": v.rounds, "seconds": round(v.seconds, 3)}
                          for k, v in lp_of.items()}
@@ -300,6 +318,60 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
                        chosen, info)
 
 
+def _polishing(instance: Instance, arr: Arrays, backend: Backend | None,
+               forced: np.ndarray | None) -> bool:
+    """Whether the exact class model follows the class LP's levels: with a backend, up to
+    POLISH_MAX_DEMANDS demands, and without pins, rotation or stability, which the class
+    model does not hold (with those the class LP's plan is the answer, as before)."""
+    return (backend is not None and len(arr.weight) <= POLISH_MAX_DEMANDS
+            and not (forced is not None and forced.any()) and not len(instance.incumbents))
+
+
+def _polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
+            choice: np.ndarray, lp_of: dict[str, CoverageLp], backend: Backend | None,
+            left: float,
+            mip_gap: float, threads: int, seed: int, say: Progress, info: dict,
+            seconds: dict[str, float], bounds: dict[str, float | None]
+            ) -> tuple[np.ndarray, float, float, float]:
+    """The class LP's plan improved by the exact class model over its neighbourhood
+    (polish.py), kept when lexicographically at least as good; (plan, its three values).
+    The class LP's bounds stay valid for it but the cost bound: that LP held quality at the
+    earlier plan's, so it is dropped if the new plan's quality is lower."""
+    quality = elig.triples["quality"].to_numpy(dtype=float)
+    before = plan_levels(arr, choice, quality)
+    assert backend is not None  # only called when _polishing said so
+    better, sub, info["polish"] = polish(instance, elig, arr, classes, choice,
+                                         list(lp_of.values()), backend, left, mip_gap, threads,
+                                         seed, say)
+    if sub is not None:
+        for r in sub.levels:
+            seconds[r.name] = seconds.get(r.name, 0.0) + r.seconds
+    if better is None:
+        return (choice, *before)
+    after = plan_levels(arr, better, quality)
+    kept = _not_worse(after, before)
+    info["polish"]["kept"] = kept
+    say(f"large scale: class model plan {after[0]:,.0f} / {after[1]:,.1f} / {after[2]:,.0f} "
+        f"against {before[0]:,.0f} / {before[1]:,.1f} / {before[2]:,.0f}: "
+        + ("kept" if kept else "the earlier plan is kept"))
+    if not kept:
+        return (choice, *before)
+    if after[1] < before[1] - 1e-6 * max(1.0, abs(before[1])):
+        bounds["cost"] = None
+    return (better, *after)
+
+
+def _not_worse(new: tuple[float, float, float], old: tuple[float, float, float]) -> bool:
+    """(coverage, quality, cost) new at least as good as old in the lexicographic order."""
+    for a, b, sign in zip(new, old, (1.0, 1.0, -1.0), strict=True):
+        tol = 1e-9 * max(1.0, abs(b))
+        if sign * (a - b) > tol:
+            return True
+        if sign * (a - b) < -tol:
+            return False
+    return True
+
+
 def plan_from_lp(instance: Instance, arr: Arrays, classes: Classes, lp: CoverageLp
                  ) -> tuple[np.ndarray, dict]:
     """Round an LP point, restore every rule, spend what is left: the plan and its story."""
@@ -311,3 +383,4 @@ def plan_from_lp(instance: Instance, arr: Arrays, classes: Classes, lp: Coverage
     return choice, {"rounded_weight": rounded, "dropped": dropped, "filled": added,
                     "served": float(arr.weight[choice >= 0].sum()),
                     "seconds": round(time.perf_counter() - t, 3)}
+
