@@ -176,6 +176,30 @@ def test_sweep_uses_its_shortcuts_soundly(swept):
     assert row["shortfall"] == pytest.approx(swept["lb"].value - below, abs=0.01)
 
 
+def test_a_largest_budget_cut_short_far_from_its_bound_is_not_reused(city, monkeypatch):
+    """Under load the largest budget's solve once ended on its start, far below its bound,
+    and every budget between that plan's cost and it took the plan unsolved; now they are
+    solved (and the top plan, which is optimal here, is found again)."""
+    from allocator.whatif import sweep as sweep_mod
+
+    inst = load_instance(city)
+    most = float(compute_eligibility(inst).triples.groupby("demand")["cost"].max().sum())
+    budgets = [math.ceil(most), math.ceil(2 * most)]
+    real = sweep_mod.solve_point
+
+    def cut_short(inst_b, elig, budget, *args, **kwargs):
+        point = real(inst_b, elig, budget, *args, **kwargs)
+        if budget == budgets[-1]:  # as if the time ran out with a bound far above the plan
+            lv = next(lv for lv in point.result.summary["levels"] if lv["name"] == "coverage")
+            lv["bound"], lv["status"] = 2 * point.result.summary["coverage"] + 10, "feasible"
+        return point
+
+    monkeypatch.setattr(sweep_mod, "solve_point", cut_short)
+    f = allocator.sweep(inst, budgets, jobs=1, time_limit=60).frontier.set_index("budget")
+    assert f.loc[budgets[0], "how"] != "reused"
+    assert f.loc[budgets[0], "coverage"] == pytest.approx(f.loc[budgets[1], "coverage"])
+
+
 def test_sweep_point_equals_single_solve(city, swept):
     budget = swept["inst"].policy.budget_total
     row = swept["frontier"].set_index("budget").loc[budget]

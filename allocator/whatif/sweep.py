@@ -7,7 +7,8 @@ Speed comes from what the budget does not change, proved rather than guessed:
   infeasible without a solve, and its plan is a warm start for every feasible point;
 - the largest budget is solved first: its plan, costing c, stays lexicographically optimal for
   every budget in [c, largest] (a smaller feasible set that still holds the plan), so those
-  points reuse it;
+  points reuse it, when its served weight is proven or close to its bound (REUSE_MAX_GAP):
+  a plan cut short far from its bound (a loaded machine) is not an answer for them;
 - the other points run in increasing budget along K contiguous chains (K = jobs processes),
   each warm-started from the plan of the point below, since a plan feasible at B is feasible
   at any larger budget.
@@ -51,6 +52,11 @@ from allocator.solvers import Status, get_backend
 from allocator.solvers.base import relative_gap
 from allocator.whatif.pool import Executor, emit, run_all, task_threads
 
+#: the largest budget's plan stands for smaller budgets only when its served weight is within
+#: this (relative) of its proven bound: under load its 60 s once ended on the least-cost plan
+#: (1,568 of a 6,618 bound on k_city), which a whole flat frontier then reused
+#: (docs/frontier.md); 1e-3 keeps reusing k_city's 6,615 of 6,618, which no solve improves
+REUSE_MAX_GAP = 1e-3
 #: marginal value is the extra served weight per this much extra budget
 MARGINAL_STEP = 10_000.0
 FRONTIER_COLUMNS = ["budget", "status", "coverage", "coverage_ratio", "mandatory_served",
@@ -547,6 +553,14 @@ def coverage_bound(result: RunResult) -> float | None:
     return None
 
 
+def close_to_bound(result: RunResult) -> bool:
+    """Whether a result's served weight is within REUSE_MAX_GAP of its proven bound."""
+    bound, served = coverage_bound(result), result.summary.get("coverage")
+    if bound is None or served is None:
+        return False
+    return bound - float(served) <= REUSE_MAX_GAP * max(1.0, abs(bound))
+
+
 def bracket_proofs(points: dict[float, Point], inst: Instance) -> None:
     """A proven bound at a budget holds at every smaller one (served weight never falls as
     the budget grows): a point whose served weight reaches the least bound proven at its own
@@ -705,7 +719,8 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         done(top_point)
         todo = todo[:-1]
         top_res = top_point.result
-        if top_res.status.has_solution and top_res.summary.get("cost") is not None:
+        if (top_res.status.has_solution and top_res.summary.get("cost") is not None
+                and close_to_bound(top_res)):
             # the least value at which the top plan is still feasible (its government cost,
             # or what its split needs of the swept source or total)
             top_cost = axis.plan_needs(axis.at(inst, top), top_res.assignments)
