@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 import allocator
-from benchmarks.run import machine_facts, md_table
+from benchmarks.report import machine_facts, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 

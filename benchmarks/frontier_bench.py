@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from allocator.whatif.sweep import budget_label, parse_budgets
-from benchmarks.run import machine_facts, md_table
+from benchmarks.report import machine_facts, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ problem) on a tiny generated instance; the real city suite is marked slow (`pyte
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -239,3 +240,15 @@ def test_city_suite(tmp_path):
     if a["status"] == "optimal" and b.get("status") == "optimal":
         assert report.values_equal(a, b)[0] is True  # both proven: same three level values
     assert _row(md, "City")[-1] in ("PASS", "FAIL")
+
+
+@pytest.mark.parametrize("script", sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")
+    if p.stem != "__init__"))
+def test_every_benchmark_script_imports(script):
+    """Each script is run on its own (python -m benchmarks.NAME): when run.py was split,
+    frontier_bench and batch_scaling still imported from it and no test noticed."""
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{script}")
+    assert module.__name__ == f"benchmarks.{script}"
