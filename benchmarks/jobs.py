@@ -188,12 +188,12 @@ def large_lp_bound(inst, elig, time_limit: float) -> dict:
     """At province scale the full LP does not fit: the coverage LP of the large path (share
     caps and minimum agencies left out, so at least the full LP's optimum), solved to
     optimality by column generation; its bound is the Lagrangian dual at the final duals."""
-    from allocator.pipeline import large_scale
+    from allocator.pipeline.large_scale.class_lp import coverage_lp
+    from allocator.pipeline.large_scale.classes import Arrays, Classes
 
     t = time.perf_counter()
-    arr = large_scale.Arrays.of(inst, elig.triples)
-    lp = large_scale.coverage_lp(inst, arr, large_scale.Classes.of(inst, elig.triples),
-                                 time_limit)
+    arr = Arrays.of(inst, elig.triples)
+    lp = coverage_lp(inst, arr, Classes.of(inst, elig.triples), time_limit)
     return {"lp_status": ("Optimal (relaxation)" if lp.converged else lp.status.value),
             "lp_seconds": time.perf_counter() - t,
             "lp_bound": lp.bound if lp.converged else None}
