@@ -149,3 +149,30 @@ def test_sigterm_ends_a_run_cleanly(city, tmp_path):
     assert "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir() if ".allocator-" in p.name] == []
     assert not (tmp_path / "res").exists()
+
+
+UNGUARDED_SCRIPT = """
+import numpy as np
+from allocator.solvers import highs_child
+
+# no `if __name__ == "__main__":` guard: the spawned child imports this file again, tries to
+# start a child of its own while starting, and dies; the parent must not wait for it forever
+out, latest, seconds = highs_child.await_child(highs_child._child_solve,
+                                               {"x": np.zeros(2_000_000)}, 30.0)
+print("returned", out, latest)
+"""
+
+
+def test_a_child_dying_while_it_starts_does_not_block_the_parent(tmp_path):
+    """A guarded HiGHS child that died during start-up (an unguarded script imported again)
+    left the parent blocked forever writing the model (16 MB here) into spawn's pipe."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        done = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=120,
+                              env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the parent was still waiting for its dead child after 120 s")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "returned None None" in done.stdout

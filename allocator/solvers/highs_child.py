@@ -79,12 +79,20 @@ def await_child(target, payload: dict, wait: float) -> tuple:
     for minutes, and a killed child's improving plans were already sent.
     """
     ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
+    parent, child = ctx.Pipe(duplex=True)
     payload = {**payload, "parent_pid": os.getpid()}
-    proc = ctx.Process(target=target, args=(payload, child), daemon=True)
+    proc = ctx.Process(target=_receive_and_run, args=(target, child), daemon=True)
     t0 = time.perf_counter()
     proc.start()
     child.close()
+    # the model goes over our own pipe once the child runs: handed to spawn, a child that
+    # died while starting (a script without a __main__ guard) left the parent blocked forever
+    # writing it (spawn holds the pipe's read end until the write ends)
+    try:
+        parent.send(payload)
+    except OSError:  # the child is gone: no result, the caller keeps its start
+        proc.join()
+        return None, None, time.perf_counter() - t0
     out = None
     latest = None  # the child's last improving plan: kept if the child must be killed
     end = t0 + wait
@@ -103,6 +111,15 @@ def await_child(target, payload: dict, wait: float) -> tuple:
         proc.kill()
     proc.join()
     return out, latest, time.perf_counter() - t0
+
+
+def _receive_and_run(target, conn) -> None:
+    """In the child: read the payload the parent sends, then run target(payload, conn)."""
+    try:
+        payload = conn.recv()
+    except EOFError:  # the parent is gone
+        return
+    target(payload, conn)
 
 
 def _child_solve(payload: dict, conn) -> None:
