@@ -214,6 +214,26 @@ def force_option(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Replace the output folder even if it holds files allocator did not write.")(f)
 
 
+def whatif_into(staged: Staged, bar: Bar, compute: Callable[[], Any],
+                fill: Callable[[Any, Path], None], report: bool, lang: str | None) -> Any:
+    """A sweep's or comparison's run, then its files (and report) written into the staged
+    folder and committed; the bar is closed and the stage discarded whatever happens."""
+    from allocator.output.report import REPORT_FILE, write_report
+
+    try:
+        result = compute()
+        bar.close()
+        with staged.writing():
+            fill(result.result, staged.path)
+            if report:
+                write_report(staged.path, staged.path / REPORT_FILE, lang)
+            staged.commit()
+    finally:
+        bar.close()
+        staged.discard()
+    return result
+
+
 def early_stage(out: Path, kind: str, force: bool, protect: list[Path]) -> Staged:
     """Check the output path and make its staging folder before any solving starts."""
     return stage(out, kind, force, [p for p in protect if p.exists()])
@@ -575,7 +595,6 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
           lang: str | None, levels: str | None, scheduler: str | None, force: bool) -> None:
     """One solve per budget: frontier.csv, frontier.png and each point's results."""
     from allocator.api import sweep as run
-    from allocator.output.report import REPORT_FILE, write_report
     from allocator.output.text import frontier_text
     from allocator.output.whatif_folders import fill_sweep
     from allocator.whatif.sweep import parse_budgets
@@ -593,18 +612,9 @@ def sweep(instance: Path, budgets: str, out: Path, jobs: int, solver: str | None
     axis = Axis.of(inst, source)  # an unknown source is a usage error before any output
     staged = early_stage(out, "sweep", force, [instance])
     bar = Bar(len(values), "point", "sweep", quiet)
-    try:
-        result = run(inst, values, jobs=jobs, solver=solver, time_limit=time_limit,
-                     progress=bar, source=source, scheduler=scheduler or None)
-        bar.close()
-        with staged.writing():
-            fill_sweep(result.result, staged.path)
-            if report:
-                write_report(staged.path, staged.path / REPORT_FILE, lang)
-            staged.commit()
-    finally:
-        bar.close()
-        staged.discard()
+    result = whatif_into(staged, bar, lambda: run(
+        inst, values, jobs=jobs, solver=solver, time_limit=time_limit, progress=bar,
+        source=source, scheduler=scheduler or None), fill_sweep, report, lang)
     mark = result.summary()["least_budget_all_mandatory"]
     if axis.kind != "budget":
         click.echo("swept: " + axis.describe()["meaning"])
@@ -639,7 +649,6 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
             force: bool) -> None:
     """Solve named policy scenarios side by side: comparison.csv and a chart."""
     from allocator.api import compare as run
-    from allocator.output.report import REPORT_FILE, write_report
     from allocator.output.text import comparison_text
     from allocator.output.whatif_folders import fill_comparison
     from allocator.whatif.compare import load_scenarios
@@ -655,19 +664,10 @@ def compare(instance: Path, scenarios: Path, out: Path, price_of_rules: bool, jo
         raise InputError(errors)
     staged = early_stage(out, "compare", force, [instance, scenarios])
     bar = Bar(len(items), "scenario", "compare", quiet)
-    try:
-        result = run(inst, scenarios, price_of_rules=price_of_rules, jobs=jobs,
-                     solver=solver, time_limit=time_limit, progress=bar,
-                     scheduler=scheduler or None)
-        bar.close()
-        with staged.writing():
-            fill_comparison(result.result, staged.path)
-            if report:
-                write_report(staged.path, staged.path / REPORT_FILE, lang)
-            staged.commit()
-    finally:
-        bar.close()
-        staged.discard()
+    result = whatif_into(staged, bar, lambda: run(
+        inst, scenarios, price_of_rules=price_of_rules, jobs=jobs, solver=solver,
+        time_limit=time_limit, progress=bar, scheduler=scheduler or None),
+        fill_comparison, report, lang)
     click.echo(comparison_text(result.table))
     echo_err(f"wrote {out} ({len(result.table)} rows in {result.result.seconds:.1f} s)")
     sys.exit(EXIT_OK if result.has_plan else EXIT_NO_PLAN)
