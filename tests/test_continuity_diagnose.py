@@ -63,38 +63,32 @@ def test_max_changes_zero_overloads_the_incumbent(tmp_path):
     assert (r["rule"], r["subject"], r["shortfall"]) == ("max_changes", "A1", 5.0)
 
 
+def _suspended_incumbent_city(path, max_changes: float):
+    """E3 mandatory (risk 4), its incumbent A3 suspended; A1, the only other agency good
+    enough for it, has room only for its own incumbents E1 and E2."""
+    return write_instance(
+        path,
+        enterprises=[enterprise("E1"), enterprise("E2"), enterprise("E3", risk_level=4)],
+        demands=[demand(f"E{k}") for k in range(1, 4)],
+        agencies=[agency("A1", 90, capacity_days=10), agency("A2", 70),
+                  agency("A3", 95, status="suspended")],
+        bids=[bid("A1"), bid("A2"), bid("A3")],
+        incumbents=[incumbent("E1", "A1"), incumbent("E2", "A1"), incumbent("E3", "A3")],
+        policy_changes={"coverage": {"mandatory_levels": [4]},
+                        "quality": {"min_score_by_risk": {4: 80}},
+                        "continuity": {"max_changes": max_changes}})
+
+
 def test_max_changes_zero_with_a_suspended_incumbent(tmp_path):
     """E3 is mandatory (risk 4); its incumbent A3 is suspended, and the only other agency
     that may serve it, A1, has room only for its own incumbents E1 and E2. Under
     max_changes 0 they must stay, so E3 cannot be served: one change is missing."""
-    path = write_instance(
-        tmp_path / "i",
-        enterprises=[enterprise("E1"), enterprise("E2"), enterprise("E3", risk_level=4)],
-        demands=[demand(f"E{k}") for k in range(1, 4)],
-        agencies=[agency("A1", 90, capacity_days=10), agency("A2", 70),
-                  agency("A3", 95, status="suspended")],
-        bids=[bid("A1"), bid("A2"), bid("A3")],
-        incumbents=[incumbent("E1", "A1"), incumbent("E2", "A1"), incumbent("E3", "A3")],
-        policy_changes={"coverage": {"mandatory_levels": [4]},
-                        "quality": {"min_score_by_risk": {4: 80}},
-                        "continuity": {"max_changes": 0}})
-    found = rows(path)
+    found = rows(_suspended_incumbent_city(tmp_path / "i", 0))
     r = next(r for r in found if r["rule"] == "max_changes")
     assert (r["subject"], r["required"], r["available"], r["shortfall"]) == (
         "city", 1, 0, 1)
     # with one change allowed (0.5 of the two still-eligible incumbents) the year has a plan
-    path2 = write_instance(
-        tmp_path / "j",
-        enterprises=[enterprise("E1"), enterprise("E2"), enterprise("E3", risk_level=4)],
-        demands=[demand(f"E{k}") for k in range(1, 4)],
-        agencies=[agency("A1", 90, capacity_days=10), agency("A2", 70),
-                  agency("A3", 95, status="suspended")],
-        bids=[bid("A1"), bid("A2"), bid("A3")],
-        incumbents=[incumbent("E1", "A1"), incumbent("E2", "A1"), incumbent("E3", "A3")],
-        policy_changes={"coverage": {"mandatory_levels": [4]},
-                        "quality": {"min_score_by_risk": {4: 80}},
-                        "continuity": {"max_changes": 0.5}})
-    out = solve_folder(path2, tmp_path)
+    out = solve_folder(_suspended_incumbent_city(tmp_path / "j", 0.5), tmp_path)
     assert out.status == "optimal" and ("E3", "S1", "A1") in out.plan
 
 
