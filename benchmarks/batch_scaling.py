@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 import allocator
-from benchmarks.report import machine_facts, md_table
+from benchmarks.report import machine_section, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n\nPoints proven optimal in every run: {n_proven_all} of {points}; the same status, "
         f"served weight, quality and cost in every run: {same}. The other points end at their "
         "time limit, with whatever plan their solve had found by then.\n\n"
-        "## Machine\n\n" + md_table(["fact", "value"], [[k, v] for k, v in machine_facts()])
+        + machine_section()
         + "\n")
     print(text)
     Path(args.out).write_text(text, encoding="utf-8")

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from allocator.whatif.sweep import budget_label, parse_budgets
-from benchmarks.report import machine_facts, md_table
+from benchmarks.report import machine_section, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     table = md_table(["budget", "frontier served", "proven", "how", "before served",
                       "before proven", "sweep served", "single served", "sweep quality",
                       "single quality", "sweep point s", "single s"], rows)
-    facts = md_table(["fact", "value"], [[k, v] for k, v in machine_facts()])
-    text = "\n".join(lines) + "\n\n" + table + "\n\n## Machine\n\n" + facts + "\n"
+    text = "\n".join(lines) + "\n\n" + table + "\n\n" + machine_section() + "\n"
     print(text)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out} (raw outputs in {work})")

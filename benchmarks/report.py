@@ -600,6 +600,11 @@ def targets(recs: list[dict], gap_rows: list[dict]) -> list[list[str]]:
 
 
 
+def machine_section() -> str:
+    """The "## Machine" section every benchmark page ends with."""
+    return "## Machine\n\n" + md_table(["fact", "value"], [[k, v] for k, v in machine_facts()])
+
+
 def machine_facts() -> list[tuple[str, str]]:
     """CPU, cores, memory, Python and solver versions, git commit."""
     cpu = "?"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from allocator.whatif.sweep import budget_label, parse_budgets
-from benchmarks.report import machine_facts, md_table
+from benchmarks.report import machine_section, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 ALLOCATOR = [sys.executable, "-m", "allocator.cli"]
@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     table = md_table(["budget", "sweep status", "single status", "sweep served",
                       "single served", "sweep quality", "single quality", "sweep point s",
                       "single s", "how the sweep got it"], rows)
-    facts = md_table(["fact", "value"], [[k, v] for k, v in machine_facts()])
-    text = head + verdict + "\n" + table + "\n\n## Machine\n\n" + facts + "\n"
+    text = head + verdict + "\n" + table + "\n\n" + machine_section() + "\n"
     print(text)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out} (raw outputs in {work})")
