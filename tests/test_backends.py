@@ -639,17 +639,24 @@ def test_highs_lp_after_long_earlier_runs_still_gets_its_own_time_limit():
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
-def test_highs_feasibility_jump_only_without_a_start():
+def test_highs_feasibility_jump_follows_its_settings(monkeypatch):
+    """Off by default with a start and without (docs/tuning-log.md); each setting reaches
+    HiGHS for its own kind of run."""
+    from allocator.solvers import highs_core
     from allocator.solvers.highs import HighsSession
 
     session = HighsSession(_knapsack(), 1, 0)
     session.set_objective(OBJ, "max")
     option = "mip_heuristic_run_feasibility_jump"
-    session.run(5.0, 1e-6, None)
-    assert session.h.getOptionValue(option)[1] is True
-    res = session.run(5.0, 1e-6, np.array([1.0, 0.0, 1.0, 12.34]))
-    assert session.h.getOptionValue(option)[1] is False
-    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(8.0)
+    start = np.array([1.0, 0.0, 1.0, 12.34])
+    for without in (False, True):
+        monkeypatch.setattr(highs_core, "FEASIBILITY_JUMP_WITHOUT_START", without)
+        session.run(5.0, 1e-6, None)
+        assert session.h.getOptionValue(option)[1] is without
+        res = session.run(5.0, 1e-6, start)
+        assert session.h.getOptionValue(option)[1] is False
+        assert res.status is Status.OPTIMAL and res.objective == pytest.approx(8.0)
+    assert highs_core.FEASIBILITY_JUMP_WITH_START is False
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")

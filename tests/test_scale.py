@@ -81,6 +81,37 @@ def test_parametric_session_equals_a_fresh_model_at_every_budget(city):
     assert runner.session is not None and runner.session.row_count() == runner.rows
 
 
+def test_an_lp_after_a_mip_starts_from_the_last_basis(city):
+    """A sweep point's LP starts from the last point's optimal basis (a MIP run in between
+    discards HiGHS's own): the same LP value as a fresh session, in fewer simplex
+    iterations."""
+    inst = allocator.load_instance(city)
+    elig = compute_eligibility(inst)
+    backend = get_backend("highs")
+    runner = ParametricSolve(inst, elig, backend, 1)
+    model, level = runner.model, runner.model.levels[0]
+    budgets = budgets_around(city)
+
+    def lp_at(session, budget: float) -> tuple[float, int]:
+        session.set_row_bounds(np.array([runner.budget_row]), np.array([-np.inf]),
+                               np.array([budget / model.cost_scale]))
+        relax = session.relaxation(30)
+        assert relax is not None
+        return relax[0], session.h.getInfo().simplex_iteration_count
+
+    session = runner.session
+    assert session is not None
+    session.set_objective(level.coefs, level.sense)
+    lp_at(session, budgets[2])
+    session.run(10, 1e-4, None)  # the point's MIP
+    warm, warm_iterations = lp_at(session, budgets[3])
+    fresh = backend.open(model.lp, 1, 0)
+    fresh.set_objective(level.coefs, level.sense)
+    cold, cold_iterations = lp_at(fresh, budgets[3])
+    assert warm == pytest.approx(cold, rel=1e-9)
+    assert warm_iterations < cold_iterations
+
+
 # ------------------------------------------------------------------------------------------
 # the coverage frontier against the reference model
 # ------------------------------------------------------------------------------------------

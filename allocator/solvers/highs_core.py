@@ -27,8 +27,10 @@ PARALLEL_MIP = True
 #: 0 branches on pseudocosts from the start (docs/tuning-log.md, "pseudocost branching")
 PSCOST_MIN_RELIABLE_FULL = 0
 PSCOST_MIN_RELIABLE_DEFAULT = 8  # HiGHS's own, for every other run (options persist)
-#: HiGHS's feasibility jump heuristic in a MIP given a start (always on without one)
+#: HiGHS's feasibility jump heuristic (run before the root LP), with a start and without:
+#: off costs no plan measured and saves seconds (docs/tuning-log.md, "Feasibility jump")
 FEASIBILITY_JUMP_WITH_START = False
+FEASIBILITY_JUMP_WITHOUT_START = False
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
 
@@ -133,6 +135,8 @@ class HighsModel:
         self.sense = "min"
         self.threads, self.seed = threads, seed
         self.fixed_last = 0
+        #: the last optimal LP basis per row count (HighsSession.relaxation)
+        self.bases: dict[int, object] = {}
         self.groups = groups  # each column's district (LinearModel.column_groups) or None
         self.mip_active = bool(self.integer.any())
         self.free_integers = int(np.count_nonzero(integer & (ub > lb)))  # see set_bounds
@@ -207,11 +211,13 @@ class HighsModel:
         h.setOptionValue("parallel", parallel_option(self.threads, self.mip_active))
         h.setOptionValue("mip_pscost_minreliable", PSCOST_MIN_RELIABLE_FULL if full
                          else PSCOST_MIN_RELIABLE_DEFAULT)  # set both ways: options persist
-        # with a start the MIP has a plan already, and HiGHS 1.16's feasibility jump, run
-        # before the root LP, only costs time: 13 s of k_city's 20 s to its root LP, for a
-        # plan of 3,419 (docs/tuning-log.md, "Feasibility jump")
+        # HiGHS 1.16's feasibility jump, run before the root LP, only cost time where it was
+        # measured: 13 s of k_city's 20 s to its root LP for a plan of 3,419; the least
+        # budget of a 1,000-enterprise city 9.2 s against 3.5 s without it
+        # (docs/tuning-log.md, "Feasibility jump")
         h.setOptionValue("mip_heuristic_run_feasibility_jump",
-                         bool(FEASIBILITY_JUMP_WITH_START or start is None))
+                         FEASIBILITY_JUMP_WITH_START if start is not None
+                         else FEASIBILITY_JUMP_WITHOUT_START)
         if start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, start))
