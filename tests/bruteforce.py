@@ -326,10 +326,10 @@ def _instance(source: str | Path | Instance, overrides: dict[str, Any] | None,
     return load_instance(source, overrides=overrides, budget=budget)
 
 
-def brute_force(source: str | Path | Instance, overrides: dict[str, Any] | None = None,
-                budget: float | None = None) -> BruteResult:
-    """Enumerate every plan of a tiny instance and return the lexicographic optimum."""
-    inst = _instance(source, overrides, budget)
+def _every_plan(inst: Instance) -> tuple[dict[tuple[str, str], list[Option]], Plans,
+                                         np.ndarray]:
+    """Every plan of the instance (each demand: one of its options or none) and which of
+    them keep every rule."""
     options = eligible_options(inst)
     dem = demand_frame(inst)
     sizes = [len(options[k]) + 1 for k in zip(dem["enterprise_id"], dem["service_id"],
@@ -339,8 +339,29 @@ def brute_force(source: str | Path | Instance, overrides: dict[str, Any] | None 
     choice = (np.array(np.unravel_index(np.arange(total), sizes)) if sizes
               else np.zeros((0, 1), dtype=np.int64))
     plans = Plans(inst, options, choice)
-    ok = plans.feasible()
-    res = BruteResult(False, None, None, None, [], total, int(ok.sum()), options)
+    return options, plans, plans.feasible()
+
+
+def serving_most(source: str | Path | Instance, overrides: dict[str, Any] | None = None,
+                 budget: float | None = None) -> tuple[float, float] | None:
+    """(served weight, government cost): the most weight a plan serves, and the least cost
+    of a plan serving that much, quality left out (a sweep's budget serving all; pass a
+    budget no plan reaches). None when no plan keeps the rules."""
+    _, plans, ok = _every_plan(_instance(source, overrides, budget))
+    if not ok.any():
+        return None
+    rows = np.flatnonzero(ok)
+    cov = plans.coverage[rows]
+    rows = rows[_close(cov, cov.max()) | (cov >= cov.max())]
+    return float(plans.coverage[rows].max()), float(plans.total[rows].min())
+
+
+def brute_force(source: str | Path | Instance, overrides: dict[str, Any] | None = None,
+                budget: float | None = None) -> BruteResult:
+    """Enumerate every plan of a tiny instance and return the lexicographic optimum."""
+    inst = _instance(source, overrides, budget)
+    options, plans, ok = _every_plan(inst)
+    res = BruteResult(False, None, None, None, [], plans.n, int(ok.sum()), options)
     if not ok.any():
         return res
     rows = np.flatnonzero(ok)

@@ -334,3 +334,40 @@ def test_monotone_repair_gives_a_worse_point_the_smaller_budgets_plan(tmp_path):
     before = points[30000]
     monotone_repair({30000: before}, inst, compute_eligibility(inst))
     assert before.result is small
+
+
+# ------------------------------------------------------------------------------------------
+# the budget serving all
+# ------------------------------------------------------------------------------------------
+
+#: the tiny instance's agencies with too few days for its 16 person-days of demand
+SHORT_OF_DAYS = ("agency_id,name,status,quality,capacity_days,districts\n"
+                 "A1,Alpha Safety,active,90,6,*\n"
+                 "A2,Beta Consulting,active,85,4,D1;D2\n"
+                 "A3,Gamma Training,probation,75,2,D2\n")
+
+
+@pytest.mark.parametrize("case, every_demand", [("tiny", True), ("short_of_days", False),
+                                                ("ruled", False)])
+def test_budget_serving_all_equals_brute_force(tmp_path, case, every_demand):
+    """The most weight any plan serves and the least cost serving it, quality left out: one
+    MIP when every demand can be served (checked: the every-demand solve is optimal), the
+    two levels when the rules (capacity; two agencies and a 60 % share per district) leave
+    one out (checked: that solve is infeasible), and exact in both."""
+    from allocator.whatif.sweep import budget_serving_all
+    from bruteforce import serving_most
+
+    tables = {"tiny": {}, "ruled": {"policy": RULED},
+              "short_of_days": {"agencies": SHORT_OF_DAYS}}[case]
+    inst = load_instance(write_instance_files(tmp_path / "inst", **tables))
+    elig = compute_eligibility(inst)
+    every = least_budget(inst, elig, get_backend("highs"), 30, 1, serve_all=True)
+    assert every.status == ("optimal" if every_demand else "infeasible")
+    full = budget_serving_all(inst, elig, "highs", 30, 1)
+    most, least = serving_most(inst.path, budget=1e9)
+    assert full["coverage"] == pytest.approx(most)
+    assert full["value"] == pytest.approx(least, abs=0.01)
+    assert full["exact"] and full["status"] == "optimal"
+    if every_demand:
+        assert full["coverage_ratio"] == pytest.approx(1.0)
+        assert full["value"] == pytest.approx(every.value, abs=0.01)

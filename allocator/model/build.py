@@ -194,6 +194,17 @@ def add_mandatory_service(m: AllocationModel) -> None:
                          m.served[mandatory], np.ones(k), m.demand_members[mandatory], INF)
 
 
+def add_serve_every_demand(m: AllocationModel) -> None:
+    """Every demand some agency may serve is served: served[e,s] >= 1 (`serve_all`). Not a
+    policy rule: the question "what does serving everything cost" (a sweep's budget serving
+    all, pipeline/least_budget) asks it of the model."""
+    if m.served.size == 0:
+        return
+    k = len(m.served)
+    m.lp.add_constraints("serve_all", _served_labels(m), np.arange(k), m.served, np.ones(k),
+                         m.demand_members, INF)
+
+
 def add_open_district_links(m: AllocationModel) -> None:
     """served[e,s] <= open[d]: a district with a served demand counts as open."""
     if m.open is None or m.served.size == 0:

@@ -28,7 +28,7 @@ import pandas as pd
 from allocator.data.funding import government_cost, has_funding
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, plain_ids
-from allocator.model.build import AllocationModel, build_model
+from allocator.model.build import AllocationModel, add_serve_every_demand, build_model
 from allocator.pipeline.funding import funding_tables, plan_split
 from allocator.pipeline.lexicographic import round_plan
 from allocator.solvers import Backend, Status
@@ -82,12 +82,14 @@ class LeastBudget:
 def least_budget(inst: Instance, elig: Eligibility, backend: Backend, time_limit: float,
                  threads: int, gap: float = LEAST_BUDGET_GAP,
                  sources: Sequence[str] | None = None, scale: bool = False,
-                 keep_budget: bool = False) -> LeastBudget:
+                 keep_budget: bool = False, serve_all: bool = False) -> LeastBudget:
     """Solve min money with every other rule (see the module docstring): the least budget
     (default), the least total of `sources`, or the least total of all sources in proportion
-    (`scale`)."""
+    (`scale`). `serve_all`: every demand some agency may serve is served too (the least
+    budget serving everything; infeasible when the rules leave some demand out)."""
     t0 = time.perf_counter()
-    what = ("sources" if scale else "source:" + ";".join(sources) if sources else "budget")
+    what = ("sources" if scale else "source:" + ";".join(sources) if sources
+            else "serving_all" if serve_all else "budget")
     run = inst
     if not keep_budget and not scale and inst.policy.budget_total is not None:
         big = 2.0 * float(elig.triples["cost"].sum()) + 1.0
@@ -95,6 +97,8 @@ def least_budget(inst: Instance, elig: Eligibility, backend: Backend, time_limit
                                                                    budget_total=big))
     model = build_model(run, elig, direct_share_rows=backend.direct_share_rows,
                         integer_flows=backend.integer_columns_only)
+    if serve_all:
+        add_serve_every_demand(model)
     counts = {"variables": model.lp.n_vars, "constraints": model.lp.n_rows,
               "nonzeros": model.lp.n_nonzeros}
 

@@ -43,7 +43,7 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.pipeline.funding import least_scale_total, least_source_amount
 from allocator.pipeline.least_budget import PLAN_KEYS, LeastBudget, least_budget
 from allocator.pipeline.lexicographic import LevelReport, LexResult
-from allocator.pipeline.result import DIAGNOSIS_COLUMNS, RunResult
+from allocator.pipeline.result import DIAGNOSIS_COLUMNS, RATIO_DECIMALS, RunResult
 from allocator.pipeline.solve import ParametricSolve, plan_result, solve_instance
 from allocator.pipeline.summary import make_summary, refigure
 from allocator.pipeline.tables import plan_tables
@@ -593,21 +593,51 @@ def split_chains(budgets: list[float], k: int) -> list[list[float]]:
 def budget_serving_all(inst: Instance, elig: Eligibility, solver: str | None,
                        time_limit: float | None, threads: int,
                        start: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The least budget that serves the most weight the other rules allow: coverage at an
-    unlimited budget, then the least cost holding it (quality left out). One solve, warm-
-    started from a plan (the largest budget's)."""
+    """The least budget that serves the most weight the other rules allow.
+
+    When the rules let every demand with an agency be served, that is one MIP: the least
+    budget with all of them served (least_budget, serve_all). Its cost objective guides the
+    search where coverage at an unlimited budget, a pure question of feasibility (its LP
+    serves everything), left HiGHS in its root heuristics: othergen hidden-1000-s1 14 s
+    (coverage 9.9 s, then cost) against 4-7 s (docs/frontier.md). When that MIP is
+    infeasible (the rules leave some demand out) the two levels are solved: coverage at an
+    unlimited budget, then the least cost holding it (quality left out), warm-started from a
+    plan (the largest budget's)."""
+    t0 = time.perf_counter()
+    meaning = "least budget serving the most weight the other rules allow"
+    limit = float(time_limit if time_limit is not None else inst.policy.time_limit)
+    backend = get_backend(solver or inst.policy.solver_name)
+    every = least_budget(inst, elig, backend, limit, threads, gap=inst.policy.mip_gap,
+                         serve_all=True)
+    if every.value is not None and every.plan is not None:
+        served = every.plan.merge(elig.triples[PLAN_KEYS + ["weight"]], on=PLAN_KEYS)
+        cov = float(served["weight"].sum())
+        total = float(inst.demands["weight"].sum())
+        return {"value": round(every.value, 2), "status": every.status, "coverage": cov,
+                "coverage_ratio": round(cov / total, RATIO_DECIMALS) if total > 0 else 0.0,
+                "exact": every.status == "optimal",
+                "seconds": round(time.perf_counter() - t0, 3), "meaning": meaning}
+    left = limit - (time.perf_counter() - t0)
+    if every.status != "infeasible" and left < 1.0:  # out of time without a plan
+        return {"value": None, "status": every.status, "coverage": None,
+                "coverage_ratio": None, "exact": False,
+                "seconds": round(time.perf_counter() - t0, 3), "meaning": meaning}
     big = 2.0 * float(elig.triples["cost"].sum()) + 1.0
     pol = dataclasses.replace(inst.policy, budget_total=big, levels=("coverage", "cost"),
                               threads=threads)
     res = solve_instance(dataclasses.replace(inst, policy=pol), solver=solver,
-                         time_limit=time_limit, elig=elig, start=start)
+                         time_limit=max(left, 1.0), elig=elig, start=start)
     s = res.summary
     has = res.status.has_solution and s.get("cost") is not None
-    return {"value": round(float(s["cost"]), 2) if has else None, "status": s["status"],
+    # quality is left out, so the run is never lexicographically `optimal`; the figure is
+    # exact when both levels it asks for are
+    asked = [lv for lv in s.get("levels", []) if lv.get("optimised", True)]
+    exact = has and bool(asked) and all(lv["status"] == "optimal" for lv in asked)
+    return {"value": round(float(s["cost"]), 2) if has else None,
+            "status": "optimal" if exact else s["status"],
             "coverage": s.get("coverage") if has else None,
             "coverage_ratio": s.get("coverage_ratio") if has else None,
-            "exact": s["status"] == "optimal", "seconds": s.get("seconds"),
-            "meaning": "least budget serving the most weight the other rules allow"}
+            "exact": exact, "seconds": round(time.perf_counter() - t0, 3), "meaning": meaning}
 
 
 # ------------------------------------------------------------------------------------------
