@@ -50,7 +50,7 @@ from allocator.pipeline.tables import plan_tables
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import Status, get_backend
 from allocator.solvers.base import relative_gap
-from allocator.whatif.pool import Executor, emit, run_all, task_threads
+from allocator.whatif.pool import Executor, LocalPool, emit, run_all, task_threads
 
 #: the largest budget's plan stands for smaller budgets only when its served weight is within
 #: this (relative) of its proven bound: under load its 60 s once ended on the least-cost plan
@@ -441,6 +441,60 @@ class ChainTask:
     cap: float | None = None
 
 
+@dataclass
+class HeadTask:
+    """The least budget, then the largest budget above it warm-started from its plan: the
+    first solves of a sweep, in one process. threads 0: as the worker gives a task."""
+
+    inst: Instance
+    elig: Eligibility
+    budgets: list[float]
+    solver: str | None
+    time_limit: float | None
+    threads: int
+    axis: Axis = Axis()
+
+
+@dataclass
+class ServingAllTask:
+    """The budget serving all (budget_serving_all), solved beside the HeadTask."""
+
+    inst: Instance
+    elig: Eligibility
+    solver: str | None
+    time_limit: float | None
+    threads: int
+
+
+def run_first(task: HeadTask | ServingAllTask) -> Any:
+    """One of a sweep's first solves: (least budget, largest budget's point or None) for a
+    HeadTask, budget_serving_all's figure for a ServingAllTask."""
+    threads = task.threads if task.threads > 0 else task_threads()
+    if isinstance(task, ServingAllTask):
+        return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads)
+    backend = get_backend(task.solver or task.inst.policy.solver_name)
+    limit = float(task.time_limit if task.time_limit is not None
+                  else task.inst.policy.time_limit)
+    lb = task.axis.least(task.inst, task.elig, backend, limit, threads)
+    todo = [b for b in task.budgets if b not in set(below_least(lb, task.budgets))]
+    if not todo:
+        return lb, None
+    top = todo[-1]
+    start = lb.plan if lb.value is not None and top >= lb.value else None
+    return lb, solve_point(task.inst, task.elig, top, start, lb, task.solver,
+                           task.time_limit, threads, task.axis)
+
+
+def below_least(lb: LeastBudget, budgets: list[float]) -> list[float]:
+    """The budgets the least-budget solve proves infeasible (below its proven bound, or all
+    when no plan exists at any budget)."""
+    if lb.status == "infeasible":
+        return list(budgets)
+    if lb.bound is None or lb.value is None:
+        return []
+    return [b for b in budgets if b < lb.bound * (1 - 1e-9)]
+
+
 def open_parametric(inst: Instance, elig: Eligibility, solver: str | None,
                     threads: int, axis: Axis) -> ParametricSolve | None:
     """One model and session for a chain's budgets, where the backend can change the budget
@@ -692,11 +746,26 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
               progress: SweepProgress | None = None, source: str | None = None,
               executor: Executor | None = None) -> SweepResult:
     """One solve per budget (see the module docstring); every point's result in memory.
-    The chains run on `executor` (default: this machine's pool of `jobs` processes); the
-    least-budget and largest-budget solves run here.
+    The first solves (least budget, largest budget, budget serving all) and the chains run
+    on `executor` (default: this machine's pool of `jobs` processes, started once for both;
+    with one job, everything runs here).
 
     With funding.csv the budgets are the sources' total (every source in proportion) or,
     with `source`, that source's amount (see Axis)."""
+    if executor is not None or jobs < 2:
+        return _sweep(inst, budgets, jobs, solver, time_limit, progress, source, executor,
+                      executor)
+    own = LocalPool(jobs)
+    try:
+        return _sweep(inst, budgets, jobs, solver, time_limit, progress, source, None, own)
+    finally:
+        own.close()
+
+
+def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
+           time_limit: float | None, progress: SweepProgress | None, source: str | None,
+           executor: Executor | None, run_on: Executor | None) -> SweepResult:
+    """run_sweep, its tasks run on `run_on` (`executor`: the one the caller gave)."""
     t_start = time.perf_counter()
     budgets = clean_budgets(list(budgets))
     axis = Axis.of(inst, source)
@@ -704,7 +773,26 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
     backend = get_backend(solver or inst.policy.solver_name)
     limit = float(time_limit if time_limit is not None else inst.policy.time_limit)
     elig = compute_eligibility(inst)
-    lb = axis.least(inst, elig, backend, limit, cores)
+    slots = jobs if executor is None else executor.slots
+    remote = executor is not None and executor.remote
+    serving_all = axis.kind == "budget" and not has_funding(inst)
+    top_point: Point | None = None
+    full: dict[str, Any] | None = None
+    if slots >= 2:
+        # the first solves side by side: the least budget then the largest budget (one
+        # task, the second warm-started from the first) and the budget serving all, a
+        # figure of the summary that needs neither (docs/frontier.md)
+        firsts: list[HeadTask | ServingAllTask] = [HeadTask(inst, elig, budgets, solver,
+                                                            time_limit, 0, axis)]
+        if serving_all:
+            firsts.append(ServingAllTask(inst, elig, solver, time_limit, 0))
+        each = 0 if remote else max(1, cores // len(firsts))
+        firsts = [dataclasses.replace(t, threads=each) for t in firsts]
+        got = run_all(run_first, firsts, jobs, executor=run_on)
+        lb, top_point = got[0]
+        full = got[1] if len(got) > 1 else None
+    else:
+        lb = axis.least(inst, elig, backend, limit, cores)
     points: dict[float, Point] = {}
     count = [0]
 
@@ -718,9 +806,7 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         tell({"budget": p.budget, "status": p.result.status.value, "how": p.how})
 
     # 1. points proved infeasible by the least-budget solve
-    certain = lb.status == "infeasible" or (lb.bound is not None and lb.value is not None)
-    skip = [b for b in budgets if certain and (
-        lb.status == "infeasible" or (lb.bound is not None and b < lb.bound * (1 - 1e-9)))]
+    skip = below_least(lb, budgets)
     no_plan = None
     if skip and lb.status == "infeasible":
         no_plan = diagnose(axis.at(inst, skip[-1], cores), elig, solver=solver,
@@ -738,14 +824,13 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
     runner = None
     if todo:
         top = todo[-1]
-        start = start0 if lb.value is not None and top >= lb.value else None
-        # one chain in this process: it shares the top point's parametric session
-        slots = jobs if executor is None else executor.slots
-        remote = executor is not None and executor.remote
-        runner = open_parametric(inst, elig, solver, cores, axis) if slots <= 1 and not remote \
-            else None
-        top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores, axis,
-                                runner)
+        if top_point is None:
+            start = start0 if lb.value is not None and top >= lb.value else None
+            # one chain in this process: it shares the top point's parametric session
+            runner = open_parametric(inst, elig, solver, cores, axis) \
+                if slots <= 1 and not remote else None
+            top_point = solve_point(inst, elig, top, start, lb, solver, time_limit, cores,
+                                    axis, runner)
         done(top_point)
         todo = todo[:-1]
         top_res = top_point.result
@@ -764,8 +849,6 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
 
     # 3. the rest in increasing chains, warm-started along each chain
     if todo:
-        slots = jobs if executor is None else executor.slots
-        remote = executor is not None and executor.remote
         k = max(1, min(slots, len(todo)))
         threads = 0 if remote else max(1, cores // k)  # 0: the worker decides
         light = dataclasses.replace(lb, plan=None)
@@ -776,17 +859,18 @@ def run_sweep(inst: Instance, budgets: list[float], jobs: int = 1, solver: str |
         if k == 1 and runner is not None:
             chains = [chain_points(tasks[0], runner, tell)]
         else:
-            chains = run_all(run_chain, tasks, k, on_event=tell, executor=executor)
+            chains = run_all(run_chain, tasks, k, on_event=tell, executor=run_on)
         for chain in chains:
             points.update({p.budget: p for p in chain})
 
     top_plan = next((plan_rows(points[b].result.assignments)
                      for b in sorted(points, reverse=True)
                      if points[b].result.status.has_solution), None)
-    full = (budget_serving_all(inst, elig, solver, time_limit, cores, top_plan)
-            if lb.status != "infeasible" and axis.kind == "budget" and not has_funding(inst)
-            else {"value": None, "status": "not_computed" if lb.status != "infeasible"
-                  else "infeasible"})
+    if lb.status == "infeasible" or not serving_all:
+        full = {"value": None, "status": "infeasible" if lb.status == "infeasible"
+                else "not_computed"}
+    elif full is None:
+        full = budget_serving_all(inst, elig, solver, time_limit, cores, top_plan)
     monotone_repair(points, inst, elig, axis)
     bracket_proofs(points, inst)
     frontier = frontier_frame([points[b].row for b in sorted(points)])
