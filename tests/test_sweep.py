@@ -354,8 +354,9 @@ def test_budget_serving_all_equals_brute_force(tmp_path, case, every_demand):
     MIP when every demand can be served (checked: the every-demand solve is optimal), the
     two levels when the rules (capacity; two agencies and a 60 % share per district) leave
     one out (checked: that solve is infeasible), and exact in both."""
-    from allocator.whatif.sweep import budget_serving_all
     from bruteforce import serving_most
+
+    from allocator.whatif.sweep import budget_serving_all
 
     tables = {"tiny": {}, "ruled": {"policy": RULED},
               "short_of_days": {"agencies": SHORT_OF_DAYS}}[case]
