@@ -447,12 +447,14 @@ def solve_baseline(
     time_limit: float = 600,
     mip_gap: float = 1e-4,
     overrides: dict | None = None,
+    first_level_only: bool = False,
 ) -> dict:
     """Solve the instance lexicographically with a plain PuLP model.
 
     ``time_limit`` is for the whole run (each level gets what is left); ``mip_gap`` is the
     relative gap at each level. ``budget`` overrides budget.total, ``overrides`` is merged into
     the policy section by section, e.g. ``{"anti_monopoly": {"max_share_in_district": None}}``.
+    ``first_level_only``: the served weight alone (a coverage frontier's reference).
     """
     t_start = time.perf_counter()
     instance_dir = Path(instance_dir)
@@ -642,6 +644,8 @@ def solve_baseline(
     ]
     if stability is not None and len(stability) > 0:  # with incumbents: after coverage
         levels.insert(1, ("stability", pulp.LpMaximize, stability))
+    if first_level_only:
+        levels = levels[:1]
     deadline = t_start + float(time_limit)
     best: dict | None = None  # x values of the last level that produced a solution
     overall = "optimal"

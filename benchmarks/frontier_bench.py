@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,24 +29,28 @@ from pathlib import Path
 import pandas as pd
 
 from allocator.whatif.sweep import budget_label, parse_budgets
+from benchmarks.baseline import solve_baseline
 from benchmarks.report import machine_section, md_table
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def allocator_cmd(source: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """The command and environment running `allocator` from this tree or from `source`."""
+def allocator_cmd(source: Path | None = None) -> tuple[list[str], dict[str, str], Path]:
+    """The command, environment and working folder running `allocator` from this tree or
+    from `source`: `python -m` puts the working folder first on the path, before
+    PYTHONPATH, so the command runs in the tree it is meant to run."""
     env = dict(os.environ)
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
-    return [sys.executable, "-m", "allocator.cli"], env
+    tree = REPO if source is None else Path(source).resolve()
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(tree)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return [sys.executable, "-m", "allocator.cli"], env, tree
 
 
-def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+def run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     """Wall seconds and exit code of one command (its output discarded)."""
     t0 = time.perf_counter()
     rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        env=env).returncode
+                        env=env, cwd=cwd).returncode
     return time.perf_counter() - t0, rc
 
 
@@ -80,44 +85,55 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the full sweep (and the single solve per budget)")
     p.add_argument("--before", default=None,
                    help="also run the coverage frontier with the source tree at this path")
+    p.add_argument("--reference", action="store_true",
+                   help="also solve the independent PuLP reference model's served weight at "
+                        "every budget (after the timed runs) and compare")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results-frontier.md"))
     args = p.parse_args(argv)
     budgets = parse_budgets(args.budgets)
     work = Path(tempfile.mkdtemp(prefix="frontier-bench-"))
-    cmd, env = allocator_cmd()
+    args.instance = str(Path(args.instance).resolve())
+    cmd, env, here = allocator_cmd()
     loads = [os.getloadavg()[0]]
     sweep = ["sweep", args.instance, "--budgets", args.budgets, "--jobs", str(args.jobs)]
     times: dict[str, float] = {}
 
     print("coverage frontier ...", flush=True)
     times["frontier"], rc_f = run(cmd + sweep + ["--levels", "coverage", "--out",
-                                                 str(work / "frontier")], env)
+                                                 str(work / "frontier")], env, here)
     if args.before:
         print(f"coverage frontier with {args.before} ...", flush=True)
-        bcmd, benv = allocator_cmd(Path(args.before))
+        bcmd, benv, there = allocator_cmd(Path(args.before))
         times["frontier_before"], _ = run(bcmd + sweep + ["--levels", "coverage", "--out",
-                                                          str(work / "frontier_before")], benv)
+                                                          str(work / "frontier_before")], benv,
+                                          there)
     rc_s = None
     if not args.no_full_sweep:
         print("full sweep ...", flush=True)
-        times["sweep"], rc_s = run(cmd + sweep + ["--out", str(work / "sweep")], env)
+        times["sweep"], rc_s = run(cmd + sweep + ["--out", str(work / "sweep")], env, here)
     default_s = []
     for k in range(args.singles):
         print(f"default single solve {k + 1} ...", flush=True)
-        sec, _ = run(cmd + ["solve", args.instance, "--out", str(work / f"default_{k}")], env)
+        sec, _ = run(cmd + ["solve", args.instance, "--out", str(work / f"default_{k}")], env, here)
         default_s.append(sec)
     single_s: dict[float, float] = {}
     if not args.no_per_budget and not args.no_full_sweep:
         for b in budgets:
             print(f"single solve at {b:,.0f} ...", flush=True)
             single_s[b], _ = run(cmd + ["solve", args.instance, "--budget", repr(b), "--out",
-                                        str(work / "single" / budget_label(b))], env)
+                                        str(work / "single" / budget_label(b))], env, here)
     loads.append(os.getloadavg()[0])
+    ref: dict[float, dict] = {}
+    if args.reference:  # untimed: after every timed run
+        for b in budgets:
+            print(f"reference served weight at {b:,.0f} ...", flush=True)
+            ref[b] = solve_baseline(Path(args.instance), budget=b, time_limit=600,
+                                    mip_gap=1e-6, first_level_only=True)
 
     fr, fb, sw = (read_frontier(work / n) for n in ("frontier", "frontier_before", "sweep"))
     one = sum(default_s) / len(default_s) if default_s else float("nan")
     rows = []
-    same_cov = proven = quality_ok = both = 0
+    same_cov = proven = quality_ok = both = ref_equal = ref_proven = 0
     for b in budgets:
         key = round(b, 2)
         f = fr.loc[key] if key in fr.index else {}
@@ -130,8 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             gap = float(si.get("mip_gap") or 1e-4)
             quality_ok += float(s["quality"]) >= float(si["quality"]) * (1 - gap) - 1e-6
         before = fb.loc[key] if key in fb.index else {}
+        r = ref.get(b, {})
+        r_cov = r.get("coverage") if r.get("status") in ("optimal", "feasible") else None
+        r_proven = bool(r.get("levels")) and r["levels"][0].get("status") == "optimal"
+        if r_cov is not None and f.get("coverage") is not None:
+            ref_equal += abs(float(f["coverage"]) - float(r_cov)) < 1e-6
+            ref_proven += r_proven
         rows.append([f"{b:,.0f}", num(f.get("coverage")), f.get("coverage_status", "-"),
-                     f.get("how", "-"), num(before.get("coverage")),
+                     f.get("how", "-"), num(r_cov) + ("" if r_proven or r_cov is None else "*"),
+                     num(before.get("coverage")),
                      before.get("coverage_status", "-"), num(s.get("coverage")),
                      num(si.get("coverage")), num(s.get("quality"), 1),
                      num(si.get("quality"), 1), num(s.get("seconds"), 1),
@@ -139,9 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     total_single = sum(single_s.values())
     lines = [
         "# Frontier benchmark (issue 22)\n",
-        f"Produced by `python -m benchmarks.frontier_bench --instance "
-        f"{os.path.relpath(args.instance, REPO)} --budgets {args.budgets} --jobs {args.jobs} "
-        f"--singles {args.singles}" + (f" --before {args.before}" if args.before else "")
+        "Produced by `python -m benchmarks.frontier_bench "
+        + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
         + "`. Every side is a fresh `allocator` process, run one after the other in the same "
         f"run; 1-min load average {loads[0]:.2f} at the start, {loads[1]:.2f} at the end "
         "(2-core machine shared with other work): read the ratios, not the seconds.\n",
@@ -163,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                f"{times['sweep'] / total_single:.2f}** (target <= 0.35); served weight equal "
                f"at {same_cov} of {both} points, quality within the gap or higher at "
                f"{quality_ok}" if single_s else ""))
-    table = md_table(["budget", "frontier served", "proven", "how", "before served",
+    if ref:
+        lines.append(f"- the independent PuLP reference model's served weight (gap 1e-6, "
+                     f"untimed): equal at **{ref_equal} of {len(budgets)}** points, the "
+                     f"reference proven at {ref_proven} of them (* in the table: not proven)")
+    table = md_table(["budget", "frontier served", "proven", "how", "reference served",
+                      "before served",
                       "before proven", "sweep served", "single served", "sweep quality",
                       "single quality", "sweep point s", "single s"], rows)
     text = "\n".join(lines) + "\n\n" + table + "\n\n" + machine_section() + "\n"

@@ -266,3 +266,24 @@ def test_large_lp_bound_bounds_the_served_weight():
     out = large_lp_bound(inst, compute_eligibility(inst), 30.0)
     assert out["lp_status"] == "Optimal (relaxation)"
     assert out["lp_bound"] >= 42.0 - 1e-6
+
+
+def test_the_frontier_benchmark_runs_the_before_side_in_its_own_tree(tmp_path):
+    """`python -m` puts the working folder before PYTHONPATH on the path: the --before side
+    once ran this tree's code from this tree's folder and the before/after compared a tree
+    with itself. It runs in the other tree now, and that tree comes first on the path."""
+    import os
+    import subprocess
+
+    from benchmarks.frontier_bench import allocator_cmd
+
+    other = tmp_path / "other"
+    (other / "allocator" / "cli").mkdir(parents=True)
+    (other / "allocator" / "__init__.py").write_text("")
+    (other / "allocator" / "cli" / "__init__.py").write_text("")
+    (other / "allocator" / "cli" / "__main__.py").write_text("print(__file__)\n")
+    cmd, env, cwd = allocator_cmd(other)
+    assert cwd == other.resolve()
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(other.resolve())
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith(str(other.resolve()))
