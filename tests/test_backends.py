@@ -660,6 +660,37 @@ def test_highs_feasibility_jump_follows_its_settings(monkeypatch):
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_a_neighbourhood_without_a_plan_is_widened(monkeypatch):
+    """min a + b + 10c, 2a + 2b + c = 3: the LP (a = 1, b = 0.5, c = 0 with reduced cost
+    9.5) leaves c out of the neighbourhood, where no plan exists (2a + 2b = 3); widened by c
+    it finds the optimum 11 itself."""
+    from allocator.solvers import highs as highs_mod
+    from allocator.solvers.highs import HighsSession
+
+    lp = LinearModel()
+    lp.add_variables("x", pd.DataFrame({"k": ["a", "b", "c"]}), 0, 1, True)
+    lp.add_constraints("odd", pd.DataFrame({"k": ["odd"]}), np.zeros(3), np.arange(3),
+                       np.array([2.0, 2.0, 1.0]), 3.0, 3.0)
+    calls: list[tuple[int, str]] = []
+    real = highs_mod.run_guarded
+
+    def counted(session, *args, **kwargs):
+        res = real(session, *args, **kwargs)
+        bounds = session.h.getLp()
+        free = int(np.count_nonzero(np.array(bounds.col_upper_) > np.array(bounds.col_lower_)))
+        calls.append((free, "full" if kwargs.get("full") else res.status.value))
+        return res
+
+    monkeypatch.setattr(highs_mod, "run_guarded", counted)
+    session = HighsSession(lp, 1, 0)
+    session.set_objective(np.array([1.0, 1.0, 10.0]), "min")
+    res = session.solve(10.0, 1e-6, None)
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(11.0)
+    # the full MIP follows (the LP bound 1.5 proves nothing), from the widened plan
+    assert calls[:2] == [(2, "infeasible"), (3, "optimal")]
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
     """A sub-MIP is guarded by the columns its bounds leave free, a full MIP by the model's
     size; with a start and less than GUARD_MIN_RUN seconds no child is started at all."""

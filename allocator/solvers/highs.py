@@ -23,6 +23,10 @@ SUB_MIP_SHARE_WITH_START = 0.5
 #: ... and where the district search follows it, which finds more per second there
 #: (docs/tuning-log.md, "sub-MIP cap")
 SUB_MIP_SHARE_BEFORE_SEARCH = 0.15
+#: a neighbourhood that holds no plan is widened by as many columns as it frees already,
+#: those of smallest |reduced cost| first, this many times at most (docs/tuning-log.md,
+#: "Widening the neighbourhood")
+WIDEN_ROUNDS = 4
 
 
 class HighsSession(HighsModel):
@@ -72,13 +76,42 @@ class HighsSession(HighsModel):
         finally:
             self.set_integrality(True)
 
+    def sub_mip(self, stuck: np.ndarray, dual: np.ndarray, share: float, time_limit: float,
+                t0: float, mip_gap: float, start: np.ndarray | None) -> SolveResult:
+        """The MIP over the neighbourhood (the `stuck` columns held at their lower bound),
+        given `share` of the level's time left. A neighbourhood proven to hold no plan (the
+        LP support of a least-budget solve: too few agencies for a district's minimum) is
+        widened, the stuck columns of smallest |reduced cost| first, each round freeing as
+        many more as are free, and solved again (WIDEN_ROUNDS)."""
+        stuck = stuck.copy()
+        order = np.flatnonzero(stuck)
+        order = order[np.argsort(np.abs(dual[order]), kind="stable")]
+        taken = 0
+        for _ in range(WIDEN_ROUNDS + 1):
+            support_ub = self.ub.copy()
+            support_ub[stuck] = self.lb[stuck]
+            self.set_bounds(self.lb, support_ub)
+            left = time_limit - (time.perf_counter() - t0)
+            try:
+                # guarded like the full MIP: HiGHS overran a 36 s limit by 100 s in here
+                sub = run_guarded(self, max(share * left, 0.05), mip_gap, start)
+            finally:
+                self.set_bounds(self.lb, self.ub)
+            if sub.status is not Status.INFEASIBLE or taken >= len(order):
+                return sub
+            more = max(int(np.count_nonzero(self.integer & ~stuck)), 1)
+            stuck[order[taken:taken + more]] = False
+            taken += more
+        return sub
+
     def solve(self, time_limit: float, mip_gap: float,
               start: np.ndarray | None) -> SolveResult:
         """LP-guided MIP solve of the current objective, exact within mip_gap.
 
         1. LP relaxation: bound U and reduced costs d.
         2. A sub-MIP near the LP (columns at 0 in the LP with a non-zero reduced cost stay 0)
-           gives an incumbent L fast; the better of it and `start` is kept. Where step 3
+           gives an incumbent L fast; the better of it and `start` is kept (a neighbourhood
+           without a plan is widened: sub_mip). Where step 3
            follows, it gets less of the level's time (SUB_MIP_SHARE_BEFORE_SEARCH).
         3. On a held level of a model with districts, the district search (search_by_group)
            improves L one district at a time, where HiGHS's own search stalls.
@@ -116,22 +149,14 @@ class HighsSession(HighsModel):
             # start (at a held level the LP support alone is often infeasible: k_city's
             # quality level found nothing there and kept the coverage plan, 0.35 % short)
             stuck &= ~(np.asarray(start) > self.lb + 1e-9)
-        support_ub = self.ub.copy()
-        support_ub[stuck] = self.lb[stuck]
-        self.set_bounds(self.lb, support_ub)
-        left = time_limit - (time.perf_counter() - t0)
         # a held level (one with a start) of a model with districts: the district search
         # follows the sub-MIP
         by_district = start is not None and self.group_count() >= 2
-        try:
-            # with a start (a held level) the neighbourhood is where the value is found:
-            # k_city's quality level gains 0.25 % there and nothing in the full MIP after it
-            share = (SUB_MIP_SHARE_BEFORE_SEARCH if by_district else
-                     SUB_MIP_SHARE_WITH_START if start is not None else SUB_MIP_SHARE)
-            # guarded like the full MIP: HiGHS overran a 36 s limit by 100 s in here
-            sub = run_guarded(self, max(share * left, 0.05), mip_gap, start)
-        finally:
-            self.set_bounds(self.lb, self.ub)
+        # with a start (a held level) the neighbourhood is where the value is found:
+        # k_city's quality level gains 0.25 % there and nothing in the full MIP after it
+        share = (SUB_MIP_SHARE_BEFORE_SEARCH if by_district else
+                 SUB_MIP_SHARE_WITH_START if start is not None else SUB_MIP_SHARE)
+        sub = self.sub_mip(stuck, dual, share, time_limit, t0, mip_gap, start)
         if sub.objective is not None and (best_obj is None or
                                           sign * (sub.objective - best_obj) > 0):
             best, best_obj = sub.x, sub.objective
