@@ -372,3 +372,14 @@ def test_budget_serving_all_equals_brute_force(tmp_path, case, every_demand):
     if every_demand:
         assert full["coverage_ratio"] == pytest.approx(1.0)
         assert full["value"] == pytest.approx(every.value, abs=0.01)
+
+
+def test_first_solves_side_by_side_when_every_budget_is_below_the_least(tmp_path):
+    """With two jobs the largest budget is solved beside the least budget, before anyone
+    knows it is short: its answer gives way to the least budget's proof, as with one job."""
+    inst = load_instance(write_instance_files(tmp_path / "inst"))
+    one, two = (allocator.sweep(inst, [100, 200], jobs=j).frontier for j in (1, 2))
+    for f in (one, two):
+        assert f["how"].tolist() == ["below_least_budget"] * 2
+        assert f["status"].tolist() == ["infeasible"] * 2
+    assert one.drop(columns="seconds").equals(two.drop(columns="seconds"))

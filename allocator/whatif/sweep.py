@@ -442,10 +442,12 @@ class ChainTask:
 
 
 @dataclass
-class HeadTask:
-    """The least budget, then the largest budget above it warm-started from its plan: the
-    first solves of a sweep, in one process. threads 0: as the worker gives a task."""
+class FirstTask:
+    """One of a sweep's first solves, side by side on the pool: `least` (the least budget),
+    `top` (the largest budget, from no start) or `serving_all` (budget_serving_all).
+    threads 0: as the worker gives a task."""
 
+    kind: str
     inst: Instance
     elig: Eligibility
     budgets: list[float]
@@ -455,34 +457,21 @@ class HeadTask:
     axis: Axis = Axis()
 
 
-@dataclass
-class ServingAllTask:
-    """The budget serving all (budget_serving_all), solved beside the HeadTask."""
-
-    inst: Instance
-    elig: Eligibility
-    solver: str | None
-    time_limit: float | None
-    threads: int
-
-
-def run_first(task: HeadTask | ServingAllTask) -> Any:
-    """One of a sweep's first solves: (least budget, largest budget's point or None) for a
-    HeadTask, budget_serving_all's figure for a ServingAllTask."""
+def run_first(task: FirstTask) -> Any:
+    """A FirstTask's answer: a LeastBudget, the largest budget's Point, or the budget serving
+    all's figure."""
     threads = task.threads if task.threads > 0 else task_threads()
-    if isinstance(task, ServingAllTask):
+    if task.kind == "serving_all":
         return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads)
-    backend = get_backend(task.solver or task.inst.policy.solver_name)
-    limit = float(task.time_limit if task.time_limit is not None
-                  else task.inst.policy.time_limit)
-    lb = task.axis.least(task.inst, task.elig, backend, limit, threads)
-    todo = [b for b in task.budgets if b not in set(below_least(lb, task.budgets))]
-    if not todo:
-        return lb, None
-    top = todo[-1]
-    start = lb.plan if lb.value is not None and top >= lb.value else None
-    return lb, solve_point(task.inst, task.elig, top, start, lb, task.solver,
-                           task.time_limit, threads, task.axis)
+    if task.kind == "least":
+        backend = get_backend(task.solver or task.inst.policy.solver_name)
+        limit = float(task.time_limit if task.time_limit is not None
+                      else task.inst.policy.time_limit)
+        return task.axis.least(task.inst, task.elig, backend, limit, threads)
+    # the least budget is not known yet: no budget reason here (added when it is)
+    return solve_point(task.inst, task.elig, task.budgets[-1], None,
+                       LeastBudget("not_computed"), task.solver, task.time_limit, threads,
+                       task.axis)
 
 
 def below_least(lb: LeastBudget, budgets: list[float]) -> list[float]:
@@ -779,18 +768,18 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
     top_point: Point | None = None
     full: dict[str, Any] | None = None
     if slots >= 2:
-        # the first solves side by side: the least budget then the largest budget (one
-        # task, the second warm-started from the first) and the budget serving all, a
-        # figure of the summary that needs neither (docs/frontier.md)
-        firsts: list[HeadTask | ServingAllTask] = [HeadTask(inst, elig, budgets, solver,
-                                                            time_limit, 0, axis)]
-        if serving_all:
-            firsts.append(ServingAllTask(inst, elig, solver, time_limit, 0))
-        each = 0 if remote else max(1, cores // len(firsts))
-        firsts = [dataclasses.replace(t, threads=each) for t in firsts]
-        got = run_all(run_first, firsts, jobs, executor=run_on)
-        lb, top_point = got[0]
-        full = got[1] if len(got) > 1 else None
+        # the first solves side by side (docs/frontier.md): the least budget, the largest
+        # budget (from no start: the least-cost plan would be a poor one there) and the
+        # budget serving all, a figure of the summary that needs neither
+        kinds = ["least", "top"] + (["serving_all"] if serving_all else [])
+        each = 0 if remote else max(1, cores // min(len(kinds), slots))
+        got = dict(zip(kinds, run_all(run_first, [
+            FirstTask(kind, inst, elig, budgets, solver, time_limit, each, axis)
+            for kind in kinds], jobs, executor=run_on), strict=True))
+        lb, full = got["least"], got.get("serving_all")
+        top_b = budgets[-1]
+        top_point = dataclasses.replace(got["top"], result=with_budget_reason(
+            axis.at(inst, top_b, cores), got["top"].result, lb, axis, top_b))
     else:
         lb = axis.least(inst, elig, backend, limit, cores)
     points: dict[float, Point] = {}
