@@ -386,9 +386,9 @@ def test_first_solves_side_by_side_when_every_budget_is_below_the_least(tmp_path
 
 
 def test_one_job_and_two_give_the_same_frontier_and_budget_serving_all(tmp_path):
-    """Two jobs: the least and the largest budget side by side, then the budget serving all
-    beside the chains from the largest budget's plan; one job: one after the other. The same
-    served weight, spend and figures (only `how` and timings may differ)."""
+    """Two jobs: the least budget, the largest budget and the budget serving all side by
+    side, then the chains; one job: one after the other. The same served weight, spend and
+    figures (only `how` and timings may differ)."""
     inst = load_instance(write_instance_files(tmp_path / "inst", policy=RULED))
     budgets = [100, 20_000, 40_000, 60_000, 1e6]
     one, two = (allocator.sweep(inst, budgets, jobs=j) for j in (1, 2))

@@ -455,12 +455,6 @@ class FirstTask:
     time_limit: float | None
     threads: int
     axis: Axis = Axis()
-    start: pd.DataFrame | None = None  # serving_all: a plan to start from (the top one)
-
-
-def run_task(task: FirstTask | ChainTask) -> Any:
-    """A task of the sweep's pool: a chain (run_chain) or a first solve (run_first)."""
-    return run_chain(task) if isinstance(task, ChainTask) else run_first(task)
 
 
 def run_first(task: FirstTask) -> Any:
@@ -468,8 +462,7 @@ def run_first(task: FirstTask) -> Any:
     all's figure."""
     threads = task.threads if task.threads > 0 else task_threads()
     if task.kind == "serving_all":
-        return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads,
-                                  task.start)
+        return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads)
     if task.kind == "least":
         backend = get_backend(task.solver or task.inst.policy.solver_name)
         limit = float(task.time_limit if task.time_limit is not None
@@ -775,15 +768,15 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
     top_point: Point | None = None
     full: dict[str, Any] | None = None
     if slots >= 2:
-        # the first solves side by side (docs/frontier.md): the least budget and the largest
-        # budget (from no start: the least-cost plan would be a poor one there); the budget
-        # serving all runs beside the chains, from the largest budget's plan
-        kinds = ["least", "top"]
-        each = 0 if remote else max(1, cores // 2)
+        # the first solves side by side (docs/frontier.md): the least budget, the largest
+        # budget (from no start: the least-cost plan would be a poor one there) and the
+        # budget serving all, a figure of the summary that needs neither
+        kinds = ["least", "top"] + (["serving_all"] if serving_all else [])
+        each = 0 if remote else max(1, cores // min(len(kinds), slots))
         got = dict(zip(kinds, run_all(run_first, [
             FirstTask(kind, inst, elig, budgets, solver, time_limit, each, axis)
             for kind in kinds], jobs, executor=run_on), strict=True))
-        lb = got["least"]
+        lb, full = got["least"], got.get("serving_all")
         top_b = budgets[-1]
         top_point = dataclasses.replace(got["top"], result=with_budget_reason(
             axis.at(inst, top_b, cores), got["top"].result, lb, axis, top_b))
@@ -843,33 +836,20 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         if top_res.status.has_solution:
             cap = coverage_bound(top_res)
 
-    # 3. the rest in increasing chains, warm-started along each chain; with two or more
-    # slots the budget serving all first beside them (a summary figure: it holds no chain
-    # back when it is long, 34 s of a 1,200-enterprise city's 46 s when it ran before them)
-    beside = slots >= 2 and serving_all and lb.status != "infeasible"
-    if todo or beside:
+    # 3. the rest in increasing chains, warm-started along each chain
+    if todo:
         k = max(1, min(slots, len(todo)))
-        threads = 0 if remote else max(1, cores // min(slots, (k if todo else 0) + beside))
+        threads = 0 if remote else max(1, cores // k)  # 0: the worker decides
         light = dataclasses.replace(lb, plan=None)
-        tasks: list[FirstTask | ChainTask] = [
-            ChainTask(inst, elig, chain,
-                      start0 if lb.value is not None and chain[0] >= lb.value else None,
-                      light, solver, time_limit, threads, axis, cap)
-            for chain in (split_chains(todo, k) if todo else [])]
-        if beside:
-            top_start = (plan_rows(top_point.result.assignments) if top_point is not None
-                         and top_point.result.status.has_solution else None)
-            tasks.insert(0, FirstTask("serving_all", inst, elig, budgets, solver, time_limit,
-                                      threads, axis, top_start))
-        got_tasks: list[Any]
-        if len(tasks) == 1 and runner is not None:
-            assert isinstance(tasks[0], ChainTask)
-            got_tasks = [chain_points(tasks[0], runner, tell)]
+        tasks = [ChainTask(inst, elig, chain,
+                           start0 if lb.value is not None and chain[0] >= lb.value else None,
+                           light, solver, time_limit, threads, axis, cap)
+                 for chain in split_chains(todo, k)]
+        if k == 1 and runner is not None:
+            chains = [chain_points(tasks[0], runner, tell)]
         else:
-            got_tasks = run_all(run_task, tasks, len(tasks), on_event=tell, executor=run_on)
-        if beside:
-            full = got_tasks.pop(0)
-        for chain in got_tasks:
+            chains = run_all(run_chain, tasks, k, on_event=tell, executor=run_on)
+        for chain in chains:
             points.update({p.budget: p for p in chain})
 
     top_plan = next((plan_rows(points[b].result.assignments)
