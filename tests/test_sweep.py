@@ -84,7 +84,7 @@ def test_budget_label_and_chains():
     assert budget_label(12_000_000) == "budget_12000000"
     assert budget_label(1500.5) == "budget_1500.5"
     assert budget_label(0) == "budget_0"
-    assert split_chains([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
+    assert split_chains([1, 2, 3, 4, 5], 2) == [[1, 3, 5], [2, 4]]  # long points shared
     assert split_chains([1, 2], 5) == [[1], [2]]
 
 
