@@ -84,8 +84,14 @@ def test_budget_label_and_chains():
     assert budget_label(12_000_000) == "budget_12000000"
     assert budget_label(1500.5) == "budget_1500.5"
     assert budget_label(0) == "budget_0"
-    assert split_chains([1, 2, 3, 4, 5], 2) == [[1, 3, 5], [2, 4]]  # long points shared
+    assert split_chains([1, 2, 3, 4, 5], 2) == [[1, 2, 3], [4, 5]]
     assert split_chains([1, 2], 5) == [[1], [2]]
+    # 19 points: the larger budgets, which take longer, in the shorter chain
+    chains = split_chains(list(range(19)), 2)
+    assert chains == [list(range(13)), list(range(13, 19))]
+    for k in range(1, 8):  # every budget once, in order, no chain empty
+        parts = split_chains(list(range(7)), k)
+        assert sum(parts, []) == list(range(7)) and all(parts) and len(parts) == k
 
 
 def test_cli_bad_budgets_exit_2_and_nothing_written(tmp_path):
