@@ -186,23 +186,23 @@ def add_mandatory_service(m: AllocationModel) -> None:
     if m.served.size == 0:
         return
     mandatory = m.demands_served["risk_level"].isin(m.instance.policy.mandatory_levels)
-    mandatory = mandatory.to_numpy()
-    if not mandatory.any():
-        return
-    k = int(mandatory.sum())
-    m.lp.add_constraints("serve_mandatory", _served_labels(m)[mandatory], np.arange(k),
-                         m.served[mandatory], np.ones(k), m.demand_members[mandatory], INF)
+    _require_service(m, "serve_mandatory", mandatory.to_numpy())
 
 
 def add_serve_every_demand(m: AllocationModel) -> None:
     """Every demand some agency may serve is served: served[e,s] >= 1 (`serve_all`). Not a
     policy rule: the question "what does serving everything cost" (a sweep's budget serving
     all, pipeline/least_budget) asks it of the model."""
-    if m.served.size == 0:
+    _require_service(m, "serve_all", np.ones(len(m.served), dtype=bool))
+
+
+def _require_service(m: AllocationModel, name: str, which: np.ndarray) -> None:
+    """Rows `name[e,s]`: served[e,s] >= 1 (its members, in a class model) where `which`."""
+    if not which.any():
         return
-    k = len(m.served)
-    m.lp.add_constraints("serve_all", _served_labels(m), np.arange(k), m.served, np.ones(k),
-                         m.demand_members, INF)
+    k = int(which.sum())
+    m.lp.add_constraints(name, _served_labels(m)[which], np.arange(k), m.served[which],
+                         np.ones(k), m.demand_members[which], INF)
 
 
 def add_open_district_links(m: AllocationModel) -> None:
