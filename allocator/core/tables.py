@@ -58,7 +58,7 @@ def safe_frame(frame: pd.DataFrame, decimals: dict[str, int] | None = None) -> p
             risky = risky.to_numpy(dtype=bool)
             if risky.any():
                 fixed = s.astype(object).copy()
-                fixed[risky] = QUOTE + s[risky].astype(str)
+                fixed[risky] = s[risky].map(neutralise)  # the one rule, on those cells
                 out[col] = fixed
         elif col in (decimals or {}) and pd.api.types.is_numeric_dtype(s.dtype):
             out[col] = s.astype(float).round(decimals[col])  # type: ignore[index]
