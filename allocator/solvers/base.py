@@ -63,6 +63,15 @@ class ParametricSession(Session, Protocol):
         ...
 
 
+class SteeredSession(Session, Protocol):
+    """A session (backends with `steerable`) whose MIP runs stop once a plan reaches `target`
+    (objective units, in the level's sense; None: no target) and give `effort` (a share, 0-1;
+    None: the solver's own) of the search to primal heuristics."""
+
+    target: float | None
+    effort: float | None
+
+
 class Backend(Protocol):
     """A solver we can drive: availability, version, capability flags and a session.
 
@@ -81,6 +90,9 @@ class Backend(Protocol):
     parametric_rows: bool
     #: runs the province-scale path (pipeline/large_scale), whose class LP needs HiGHS's LP
     province_scale: bool
+    #: sessions are SteeredSession: a MIP stops once its plan reaches a target, and its
+    #: primal heuristics can be given more of the search (pipeline/lexicographic.py)
+    steerable: bool
     #: one line for `allocator solvers`: what the backend is good for
     purpose: str
 
@@ -104,6 +116,24 @@ def settle_status(status: Status, gap: float | None, mip_gap: float) -> Status:
     if status is Status.FEASIBLE and gap is not None and gap <= mip_gap:
         return Status.OPTIMAL
     return status
+
+
+def objective_grid(costs: np.ndarray, integer: np.ndarray,
+                   max_power: int = 6) -> float | None:
+    """The step between objective values of any two plans, or None if there is none.
+
+    When every cost is on integer columns and 10**p times it is an integer (p <= max_power;
+    model costs are currency in units of a power of ten), every plan's objective is a
+    multiple of 10**-p: a bound can be rounded to that grid, and a plan strictly better than
+    another is at least one step better."""
+    if np.any(costs[~integer] != 0):
+        return None
+    on_int = costs[integer]
+    for p in range(max_power + 1):
+        v = on_int * 10.0**p
+        if np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))):
+            return 10.0**-p
+    return None
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

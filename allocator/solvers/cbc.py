@@ -363,6 +363,7 @@ class CbcBackend:
     direct_share_rows = True
     integer_columns_only = False
     province_scale = False
+    steerable = False
     parametric_rows = False
     purpose = "COIN-OR CBC (bundled with PuLP, one thread): an independent check on small cities"
 

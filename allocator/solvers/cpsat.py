@@ -271,6 +271,7 @@ class CpSatBackend:
     direct_share_rows = True
     integer_columns_only = True
     province_scale = False
+    steerable = False
     parametric_rows = False
     purpose = "OR-Tools CP-SAT: portfolio search on the integer-scaled model; small cities"
 

@@ -50,6 +50,17 @@ class HighsSession(HighsModel):
         return SolveResult(Status.OPTIMAL, best, best_obj, proven, gap,
                            time.perf_counter() - t0, "optimal (incumbent meets the LP bound)")
 
+    def at_target(self, best: np.ndarray | None, best_obj: float | None, upper: float,
+                  t0: float) -> SolveResult | None:
+        """A feasible result with the LP bound when the incumbent reaches the session's
+        target (its caller knows a bound that settles the level there). Else None."""
+        if best is None or not self.reached_target(best_obj):
+            return None
+        proven = self.integral_bound(upper)
+        return SolveResult(Status.FEASIBLE, best, best_obj, proven,
+                           relative_gap(best_obj, proven), time.perf_counter() - t0,
+                           "target reached")
+
     def group_count(self) -> int:
         """How many neighbourhood groups (districts) the model's columns fall in."""
         if self.groups is None:
@@ -160,7 +171,8 @@ class HighsSession(HighsModel):
         if sub.objective is not None and (best_obj is None or
                                           sign * (sub.objective - best_obj) > 0):
             best, best_obj = sub.x, sub.objective
-        done = self.meets_bound(best, best_obj, upper, mip_gap, t0)
+        done = self.meets_bound(best, best_obj, upper, mip_gap, t0) or \
+            self.at_target(best, best_obj, upper, t0)
         if done is not None:
             return done
         if by_district and best is not None and best_obj is not None:
@@ -171,7 +183,8 @@ class HighsSession(HighsModel):
                                                SEARCH_SHARE * left, mip_gap)
             if sign * (found_obj - best_obj) > 0:
                 best, best_obj = found, found_obj
-            done = self.meets_bound(best, best_obj, upper, mip_gap, t0)
+            done = self.meets_bound(best, best_obj, upper, mip_gap, t0) or \
+                self.at_target(best, best_obj, upper, t0)
             if done is not None:
                 return done
         lb, ub = self.lb.copy(), self.ub.copy()
@@ -214,6 +227,7 @@ class HighsBackend:
     direct_share_rows = True
     integer_columns_only = False
     province_scale = True
+    steerable = True
     parametric_rows = True
     purpose = "HiGHS: the fastest here at every size; the only one for province scale"
 

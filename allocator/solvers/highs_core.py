@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from allocator.model.linear import LinearModel
-from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
+from allocator.solvers.base import (
+    SolveResult,
+    Status,
+    objective_grid,
+    relative_gap,
+    settle_status,
+)
 
 #: seconds past a solve's time limit after which the interrupt callback stops HiGHS
 INTERRUPT_GRACE = 0.5
@@ -31,6 +37,8 @@ PSCOST_MIN_RELIABLE_DEFAULT = 8  # HiGHS's own, for every other run (options per
 #: off costs no plan measured and saves seconds (docs/tuning-log.md, "Feasibility jump")
 FEASIBILITY_JUMP_WITH_START = False
 FEASIBILITY_JUMP_WITHOUT_START = False
+#: HiGHS's own mip_heuristic_effort, for every run without a session `effort`
+HEURISTIC_EFFORT_DEFAULT = 0.05
 #: largest power of ten tried when looking for the objective's grid (costs in 1e-6 units)
 OBJECTIVE_GRID_MAX_POWER = 6
 
@@ -143,6 +151,9 @@ class HighsModel:
         # HiGHS checks its time_limit only now and then (root cuts, probing and heuristics can
         # run far past it); an interrupt callback holds the deadline we promise the user
         self.deadline = float("inf")
+        # SteeredSession: stop a MIP at this objective; HiGHS's heuristic effort (None: its own)
+        self.target: float | None = None
+        self.effort: float | None = None
         for hook in ("cbMipInterrupt", "cbSimplexInterrupt", "cbIpmInterrupt"):
             getattr(h, hook).subscribe(self._interrupt_if_late)
 
@@ -159,12 +170,19 @@ class HighsModel:
                         payload["seed"])
         session.costs = np.asarray(payload["cost"], dtype=float)
         session.sense = "max" if payload["sense_max"] else "min"
+        session.target, session.effort = payload["target"], payload["effort"]
         return session
 
     def _interrupt_if_late(self, event) -> None:
         # set the flag both ways: HiGHS keeps it between runs, so a run interrupted once
         # would otherwise stop every later run of this session at its first callback
         event.interrupt(time.perf_counter() > self.deadline)
+
+    def reached_target(self, obj: float | None) -> bool:
+        """Whether a plan of objective `obj` reaches the session's target (SteeredSession)."""
+        if self.target is None or obj is None:
+            return False
+        return obj >= self.target if self.sense == "max" else obj <= self.target
 
     def set_objective(self, coefs: np.ndarray, sense: str) -> None:
         idx = np.arange(self.n, dtype=np.int32)
@@ -218,6 +236,12 @@ class HighsModel:
         h.setOptionValue("mip_heuristic_run_feasibility_jump",
                          FEASIBILITY_JUMP_WITH_START if start is not None
                          else FEASIBILITY_JUMP_WITHOUT_START)
+        h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT_DEFAULT
+                         if self.effort is None else float(self.effort))
+        # HiGHS stops once a plan reaches the target (at least it when maximising, at most
+        # when minimising); its default -inf means no target in either sense
+        h.setOptionValue("objective_target", -highspy.kHighsInf if self.target is None
+                         else float(self.target))
         if start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, start))
@@ -266,25 +290,13 @@ class HighsModel:
             "index": np.asarray(lp.a_matrix_.index_), "value": np.asarray(lp.a_matrix_.value_),
             "colwise": lp.a_matrix_.format_ == highspy.MatrixFormat.kColwise,
             "integer": self.integer, "threads": self.threads, "seed": self.seed,
+            "target": self.target, "effort": self.effort,
         }
 
     def objective_grid(self) -> float | None:
-        """The step between objective values of any two plans, or None if there is none.
-
-        When every cost is on integer columns and 10**p times it is an integer (p <= 6; model
-        costs are currency in units of a power of ten), every plan's objective is a multiple of
-        10**-p. A bound can then be rounded to that grid, and a plan strictly better than L is
-        at least one step better.
-        """
-        c = self.costs
-        if np.any(c[~self.integer] != 0):
-            return None
-        on_int = c[self.integer]
-        for p in range(OBJECTIVE_GRID_MAX_POWER + 1):
-            v = on_int * 10.0**p
-            if np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))):
-                return 10.0**-p
-        return None
+        """The step between the current objective's values of any two plans (see
+        base.objective_grid), or None."""
+        return objective_grid(self.costs, self.integer, OBJECTIVE_GRID_MAX_POWER)
 
     def integral_bound(self, bound: float) -> float:
         """A bound rounded to the objective's grid (see _objective_grid), when it has one."""

@@ -114,6 +114,8 @@ def search_by_group(session: HighsModel, kernel: np.ndarray, ranked: list[np.nda
                     x, obj = y, val
                     if send is not None:
                         send(x, obj)
+                if session.reached_target(obj):
+                    return x, obj
             gained = sign * (obj - pass_start) > min_gain
         return x, obj
     finally:
