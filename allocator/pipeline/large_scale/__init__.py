@@ -7,13 +7,15 @@ the time nor the memory. The levels are then solved in these steps:
    weight and risk level, and an enterprise with no quote or conflict) have identical columns.
    The LP works on one column per (class, agency): X[g,a] in [0, n_g] members, with
    sum_a X[g,a] <= n_g (= n_g for a mandatory class). 163,120 demands -> 61,410 classes.
-2. **Coverage LP by column generation.** Rows: classes, budget, district caps, capacities. The
-   share caps and minimum agencies are left out, so the LP is a relaxation of the full
-   model's LP and its optimum an upper bound on the served weight. It starts from each
+2. **Coverage LP by column generation.** Rows: classes, budget, district caps, capacities,
+   and the district share caps through a spend column per district. Minimum agencies are
+   left out, so the LP is a relaxation of the full model's LP and its optimum an upper bound
+   on the served weight. It starts from each
    class's cheapest offers; every round prices all class triples from the row duals on
    arrays and adds the best per class. At every round the Lagrangian bound at the duals,
-   sum of row duals x row limits + sum over all columns of n_g x max(0, reduced cost), is a
-   proven upper bound; it equals the LP optimum when nothing prices out.
+   sum of row duals x row limits + sum over all columns of n_g x max(0, reduced cost) (the
+   spend columns' up to the budget), is a proven upper bound; it equals the LP optimum when
+   nothing prices out.
 3. **Rounding and repair.** X is rounded down (largest remainders for mandatory classes),
    handed out to the class's members, then every rule is restored by dropping the least
    valuable served demands where one is broken (capacity, budget, district caps, share caps,
@@ -25,6 +27,9 @@ the time nor the memory. The levels are then solved in these steps:
    way (from the LP on the coverage optimum's face when rounding loses too much coverage, and
    served weight lost is bought back by moving demands to cheaper agencies). A level's plan
    is kept only if it keeps every earlier level's value.
+5. **The exact model over classes** (polish.py, up to POLISH_MAX_DEMANDS demands) with the
+   time left, from the plan; its levels' bounds are the class LP's, re-solved with the
+   earlier levels held at the kept plan's values (`rebound`).
 
 The run is `optimal` only if every level's plan is within mip_gap of its bound; usually it is
 `feasible`, with each level's proven bound and gap in summary.json.

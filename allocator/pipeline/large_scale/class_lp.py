@@ -80,12 +80,21 @@ class ClassLp:
         cap_row[capped] = G + 1 + np.arange(len(capped))
         agency_scale = np.maximum(arr.capacity, 1.0)
         self.first_agency_row = G + 1 + len(capped)
-        self.n_rows = self.first_agency_row + A
+        # the district share caps (anti_monopoly.max_share_in_district) through a spend
+        # column per district: spend[d] = its cost (row), and per agency and district
+        # cost <= share x spend[d] (row); None: no cap
+        share = pol.max_share_in_district
+        self.share = float(share) if share is not None and share < 1 else None
+        D = len(arr.districts) if self.share is not None else 0
+        self.first_spend_row = self.first_agency_row + A
+        self.first_share_row = self.first_spend_row + D
+        self.n_rows = self.first_share_row + A * D
         self.row_lo = np.concatenate([np.where(mand_g, self.n_g, 0.0),
-                                      np.full(self.n_rows - G, -np.inf)])
+                                      np.full(self.first_spend_row - G, -np.inf),
+                                      np.zeros(D), np.full(A * D, -np.inf)])
         self.row_hi = np.concatenate([self.n_g, [limit / budget],
                                       arr.district_cap[capped] / budget,
-                                      arr.capacity / agency_scale])
+                                      arr.capacity / agency_scale, np.zeros(D + A * D)])
         self.c = arr.cost[ct] / budget
         self.ld = arr.load[ct] / agency_scale[arr.agency[ct]]
         self.krow = cap_row[arr.district[ct]]
@@ -98,6 +107,17 @@ class ClassLp:
         self.master.add_columns(np.zeros(m), np.zeros(m), self.n_g[self.mand_rows],
                                 sp.csc_matrix((np.ones(m), (self.mand_rows, np.arange(m))),
                                               shape=(self.n_rows, m)))
+        # the spend columns (never more than the budget or the district's cap, so that the
+        # Lagrangian bound stays finite): -1 in their spend row, -share in its share rows
+        self.spend_ub = np.fmin(limit, arr.district_cap[:D]) / budget  # fmin: no cap is nan
+        d_of = np.repeat(np.arange(D), A + 1)
+        rows = np.concatenate([self.first_spend_row + np.arange(D)[:, None],
+                               self.first_share_row + np.arange(A)[None, :] * D
+                               + np.arange(D)[:, None]], axis=1).ravel()
+        vals = np.tile(np.r_[-1.0, np.full(A, -(self.share or 0.0))], D)
+        self.master.add_columns(np.zeros(D), np.zeros(D), self.spend_ub,
+                                sp.csc_matrix((vals, (rows, d_of)), shape=(self.n_rows, D)))
+        self.n_fixed = m + D  # columns before the class triples: artificial, then spend
         self.in_lp = np.zeros(len(ct), dtype=bool)
         self.columns = np.empty(0, dtype=np.int64)  # class triples in LP column order
         self.objective = np.zeros(len(ct))  # the current level's, per class triple
@@ -114,12 +134,23 @@ class ClassLp:
                 self.first_agency_row + self.arr.agency[self.ct[cols]]]
         vals = [np.ones(m), self.c[cols], self.c[cols][own], self.ld[cols]]
         col = [np.arange(m), np.arange(m), np.arange(m)[own], np.arange(m)]
+        if self.share is not None:
+            d = self.arr.district[self.ct[cols]]
+            rows += [self.first_spend_row + d, self.share_row(cols)]
+            vals += [self.c[cols], self.c[cols]]
+            col += [np.arange(m), np.arange(m)]
         for row, coef in self.holds:
             rows.append(np.full(m, row))
             vals.append(coef[cols])
             col.append(np.arange(m))
         return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(col))),
                              shape=(self.master.n_rows, m))
+
+    def share_row(self, cols: np.ndarray) -> np.ndarray:
+        """The share row (agency, district) of each class triple in cols."""
+        D = len(self.arr.districts)
+        t = self.ct[cols]
+        return self.first_share_row + self.arr.agency[t] * D + self.arr.district[t]
 
     def _add(self, cols: np.ndarray) -> None:
         cols = cols[~self.in_lp[cols]]
@@ -131,18 +162,17 @@ class ClassLp:
     def hold(self, coef: np.ndarray, lo: float, hi: float = np.inf) -> None:
         """Add the row lo <= sum coef X <= hi (an earlier level held)."""
         row = self.master.n_rows
-        n_art = len(self.mand_rows)
         self.master.add_rows(np.array([lo]), np.array([hi]), sp.csr_matrix(
             (coef[self.columns], (np.zeros(len(self.columns), dtype=np.int64),
-                                  n_art + np.arange(len(self.columns)))),
+                                  self.n_fixed + np.arange(len(self.columns)))),
             shape=(1, self.master.n_cols)))
         self.holds.append((row, coef))
         self.row_lo = np.r_[self.row_lo, lo]
         self.row_hi = np.r_[self.row_hi, hi]
 
-    def move_hold(self, lo: float, hi: float = np.inf) -> None:
-        """Change the limits of the last held row."""
-        row = self.holds[-1][0]
+    def move_hold(self, lo: float, hi: float = np.inf, which: int = -1) -> None:
+        """Change the limits of a held row (default: the last)."""
+        row = self.holds[which][0]
         self.master.set_row_bounds(row, lo, hi)
         self.row_lo[row], self.row_hi[row] = lo, hi
 
@@ -153,8 +183,9 @@ class ClassLp:
         self.objective = objective
         scale = max(float(np.abs(objective).max(initial=0.0)), 1e-12)
         penalty = -ARTIFICIAL_PRICE * scale
-        n_art = len(self.mand_rows)
+        n_art, n_fixed = len(self.mand_rows), self.n_fixed
         self.master.set_costs(np.concatenate([np.full(n_art, penalty),
+                                              np.zeros(n_fixed - n_art),
                                               objective[self.columns]]))
         log: list[str] = []
         best, sol, converged, rounds, solved = np.inf, None, False, 0, 0
@@ -179,11 +210,21 @@ class ClassLp:
                   - y[self.first_agency_row + self.arr.agency[self.ct]] * self.ld)
             for row, coef in self.holds:
                 rc -= y[row] * coef
+            spend_part = 0.0
+            if self.share is not None:
+                every = np.arange(len(self.ct))
+                rc -= (y[self.first_spend_row + self.arr.district[self.ct]]
+                       + y[self.share_row(every)]) * self.c
+                D, A = len(self.arr.districts), len(self.arr.agencies)
+                by_d = y[self.first_share_row:self.first_share_row + A * D].reshape(A, D)
+                rc_spend = y[self.first_spend_row:self.first_share_row] + self.share * by_d.sum(0)
+                spend_part = float((np.maximum(rc_spend, 0.0) * self.spend_ub).sum())
             rows_part = np.where(y > 0, y * np.where(np.isinf(self.row_hi), 0, self.row_hi),
                                  y * np.where(np.isinf(self.row_lo), 0, self.row_lo)).sum()
             rc_art = penalty - y[self.mand_rows]
             bound = float(rows_part + (np.maximum(rc, 0.0) * self.n_g[self.g]).sum()
-                          + (np.maximum(rc_art, 0.0) * self.n_g[self.mand_rows]).sum())
+                          + (np.maximum(rc_art, 0.0) * self.n_g[self.mand_rows]).sum()
+                          + spend_part)
             best = min(best, bound)
             enter = np.flatnonzero((rc > PRICE_TOL * scale) & ~self.in_lp)
             msg = (f"{name} round {rounds}: LP {res.objective:,.4g} in {res.seconds:.1f} s, "
@@ -209,7 +250,8 @@ class ClassLp:
                               None, self.ct[self.columns[:solved]], None, converged, rounds,
                               time.perf_counter() - t0, log, self.master.n_rows)
         return CoverageLp(Status.OPTIMAL if converged else Status.FEASIBLE, sol.objective,
-                          best, self.ct[self.columns[:solved]], sol.x[n_art:n_art + solved],
+                          best, self.ct[self.columns[:solved]],
+                          sol.x[n_fixed:n_fixed + solved],
                           converged, rounds, time.perf_counter() - t0, log, self.master.n_rows)
 
 

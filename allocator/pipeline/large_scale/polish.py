@@ -13,6 +13,7 @@ bounds hold only for its columns (docs/tuning-log.md, "Province scale").
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +21,20 @@ import numpy as np
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import build_class_model, point_from_triples
+from allocator.model.build import AllocationModel, build_class_model, point_from_triples
 from allocator.pipeline.large_scale.class_lp import CoverageLp
 from allocator.pipeline.large_scale.classes import Arrays, Classes, triple_of
-from allocator.pipeline.lexicographic import LexResult, solve_lexicographic
+from allocator.pipeline.lexicographic import (
+    LexResult,
+    hold_tolerance,
+    level_budget,
+    solve_lexicographic,
+)
 from allocator.solvers.base import Backend
+
+#: HiGHS's heuristic effort in the class model's coverage search (its own is 0.05): at 5,000
+#: enterprises 25,085-25,086 in 30 s against 25,083-25,084 (docs/tuning-log.md)
+POLISH_HEURISTIC_EFFORT = 0.3
 
 
 def class_columns(arr: Arrays, classes: Classes, choice: np.ndarray,
@@ -45,6 +55,20 @@ def class_columns(arr: Arrays, classes: Classes, choice: np.ndarray,
     key = both[:, 0] * n_a + both[:, 1]
     counts = np.bincount(np.searchsorted(key, plan_g * n_a + plan_a), minlength=len(key))
     return both[:, 0], both[:, 1], counts.astype(float)
+
+
+def quality_upper(model: AllocationModel, g: np.ndarray, size: np.ndarray) -> float | None:
+    """An upper bound on the quality level over every plan of the class model: each member
+    of a class served once, by the class's best column (None: the model has no quality
+    level)."""
+    level = next((lv for lv in model.levels if lv.name == "quality"), None)
+    if level is None:
+        return None
+    best = np.zeros(int(g.max(initial=-1)) + 1)
+    np.maximum.at(best, g, level.coefs[model.x])
+    sizes = np.zeros_like(best)
+    sizes[g] = size
+    return float(best @ sizes)
 
 
 def members_of(classes: Classes) -> tuple[np.ndarray, np.ndarray]:
@@ -77,27 +101,82 @@ def _ranks(size: np.ndarray) -> np.ndarray:
     return np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
 
 
-def polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
-           choice: np.ndarray, points: list[CoverageLp], backend: Backend, time_limit: float,
-           mip_gap: float, threads: int, seed: int,
-           say: Callable[[str], None]) -> tuple[np.ndarray | None, LexResult | None, dict]:
-    """The plan improved over its class neighbourhood: (new choice per demand or None, the
-    restricted model's lexicographic result, facts for summary.json)."""
+def neighbourhood(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
+                  choice: np.ndarray, points: list[CoverageLp], backend: Backend
+                  ) -> tuple[np.ndarray, np.ndarray, AllocationModel, np.ndarray]:
+    """The exact class model over the pairs of `points` and the plan `choice`: (class and
+    agency of each pair, the model, the plan as a start)."""
     g, a, counts = class_columns(arr, classes, choice, points)
     rows = triple_of(arr, classes.rep[g], a)  # the representative's triple of each pair
     model = build_class_model(instance, elig.triples.iloc[rows], classes.size[g],
                               direct_share_rows=backend.direct_share_rows)
-    info: dict[str, Any] = {"class_columns": len(rows), "variables": model.lp.n_vars,
-                            "constraints": model.lp.n_rows}
-    say(f"large scale: exact model over {len(rows):,} class columns ({model.lp.n_vars:,} "
-        f"variables), up to {time_limit:.1f} s")
     on = np.flatnonzero(counts > 0)
-    start = point_from_triples(model, on, counts[on])
-    lex = solve_lexicographic(model, backend, time_limit, mip_gap, threads, seed,
+    return g, a, model, point_from_triples(model, on, counts[on])
+
+
+def polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
+           choice: np.ndarray, points: list[CoverageLp], backend: Backend, time_limit: float,
+           mip_gap: float, threads: int, seed: int,
+           say: Callable[[str], None],
+           known_bounds: dict[str, float] | None = None,
+           reprice: Callable[[float], CoverageLp | None] | None = None
+           ) -> tuple[np.ndarray | None, LexResult | None, dict]:
+    """The plan improved over its class neighbourhood: (new choice per demand or None, the
+    restricted model's lexicographic result, facts for summary.json). `known_bounds`: the
+    class LP's proven bounds by level; a level stops once within the gap of its bound.
+
+    The coverage level is searched with quality as a tie-break and more of HiGHS's search
+    given to its heuristics (POLISH_HEURISTIC_EFFORT): its plan then carries a quality near
+    the LP's; from a plan of plain coverage the quality level found nothing in 25 s.
+    With `reprice` (the class LP's quality point over all columns with coverage held at a
+    value) the later levels are solved in a second model, over the pairs of that point at the
+    coverage level's plan: near its bound quality is steep (10,000 enterprises: the LP's
+    quality 3,113,791 with 35,077 served, 3,106,437 with 35,080) and the pairs of the earlier
+    points held it to 3,087,712 (docs/tuning-log.md, "Province scale")."""
+    t0 = time.perf_counter()
+    wanted = tuple(instance.policy.levels)
+    later = tuple(lv for lv in wanted if lv != "coverage")
+    split = reprice is not None and "coverage" in wanted and bool(later)
+    g, a, model, start = neighbourhood(instance, elig, arr, classes, choice, points, backend)
+    info: dict[str, Any] = {"class_columns": len(g), "variables": model.lp.n_vars,
+                            "constraints": model.lp.n_rows}
+    say(f"large scale: exact model over {len(g):,} class columns ({model.lp.n_vars:,} "
+        f"variables), up to {time_limit:.1f} s")
+    first_limit = level_budget(time_limit, time_limit, len(later)) if split else time_limit
+    lex = solve_lexicographic(model, backend, first_limit, mip_gap, threads, seed,
                               progress=lambda m: say(f"large scale: class model {m}"),
-                              start=start, levels=instance.policy.levels)
+                              start=start, levels=("coverage",) if split else wanted,
+                              known_bounds=known_bounds,
+                              tie_break=quality_upper(model, g, classes.size[g]),
+                              effort=POLISH_HEURISTIC_EFFORT)
     info["levels"] = [r.as_dict() for r in lex.levels]
     if not lex.status.has_solution or lex.x is None:
         return None, lex, info
-    x = np.round(lex.x[model.x])
-    return hand_out(arr, classes, g, a, x), lex, info
+    plan = hand_out(arr, classes, g, a, np.round(lex.x[model.x]))
+    left = time_limit - (time.perf_counter() - t0)
+    if not split or reprice is None or left < 1.0:
+        return plan, lex, info
+    cov = float(lex.levels[0].value or 0.0)
+    point = reprice(cov)
+    g2, a2, model2, start2 = neighbourhood(instance, elig, arr, classes, plan,
+                                           [*points, *([point] if point else [])], backend)
+    session = backend.open(model2.lp, threads, seed)
+    level = model2.levels[0]
+    nz = np.flatnonzero(level.coefs)
+    session.add_row("hold_coverage", nz, level.coefs[nz], cov - hold_tolerance(cov), np.inf)
+    left = time_limit - (time.perf_counter() - t0)
+    say(f"large scale: the later levels over {len(g2):,} class columns at the coverage "
+        f"plan, up to {left:.1f} s")
+    known = dict(known_bounds or {})
+    if point is not None and point.bound is not None:
+        known["quality"] = point.bound
+    lex2 = solve_lexicographic(model2, backend, left, mip_gap, threads, seed,
+                               progress=lambda m: say(f"large scale: class model {m}"),
+                               start=start2, levels=later, session=session,
+                               known_bounds=known)
+    info["later"] = {"class_columns": len(g2), "levels": [r.as_dict() for r in lex2.levels]}
+    if not lex2.status.has_solution or lex2.x is None:
+        return plan, lex, info
+    lex2.levels[0] = lex.levels[0]
+    info["levels"] = [r.as_dict() for r in lex2.levels]
+    return hand_out(arr, classes, g2, a2, np.round(lex2.x[model2.x])), lex2, info
