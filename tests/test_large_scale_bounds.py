@@ -166,3 +166,22 @@ def test_large_path_bounds_hold_the_exact_optimum(city: Path) -> None:
         assert got["quality"].bound >= exact["quality"] * (1 - 1e-9)
         if got["quality"].value == pytest.approx(exact["quality"], rel=1e-9):
             assert got["cost"].bound <= exact["cost"] * (1 + 1e-9)
+
+
+def test_coverage_hold_is_the_least_plan_within_the_gap_on_the_grid() -> None:
+    """The hold the later levels keep: on a grid of whole weights the least whole served
+    weight within the gap of the bound (10,000 enterprises: bound 24,145.48, plan 24,144 ->
+    24,143), never above the plan's own; off the grid bound / (1 + gap); no bound: the plan."""
+    from allocator.pipeline.large_scale.polish import coverage_hold
+    from allocator.solvers.base import relative_gap
+
+    whole = np.array([1.0, 2.0, 5.0])
+    hold = coverage_hold(24_144.0, 24_145.48, whole, 1e-4)
+    assert hold == 24_143.0
+    assert relative_gap(hold, 24_145.0) <= 1e-4 < relative_gap(hold - 1, 24_145.0)
+    assert coverage_hold(24_142.0, 24_145.48, whole, 1e-4) == 24_142.0  # the plan's own
+    assert coverage_hold(100.0, None, whole, 1e-4) == 100.0
+    cents = np.array([0.5, 1.25, 1.7])  # a grid of 0.01
+    assert coverage_hold(1e6, 1000.0, cents, 1e-4) == pytest.approx(999.91)
+    thirds = np.array([0.5, 1 / 3])  # no grid
+    assert coverage_hold(1e6, 1000.0, thirds, 1e-4) == pytest.approx(1000.0 / 1.0001)

@@ -15,7 +15,7 @@ from allocator.eligibility import Eligibility
 from allocator.eligibility.incumbents import incumbent_triples, pinned_triples
 from allocator.pipeline.large_scale.class_lp import ClassLp, CoverageLp
 from allocator.pipeline.large_scale.classes import Arrays, Classes
-from allocator.pipeline.large_scale.polish import polish
+from allocator.pipeline.large_scale.polish import coverage_hold, polish
 from allocator.pipeline.large_scale.repair import (
     fill_budget,
     remaining_breaks,
@@ -214,7 +214,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     seconds = {"coverage": time.perf_counter() - t0, "quality": 0.0, "cost": 0.0}
     lp_of = {"coverage": lp}
     # level 2: quality, coverage held at what level 1 guarantees (within the gap of its bound)
-    hold_cov = min(cov, lp.bound * (1 - mip_gap)) if lp.bound is not None else cov
+    hold_cov = coverage_hold(cov, lp.bound, arr.weight, mip_gap)
     q_obj = lpm.wg[lpm.g] * quality[lpm.ct]
     left = time_limit - (time.perf_counter() - t0)
     if "quality" in wanted and left > 1.0:
@@ -348,7 +348,7 @@ def quality_at(lpm: ClassLp, lp_of: dict[str, CoverageLp], q_obj: np.ndarray, co
     if "quality" not in lp_of or not lpm.holds or limit < 0.2:
         return None
     cb = bounds["coverage"]
-    lpm.move_hold(min(cov, cb * (1 - mip_gap)) if cb is not None else cov, which=0)
+    lpm.move_hold(coverage_hold(cov, cb, lpm.arr.weight, mip_gap), which=0)
     if len(lpm.holds) > 1:
         lpm.move_hold(-np.inf, np.inf, which=1)  # the quality hold of the cost level
     lp2 = lpm.solve(q_obj, limit, say, f"quality with {cov:,.0f} served")
@@ -416,7 +416,10 @@ def _polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes
     if better is None:
         return (choice, *before)
     after = plan_levels(arr, better, quality)
-    kept = _not_worse(after, before)
+    # served weight within the gap of its bound is settled: between two such plans quality
+    # decides (the later levels may keep any plan serving at least the hold)
+    hold = coverage_hold(max(after[0], before[0]), bounds["coverage"], arr.weight, mip_gap)
+    kept = _not_worse((min(after[0], hold), *after[1:]), (min(before[0], hold), *before[1:]))
     info["polish"]["kept"] = kept
     say(f"large scale: class model plan {after[0]:,.0f} / {after[1]:,.1f} / {after[2]:,.0f} "
         f"against {before[0]:,.0f} / {before[1]:,.1f} / {before[2]:,.0f}: "
