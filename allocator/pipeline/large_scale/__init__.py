@@ -22,7 +22,8 @@ the time nor the memory. The levels are then solved in these steps:
    minimum agencies), and the money left is spent greedily on the best unserved demands.
    Every rule of the spec holds for the result (allocator check recomputes them).
 4. **Quality, then cost** on the same LP: the earlier level is held by a row at what it
-   guarantees (its plan's value, or its bound x (1 - mip_gap) if lower), so the new level's
+   guarantees (the least value within mip_gap of its bound, on the weights' grid, or its
+   plan's value if lower; polish.coverage_hold), so the new level's
    Lagrangian bound is valid for every plan the level may keep; its point is rounded the same
    way (from the LP on the coverage optimum's face when rounding loses too much coverage, and
    served weight lost is bought back by moving demands to cheaper agencies). A level's plan
