@@ -18,9 +18,9 @@ from allocator.model.linear import LinearModel
 from allocator.pipeline.large_scale import classes as lsc
 from allocator.pipeline.large_scale import levels as ls
 from allocator.pipeline.large_scale.class_lp import ClassLp
-from allocator.pipeline.large_scale.polish import quality_upper
 from allocator.pipeline.lexicographic import (
     level_target,
+    level_upper,
     solve_lexicographic,
     tie_break_weight,
 )
@@ -91,7 +91,7 @@ def test_tie_break_weight_keeps_the_first_level_first(city: Path) -> None:
     inst = load_instance(city)
     _elig, _arr, classes, g, model = class_model(inst)
     cov, qual, cost = model.levels[:3]
-    upper = quality_upper(model, g, classes.size[g])
+    upper = level_upper(model, model.levels[1])
     w = tie_break_weight(model, cov, qual, upper)
     assert 0 < w * upper < 1.0  # the whole quality range is worth less than one unit served
     assert tie_break_weight(model, cov, cost, 1e6) == 0.0  # cost is minimised
@@ -114,10 +114,9 @@ def test_tie_break_and_target_on_the_class_model(city: Path) -> None:
     _elig, _arr, classes, g, model = class_model(inst)
     full = solve_result(inst, time_limit=120.0).summary
     assert full["status"] == "optimal"
-    upper = quality_upper(model, g, classes.size[g])
     backend = get_backend("highs")
     lex = solve_lexicographic(model, backend, 60.0, 1e-6, 1, 0, levels=("coverage",),
-                              tie_break=upper)
+                              tie_break=True)
     served = lex.levels[0]
     assert served.value == pytest.approx(full["coverage"], abs=1e-6)
     assert served.bound >= served.value and served.bound < served.value + 1.0

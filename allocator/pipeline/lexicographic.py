@@ -16,10 +16,11 @@ from typing import cast
 
 import numpy as np
 
-from allocator.model.build import AllocationModel
+from allocator.model.build import AllocationModel, Level
 from allocator.solvers import Backend, Status
 from allocator.solvers.base import (
     Session,
+    SolveResult,
     SteeredSession,
     objective_grid,
     relative_gap,
@@ -35,6 +36,12 @@ LATER_LEVEL_FLOOR_MIN = 1.0
 #: with a tie-break, the next level's objective is added to the first one's at a weight that
 #: keeps its whole range below this share of one step of the first level's grid
 TIE_BREAK_SHARE = 0.9
+#: with a tie-break and `plain_share`, the first level is searched this share of its time on
+#: its own objective (which proved k_city's 5,776 in 11 s where the tie-broken search took 47 s)
+#: before the tie-break (which found hidden-1500-s3's 7,875 in 17 s where the plain search
+#: reached 7,874 in 48 s) searches from its plan (docs/tuning-log.md, "The class model below
+#: province scale")
+FIRST_LEVEL_PLAIN_SHARE = 0.3
 
 
 def level_budget(left: float, time_limit: float, later: int) -> float:
@@ -106,8 +113,9 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
                         levels: tuple[str, ...] | None = None,
                         session: Session | None = None,
                         known_bounds: dict[str, float] | None = None,
-                        tie_break: float | None = None,
-                        effort: float | None = None) -> LexResult:
+                        tie_break: bool = False,
+                        effort: float | None = None,
+                        plain_share: float = 0.0) -> LexResult:
     """Solve the levels in order; stop at the first level without a solution.
 
     `start` is a full column vector of a plan believed feasible (e.g. the plan at a smaller
@@ -119,11 +127,14 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
 
     `known_bounds` (by level name, in the reports' units): bounds proven elsewhere (e.g. over
     more columns than this model has); a level stops once its plan is within mip_gap of one
-    (steerable backends) and reports the better bound. `tie_break`: an upper bound on the
-    next level's objective over every plan; the first level asked for is then searched with
-    that objective added at a weight too small to outweigh one step of its own (see
-    tie_break_weight), so among plans of equal value it keeps the better next level, and on
-    a steerable backend with `effort` of the search given to primal heuristics.
+    (steerable backends) and reports the better bound. `tie_break`: the first level asked
+    for is searched with the next level's objective added at a weight too small to outweigh
+    one step of its own (tie_break_weight, scaled by level_upper), so among plans of equal
+    value it keeps the better next level, and on a steerable backend with `effort` of the
+    search given to primal heuristics.
+    `plain_share`: the share of that level's time searched on its own objective first (the
+    plain search proves; the tie-break, from its plan and bound, finds plans), see
+    FIRST_LEVEL_PLAIN_SHARE.
     """
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
@@ -152,30 +163,30 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
         # the tie-break is the model's next level, asked for or not (only an order among
         # plans of equal value at this one)
         nxt = model.levels[k + 1] if k + 1 < len(model.levels) else None
-        weight = tie_break_weight(model, level, nxt, tie_break) if k == wanted[0] else 0.0
+        weight = (tie_break_weight(model, level, nxt, level_upper(model, nxt))
+                  if tie_break and nxt is not None and k == wanted[0] else 0.0)
         coefs = level.coefs if nxt is None or weight == 0.0 else level.coefs + weight * nxt.coefs
         known = (known_bounds or {}).get(level.name)
         known = None if known is None else known / level.unit  # reported units -> model's
-        session.set_objective(coefs, level.sense)
-        steered = cast(SteeredSession, session) if backend.steerable else None
-        if steered is not None:
-            steered.target = level_target(model, level, known, mip_gap)
-            steered.effort = effort if weight else None
         hint = plan if plan is not None else start
-        # a level with a target runs until it reaches it: the model's own gap is not the
-        # level's (a model over fewer columns is 'optimal' below the known bound's target)
-        run_gap = 0.0 if steered is not None and steered.target is not None else mip_gap
-        try:
-            res = session.solve(budget, run_gap, hint if backend.accepts_start else None)
-            left = time_limit - (time.perf_counter() - t_start)
-            if plan is None and res.status is Status.NO_SOLUTION and left > 1.0:
-                # no plan yet: the later levels need one first: this level gets all that is left
-                say(f"level {k + 1} ({level.name}): no plan yet, continuing for {left:.1f} s")
-                res = session.solve(left, run_gap, hint if backend.accepts_start else None)
-        finally:
-            if steered is not None:
-                steered.target = steered.effort = None
-        res.bound = level_bound(model, level, res.bound, weight, known)
+        search = _LevelSearch(model, level, session, backend, mip_gap)
+        began = time.perf_counter()
+        if weight and plain_share > 0:
+            # the level's own objective first proves what it can; the tie-break then searches
+            # from its plan and stops at its bound (FIRST_LEVEL_PLAIN_SHARE)
+            res = search.run(level.coefs, 0.0, budget * plain_share, hint, known, None)
+            if not search.settled(res):
+                known, hint = res.bound, search.plan_or(res, hint)
+                rest = max(budget - (time.perf_counter() - began), 0.05)
+                res = search.better(res, search.run(coefs, weight, rest, hint, known, effort))
+        else:
+            res = search.run(coefs, weight, budget, hint, known, effort if weight else None)
+        left = time_limit - (time.perf_counter() - t_start)
+        if plan is None and res.status is Status.NO_SOLUTION and left > 1.0:
+            # no plan yet: the later levels need one first: this level gets all that is left
+            say(f"level {k + 1} ({level.name}): no plan yet, continuing for {left:.1f} s")
+            res = search.run(coefs, weight, left, hint, known, effort if weight else None)
+        res.seconds = time.perf_counter() - began
         if not res.status.has_solution or res.x is None:
             if plan is None:  # nothing at all: infeasible, out of time, or an error
                 reports.append(LevelReport(level.name, level.sense, res.status, None, res.bound,
@@ -232,6 +243,76 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
         overall = Status.FEASIBLE  # optimal for the levels asked, not lexicographically
     reports = [r.scaled(lv.unit) for r, lv in zip(reports, model.levels, strict=False)]
     return LexResult(overall, plan, reports, time.perf_counter() - t_start)
+
+
+class _LevelSearch:
+    """The solver runs of one level: each sets the objective, the target of a known bound
+    and the heuristic effort (steerable backends), and reports the level's proven bound."""
+
+    def __init__(self, model: AllocationModel, level, session: Session, backend: Backend,
+                 mip_gap: float):
+        self.model, self.level, self.session, self.mip_gap = model, level, session, mip_gap
+        self.accepts_start = backend.accepts_start
+        self.steered = cast(SteeredSession, session) if backend.steerable else None
+
+    def run(self, coefs: np.ndarray, weight: float, seconds: float, hint: np.ndarray | None,
+            known: float | None, effort: float | None) -> SolveResult:
+        self.session.set_objective(coefs, self.level.sense)
+        steered = self.steered
+        if steered is not None:
+            steered.target = level_target(self.model, self.level, known, self.mip_gap)
+            steered.effort = effort
+        # a level with a target runs until it reaches it: the model's own gap is not the
+        # level's (a model over fewer columns is 'optimal' below the known bound's target)
+        gap = 0.0 if steered is not None and steered.target is not None else self.mip_gap
+        try:
+            res = self.session.solve(seconds, gap, hint if self.accepts_start else None)
+        finally:
+            if steered is not None:
+                steered.target = steered.effort = None
+        res.bound = level_bound(self.model, self.level, res.bound, weight, known)
+        return res
+
+    def value(self, res: SolveResult) -> float | None:
+        if not res.status.has_solution or res.x is None:
+            return None
+        return float(self.level.coefs @ round_plan(self.model, res.x))
+
+    def settled(self, res: SolveResult) -> bool:
+        """Whether the run's plan is within the gap of its bound at this level."""
+        value = self.value(res)
+        return value is not None and settle_status(
+            res.status, relative_gap(value, res.bound), self.mip_gap) is Status.OPTIMAL
+
+    def plan_or(self, res: SolveResult, hint: np.ndarray | None) -> np.ndarray | None:
+        if self.value(res) is None or res.x is None:
+            return hint
+        return round_plan(self.model, res.x)
+
+    def better(self, first: SolveResult, then: SolveResult) -> SolveResult:
+        """The later run, with the earlier run's plan where the later one has none or a
+        worse one at this level, and the better of the two bounds."""
+        a, b = self.value(first), self.value(then)
+        out = then if a is None or (b is not None and b >= a if self.level.sense == "max"
+                                    else b is not None and b <= a) else first
+        bounds = [x for x in (first.bound, then.bound) if x is not None]
+        if bounds:
+            out.bound = min(bounds) if self.level.sense == "max" else max(bounds)
+        return out
+
+
+def level_upper(model: AllocationModel, level: Level) -> float | None:
+    """An upper bound on a level's objective over every plan (a tie-break's scale): each
+    demand (each member of a class) served once at its best coefficient. None when the level
+    has terms off the assignment columns or negative ones."""
+    on_x = np.zeros(model.lp.n_vars, dtype=bool)
+    on_x[model.x] = True
+    coefs = level.coefs[model.x]
+    if np.any(level.coefs[~on_x] != 0) or np.any(coefs < 0) or not model.served.size:
+        return None
+    best = np.zeros(len(model.served))
+    np.maximum.at(best, model.demand_of_triple, coefs)
+    return float(best @ model.demand_members)
 
 
 def tie_break_weight(model: AllocationModel, level, nxt, next_upper: float | None) -> float:

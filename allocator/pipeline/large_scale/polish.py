@@ -73,20 +73,6 @@ def coverage_hold(cov: float, bound: float | None, weight: np.ndarray,
     return float(min(cov, np.ceil(top / (1 + mip_gap) / grid - 1e-6) * grid))
 
 
-def quality_upper(model: AllocationModel, g: np.ndarray, size: np.ndarray) -> float | None:
-    """An upper bound on the quality level over every plan of the class model: each member
-    of a class served once, by the class's best column (None: the model has no quality
-    level)."""
-    level = next((lv for lv in model.levels if lv.name == "quality"), None)
-    if level is None:
-        return None
-    best = np.zeros(int(g.max(initial=-1)) + 1)
-    np.maximum.at(best, g, level.coefs[model.x])
-    sizes = np.zeros_like(best)
-    sizes[g] = size
-    return float(best @ sizes)
-
-
 def members_of(classes: Classes) -> tuple[np.ndarray, np.ndarray]:
     """Demands ordered by class, and where each class starts in that order."""
     order = np.argsort(classes.of_demand, kind="stable")
@@ -163,7 +149,7 @@ def polish(instance: Instance, elig: Eligibility, arr: Arrays, classes: Classes,
                               progress=lambda m: say(f"large scale: class model {m}"),
                               start=start, levels=("coverage",) if split else wanted,
                               known_bounds=known_bounds,
-                              tie_break=quality_upper(model, g, classes.size[g]),
+                              tie_break=True,
                               effort=POLISH_HEURISTIC_EFFORT)
     info["levels"] = [r.as_dict() for r in lex.levels]
     if not lex.status.has_solution or lex.x is None:
