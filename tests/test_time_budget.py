@@ -41,6 +41,7 @@ class ScriptedBackend:
     name = "scripted"
     accepts_start = True
     steerable = False
+    class_model = False
 
     def __init__(self, clock: Clock, used: list[float | None], proven: list[bool]):
         self.clock, self.used, self.proven = clock, used, proven

@@ -19,6 +19,7 @@ from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, point_from_triples
 from allocator.pipeline.changes import changes_table
+from allocator.pipeline.class_path import ClassPlan, use_class_model
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
     LARGE_TRIPLES,
@@ -27,7 +28,12 @@ from allocator.pipeline.large_scale import (
     unsupported_rules,
     use_large_path,
 )
-from allocator.pipeline.lexicographic import LevelReport, LexResult, solve_lexicographic
+from allocator.pipeline.lexicographic import (
+    FIRST_LEVEL_PLAIN_SHARE,
+    LevelReport,
+    LexResult,
+    solve_lexicographic,
+)
 from allocator.pipeline.result import RunResult
 from allocator.pipeline.summary import make_summary
 from allocator.pipeline.tables import tables_of
@@ -76,22 +82,32 @@ def solve_instance(instance: Instance, solver: str | None = None,
         start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
 
     t = time.perf_counter()
-    model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
-                        integer_flows=backend.integer_columns_only)
+    classes = None
+    if start is None and backend.class_model and use_class_model(instance, elig):
+        classes = ClassPlan(instance, elig, backend.direct_share_rows)
+        model = classes.model
+        facts = classes.facts()
+        say(f"classes: {facts['demands']:,} demands in {facts['classes']:,} classes of "
+            f"identical demands, {facts['class_columns']:,} class columns: the exact model "
+            "over classes")
+    else:
+        model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
+                            integer_flows=backend.integer_columns_only)
     timings["build"] = time.perf_counter() - t
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
-                       kept=kept, label=label)
+                       kept=kept, label=label, classes=classes)
 
 
 def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
                 backend: Backend, limit: float, threads: int, t0: float,
                 timings: dict[str, float], say: Progress, start: pd.DataFrame | None,
                 session: Session | None = None, kept: list[str] | None = None,
-                label: str = "the given plan") -> RunResult:
+                label: str = "the given plan", classes: ClassPlan | None = None) -> RunResult:
     """solve_instance once the model is built: the lexicographic solve (in `session` when
-    the model is already open there), the tables and the summary."""
+    the model is already open there), the tables and the summary. `classes`: the model is
+    that class model, whose counts are handed to the classes' members."""
     lp = model.lp
     pol = instance.policy
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
@@ -111,14 +127,19 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
             say(f"warm start: {label}" + (", its rows eligible this year" if point is not None
                                           else " breaks a rule this year; not used"))
         remaining = max(limit - (time.perf_counter() - t0), 0.1)
+        # over classes, served weight is searched plainly first, then with quality as a
+        # tie-break from where that stopped (lexicographic.FIRST_LEVEL_PLAIN_SHARE)
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
                                   progress=say, start=point, levels=pol.levels,
-                                  session=session)
+                                  session=session, tie_break=classes is not None,
+                                  plain_share=FIRST_LEVEL_PLAIN_SHARE)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
-    chosen = (np.flatnonzero(lex.x[model.x] > 0.5)
-              if lex.status.has_solution and lex.x is not None else None)
+    chosen = None
+    if lex.status.has_solution and lex.x is not None:
+        chosen = (classes.chosen(lex.x) if classes is not None
+                  else np.flatnonzero(lex.x[model.x] > 0.5))
     a, unserved, agencies, districts = tables_of(instance, elig, chosen)
     timings["results"] = time.perf_counter() - t
     sizes = {"variables": lp.n_vars, "constraints": lp.n_rows, "nonzeros": lp.n_nonzeros}
@@ -126,6 +147,8 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
                            timings, time.perf_counter() - t0)
     if kept:
         summary["full_model_kept_by"] = kept
+    if classes is not None:
+        summary["class_model"] = classes.facts()
     return plan_result(instance, summary, a, unserved, agencies, districts, elig.excluded)
 
 

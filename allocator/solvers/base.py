@@ -90,6 +90,9 @@ class Backend(Protocol):
     parametric_rows: bool
     #: runs the province-scale path (pipeline/large_scale), whose class LP needs HiGHS's LP
     province_scale: bool
+    #: solve_instance may give it the exact model over classes of identical demands in
+    #: place of the full one (pipeline/class_path.py; measured with HiGHS)
+    class_model: bool
     #: sessions are SteeredSession: a MIP stops once its plan reaches a target, and its
     #: primal heuristics can be given more of the search (pipeline/lexicographic.py)
     steerable: bool

@@ -364,6 +364,7 @@ class CbcBackend:
     integer_columns_only = False
     province_scale = False
     steerable = False
+    class_model = False
     parametric_rows = False
     purpose = "COIN-OR CBC (bundled with PuLP, one thread): an independent check on small cities"
 

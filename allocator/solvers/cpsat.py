@@ -272,6 +272,7 @@ class CpSatBackend:
     integer_columns_only = True
     province_scale = False
     steerable = False
+    class_model = False
     parametric_rows = False
     purpose = "OR-Tools CP-SAT: portfolio search on the integer-scaled model; small cities"
 

@@ -228,6 +228,7 @@ class HighsBackend:
     integer_columns_only = False
     province_scale = True
     steerable = True
+    class_model = True
     parametric_rows = True
     purpose = "HiGHS: the fastest here at every size; the only one for province scale"
 

@@ -1,0 +1,312 @@
+"""The exact model over classes of identical demands below province scale
+(pipeline/class_path.py): when solve_instance uses it, that its plans are the full model's
+optimum (brute force on tiny cities with twins, the full model on a generated city) and pass
+the independent auditor, and the phased first level of the lexicographic solve."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from bruteforce import brute_force, evaluate
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from instance_builder import (
+    agency,
+    bid,
+    conflict,
+    demand,
+    enterprise,
+    incumbent,
+    pin,
+    quote,
+    run_check,
+    solve_folder,
+    write_instance,
+)
+from test_properties import PROPERTY, assert_levels_match, tiny_instances
+
+from allocator.cli import main
+from allocator.data.generate import generate_instance
+from allocator.data.generate import write_instance as write_generated
+from allocator.data.validation import load_instance
+from allocator.eligibility import compute_eligibility
+from allocator.model.build import Level, build_model
+from allocator.pipeline import lexicographic
+from allocator.pipeline.class_path import ClassPlan, use_class_model
+from allocator.pipeline.lexicographic import level_upper, solve_lexicographic
+from allocator.pipeline.solve import solve_instance, solve_model
+from allocator.solvers import Status, get_backend
+from allocator.solvers.base import SolveResult
+
+#: rules the class model does not hold: the hypothesis cities leave them off so that the
+#: class path is taken (use_class_model)
+CLASS_RULES = {"coverage": {"min_district_ratio": 0.0},
+               "anti_monopoly": {"max_share_in_city": None, "max_districts_per_agency": None}}
+
+
+def twins(case: dict[str, Any], copies: int) -> dict[str, Any]:
+    """The case with `copies` twins of its first enterprise that has demands and no quote or
+    conflict: same district, sector, risk level and demands, so they fall in its classes."""
+    quoted = {q["enterprise_id"] for q in case["quotes"]} | {
+        c["enterprise_id"] for c in case["conflicts"]}
+    with_demand = [d["enterprise_id"] for d in case["demands"]]
+    ent = next((e for e in case["enterprises"]
+                if e["enterprise_id"] in with_demand and e["enterprise_id"] not in quoted), None)
+    if ent is None:
+        return case
+    own = [d for d in case["demands"] if d["enterprise_id"] == ent["enterprise_id"]][:1]
+    ents, dems = list(case["enterprises"]), list(case["demands"])
+    for k in range(copies):
+        twin = f"{ent['enterprise_id']}T{k + 1}"
+        ents.append({**ent, "enterprise_id": twin, "name": f"Twin {twin}"})
+        dems += [{**d, "enterprise_id": twin} for d in own]
+    policy = case["policy_changes"]
+    policy = {**policy, "coverage": {**policy["coverage"], **CLASS_RULES["coverage"]},
+              "anti_monopoly": {**policy["anti_monopoly"], **CLASS_RULES["anti_monopoly"]}}
+    return {**case, "enterprises": ents, "demands": dems, "policy_changes": policy}
+
+
+@PROPERTY
+@given(tiny_instances(), st.integers(1, 2))
+def test_class_path_agrees_with_brute_force_and_check(case, copies):
+    """On tiny cities with twins the class path's plan is the brute force's optimum, the
+    auditor finds nothing, and the plan judged by the brute force's rules scores the same."""
+    case = twins(case, copies)
+    with tempfile.TemporaryDirectory() as work:
+        path = write_instance(Path(work) / "instance", **case)
+        inst = load_instance(path)
+        taken = use_class_model(inst, compute_eligibility(inst))
+        out = solve_folder(path, Path(work), check=False)
+        assert ("class_model" in out.result.summary) == taken
+        findings = run_check(path, out.results_dir)
+        assert findings == [], "\n".join(findings)
+        bf = brute_force(out.instance)
+        if not bf.feasible:
+            assert out.status == "infeasible"
+            return
+        assert out.status == "optimal"
+        assert_levels_match(out.result.summary, bf)
+        judged = evaluate(out.instance, out.plan)
+        assert judged.ok, (judged.ineligible, judged.broken)
+        assert judged.coverage == pytest.approx(out.level("coverage"), abs=1e-6)
+        assert judged.quality == pytest.approx(out.level("quality"), rel=1e-9, abs=1e-6)
+
+
+def test_hypothesis_cities_take_the_class_path_often() -> None:
+    """The property above is about the class path: most of its cities must take it."""
+    seen: list[bool] = []
+
+    @PROPERTY
+    @given(tiny_instances(), st.integers(1, 2))
+    def record(case, copies):
+        case = twins(case, copies)
+        with tempfile.TemporaryDirectory() as work:
+            inst = load_instance(write_instance(Path(work) / "instance", **case))
+            seen.append(use_class_model(inst, compute_eligibility(inst)))
+
+    record()
+    assert sum(seen) >= len(seen) // 2, f"{sum(seen)} of {len(seen)} took the class path"
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("classes") / "city"
+    write_generated(generate_instance(200, 8, 2, seed=11), path)
+    return path
+
+
+def test_class_path_equals_the_full_model_on_a_generated_city(city: Path) -> None:
+    """Same level values as the full model (both proven at a gap of 1e-6); the class model
+    has fewer columns; the plan's served weight and quality recomputed from its rows."""
+    inst = load_instance(city, overrides={"solver": {"mip_gap": 1e-6}})
+    elig = compute_eligibility(inst)
+    assert use_class_model(inst, elig)
+    backend = get_backend("highs")
+    classes = ClassPlan(inst, elig, backend.direct_share_rows)
+    full = build_model(inst, elig, direct_share_rows=backend.direct_share_rows)
+    assert len(classes.model.x) < len(full.x)
+    say = lambda _m: None  # noqa: E731
+    by_class = solve_model(inst, elig, classes.model, backend, 120.0, 1, perf_counter(), {}, say,
+                           None,
+                           classes=classes)
+    by_full = solve_model(inst, elig, full, backend, 120.0, 1, perf_counter(), {}, say, None)
+    for run in (by_class, by_full):
+        assert run.summary["status"] == "optimal"
+    for key in ("coverage", "quality"):
+        assert by_class.summary[key] == pytest.approx(by_full.summary[key], rel=1e-6)
+    assert by_class.summary["cost"] == pytest.approx(by_full.summary["cost"], rel=1e-5)
+    a = by_class.assignments
+    assert not a.duplicated(["enterprise_id", "service_id"]).any()
+    t = elig.triples
+    rows = t.merge(a[["enterprise_id", "service_id", "agency_id"]],
+                   on=["enterprise_id", "service_id", "agency_id"])
+    assert len(rows) == len(a)  # every row is an eligible triple
+    w = inst.demands.set_index(["enterprise_id", "service_id"])["weight"]
+    served = w.reindex(pd.MultiIndex.from_frame(a[["enterprise_id", "service_id"]])).sum()
+    assert served == pytest.approx(by_class.summary["coverage"], abs=1e-6)
+    assert by_class.summary["class_model"]["classes"] < by_class.summary["class_model"][
+        "demands"]
+
+
+def test_cli_solve_on_the_class_path_passes_check(city: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    run = CliRunner().invoke(main, ["solve", str(city), "--out", str(out), "--time-limit",
+                                    "30", "--no-workbook"])
+    assert run.exit_code == 0, run.stderr
+    assert "classes:" in run.stderr and "exact model over classes" in run.stderr
+    assert "classes:" not in run.stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["class_model"]["class_columns"] > 0
+    check = CliRunner().invoke(main, ["check", str(city), str(out)])
+    assert check.exit_code == 0, check.stdout + check.stderr
+
+
+def _with(path: Path, tmp: Path, name: str, file: str, rows: list[dict[str, Any]]) -> Path:
+    import shutil
+
+    from instance_builder import write_table
+
+    dst = tmp / name
+    shutil.copytree(path, dst)
+    write_table(dst, file, rows)
+    return dst
+
+
+def test_use_class_model_only_where_the_class_model_is_exact(city: Path,
+                                                             tmp_path: Path) -> None:
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    assert use_class_model(inst, elig)
+    ent, svc = inst.demands[["enterprise_id", "service_id"]].iloc[0]
+    a = inst.agencies.index[0]
+    for name, file, rows in (("pins", "pins.csv", [pin(ent, a, "forbid", svc)]),
+                             ("incumbents", "incumbents.csv", [incumbent(ent, a, 1, svc)])):
+        other = load_instance(_with(city, tmp_path, name, file, rows))
+        assert not use_class_model(other, compute_eligibility(other)), name
+    for changes in ({"anti_monopoly": {"max_share_in_city": 0.5}},
+                    {"coverage": {"min_district_ratio": 0.2}}):
+        other = load_instance(city, overrides=changes)
+        assert not use_class_model(other, compute_eligibility(other)), changes
+    # a mandatory demand without an agency: the full model names it (infeasible before solving)
+    lvl = int(inst.demands["risk_level"].max())
+    other = load_instance(city, overrides={"coverage": {"mandatory_levels": [lvl]},
+                                           "quality": {"min_score_by_risk": {lvl: 100}}})
+    assert inst.agencies["quality"].max() < 100  # no agency may serve that level
+    assert not use_class_model(other, compute_eligibility(other))
+
+
+def test_no_class_model_when_classes_save_nothing(tmp_path: Path) -> None:
+    """Every enterprise with a quote of its own: each demand is its own class."""
+    ents = [enterprise(f"E{i}", "D1", 2) for i in range(4)]
+    dems = [demand(f"E{i}") for i in range(4)]
+    quotes = [quote("A1", f"E{i}", 4000 + i, 5) for i in range(4)]
+    path = write_instance(tmp_path / "inst", enterprises=ents, demands=dems, quotes=quotes,
+                          agencies=[agency("A1"), agency("A2")], bids=[bid("A2")],
+                          conflicts=[conflict("A2", "E0")])
+    inst = load_instance(path)
+    assert not use_class_model(inst, compute_eligibility(inst))
+    assert "class_model" not in solve_instance(inst).summary
+
+
+def test_level_upper_is_each_demand_at_its_best_quality(city: Path) -> None:
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    model = build_model(inst, elig)
+    t = elig.triples
+    q = pd.Series(model.levels[1].coefs[model.x], index=t.index)
+    expected = q.groupby([t["enterprise_id"], t["service_id"]]).max().sum()
+    assert level_upper(model, model.levels[1]) == pytest.approx(expected, rel=1e-12)
+    classes = ClassPlan(inst, elig, True)
+    assert level_upper(classes.model, classes.model.levels[1]) == pytest.approx(expected,
+                                                                                rel=1e-9)
+    assert level_upper(model, Level("neg", -model.levels[1].coefs, "max")) is None
+    off_x = np.zeros(model.lp.n_vars)
+    off_x[model.served] = 1.0  # served columns: not a sum over assignments
+    assert level_upper(model, Level("served", off_x, "max")) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class TwoRuns:
+    """A backend whose runs are scripted: (seconds used, plan value, bound); records each
+    run's objective, time offered, hint and target."""
+
+    accepts_start = True
+    steerable = True
+
+    def __init__(self, clock: Clock, script: list[tuple[float, float, float]]):
+        self.clock, self.script, self.runs = clock, script, []
+
+    def open(self, lp, threads, seed):
+        backend = self
+
+        class Session:
+            target = effort = None
+
+            def set_objective(self, coefs, sense):
+                self.coefs = coefs
+
+            def add_row(self, *args):
+                pass
+
+            def solve(self, time_limit, mip_gap, start):
+                k = len(backend.runs)
+                used, value, bound = backend.script[min(k, len(backend.script) - 1)]
+                backend.runs.append({"coefs": self.coefs, "offered": time_limit,
+                                     "start": start, "target": self.target,
+                                     "effort": self.effort})
+                backend.clock.now += used
+                x = np.zeros(lp.n_vars)
+                return SolveResult(Status.FEASIBLE, x, value, bound, None, used, "scripted")
+
+        return Session()
+
+
+def test_plain_share_searches_plainly_then_with_the_tie_break(city: Path,
+                                                               monkeypatch) -> None:
+    """The first level's plain run gets plain_share of its time; unsettled, the tie-broken
+    run follows from its plan with its bound as the target and the better bound is kept."""
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    model = build_model(inst, elig)
+    clock = Clock()
+    monkeypatch.setattr(lexicographic, "time", clock)
+    backend = TwoRuns(clock, [(10.0, 0.0, 50.0), (30.0, 0.0, 60.0), (5.0, 0.0, None)])
+    lex = solve_lexicographic(model, backend, 60.0, 1e-4, 1, 0, levels=("coverage",),
+                              tie_break=True, effort=0.3, plain_share=0.3)
+    plain, tied = backend.runs[:2]
+    assert np.array_equal(plain["coefs"], model.levels[0].coefs)
+    assert plain["offered"] == pytest.approx(0.3 * 60.0) and plain["effort"] is None
+    assert not np.array_equal(tied["coefs"], model.levels[0].coefs)  # quality added
+    assert tied["offered"] == pytest.approx(60.0 - 10.0)
+    assert tied["effort"] == 0.3 and tied["target"] is not None  # the plain run's bound
+    assert tied["start"] is not None
+    assert lex.levels[0].bound == pytest.approx(50.0)  # the better of 50 and floor(60)
+    assert lex.levels[0].seconds == pytest.approx(40.0)
+
+
+def test_plain_share_stops_when_the_plain_run_settles_the_level(city: Path,
+                                                                monkeypatch) -> None:
+    inst = load_instance(city)
+    model = build_model(inst, compute_eligibility(inst))
+    clock = Clock()
+    monkeypatch.setattr(lexicographic, "time", clock)
+    backend = TwoRuns(clock, [(4.0, 0.0, 0.0)])
+    lex = solve_lexicographic(model, backend, 60.0, 1e-4, 1, 0, levels=("coverage",),
+                              tie_break=True, plain_share=0.3)
+    assert len(backend.runs) == 1
+    assert lex.levels[0].status is Status.OPTIMAL
