@@ -32,6 +32,7 @@ from instance_builder import (
     write_instance,
 )
 from test_properties import PROPERTY, assert_levels_match, tiny_instances
+from test_time_budget import Clock
 
 from allocator.cli import main
 from allocator.data.generate import generate_instance
@@ -231,14 +232,6 @@ def test_level_upper_is_each_demand_at_its_best_quality(city: Path) -> None:
     off_x = np.zeros(model.lp.n_vars)
     off_x[model.served] = 1.0  # served columns: not a sum over assignments
     assert level_upper(model, Level("served", off_x, "max")) is None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
 
 
 class TwoRuns:
