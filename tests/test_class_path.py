@@ -5,6 +5,7 @@ the independent auditor, and the phased first level of the lexicographic solve."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -303,3 +304,38 @@ def test_plain_share_stops_when_the_plain_run_settles_the_level(city: Path,
                               tie_break=True, plain_share=0.3)
     assert len(backend.runs) == 1
     assert lex.levels[0].status is Status.OPTIMAL
+
+
+def test_a_start_maps_to_class_counts_and_sweeps_use_the_class_model(city: Path) -> None:
+    """A plan given as assignment rows becomes the class model's counts (feasible, the same
+    served weight), so a warm start and a sweep's chain go through the class model too: a
+    parametric solve over classes at a budget equals solve_instance there."""
+    from allocator.pipeline.solve import ParametricSolve, start_point
+
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    backend = get_backend("highs")
+    plan = solve_instance(inst, time_limit=30.0, elig=elig)
+    assert "class_model" in plan.summary
+    classes = ClassPlan(inst, elig, backend.direct_share_rows)
+    start = plan.assignments[["enterprise_id", "service_id", "agency_id"]]
+    cols, counts = classes.columns_of(start)
+    assert counts.sum() == len(start)
+    point = start_point(classes.model, start, classes)
+    assert point is not None
+    served = float(classes.model.levels[0].coefs @ point)
+    assert served == pytest.approx(plan.summary["coverage"], abs=1e-6)
+    # the counts hand back a plan serving the same demands' weight
+    handed = classes.chosen(point)
+    assert len(handed) == len(start)
+    para = ParametricSolve(inst, elig, backend, 1)
+    assert para.classes is not None
+    for budget in (0.6 * inst.policy.budget_total, inst.policy.budget_total):
+        at = inst.with_policy(dataclasses.replace(inst.policy, budget_total=budget))
+        one = solve_instance(at, time_limit=30.0, elig=elig).summary
+        swept = para.solve(at, time_limit=30.0, start=start if budget > 0.7 * inst.policy.
+                           budget_total else None).summary
+        assert "class_model" in swept
+        assert swept["status"] == one["status"] == "optimal"
+        assert swept["coverage"] == pytest.approx(one["coverage"], abs=1e-6)
+        assert swept["quality"] == pytest.approx(one["quality"], rel=2e-4)

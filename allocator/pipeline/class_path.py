@@ -10,7 +10,8 @@ the same optimum and LP relaxation without those permutations: on an othergen
 reached 7,874 in 48 s where the full model ends at 7,866-7,871 and a straightforward model
 needs 600 s for 7,874 (docs/tuning-log.md, "The class model below province scale").
 
-Used by solve_instance when the rules are all ones the class model holds and the classes
+Used by solve_instance and the sweep's ParametricSolve (a start's rows become counts,
+`columns_of`) when the rules are all ones the class model holds and the classes
 leave at most CLASS_MAX_SHARE of the columns; the plan's counts are handed to the class's
 members in order (members are interchangeable). Bounds are the class model's own: it is
 exact, so they hold for the full model.
@@ -19,6 +20,7 @@ exact, so they hold for the full model.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
@@ -36,6 +38,7 @@ class ClassPlan:
 
     def __init__(self, instance: Instance, elig: Eligibility, direct_share_rows: bool):
         t = elig.triples
+        self.triples = t
         self.arr = Arrays.of(instance, t)
         self.classes = Classes.of(instance, t)
         rep = np.zeros(len(self.arr.weight), dtype=bool)
@@ -50,6 +53,19 @@ class ClassPlan:
         """The triple numbers (of the full eligibility) of the plan whose counts are x."""
         choice = hand_out(self.arr, self.classes, self.g, self.a, np.round(x[self.model.x]))
         return np.sort(choice[choice >= 0])
+
+    def columns_of(self, start: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """A plan given as assignment rows (enterprise_id, service_id, agency_id; those not
+        eligible here dropped, one row per demand) as class columns and member counts."""
+        keys = ["enterprise_id", "service_id", "agency_id"]
+        t = self.triples[keys].astype(str).assign(pos=np.arange(len(self.triples)))
+        pos = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["pos"].to_numpy()
+        pos = pos[~pd.Series(self.arr.demand[pos]).duplicated().to_numpy()]
+        cols = pd.DataFrame({"g": self.g, "a": self.a, "col": np.arange(len(self.g))})
+        picked = pd.DataFrame({"g": self.classes.of_demand[self.arr.demand[pos]],
+                               "a": self.arr.agency[pos]})
+        counts = picked.merge(cols, on=["g", "a"]).groupby("col").size()
+        return counts.index.to_numpy(dtype=np.int64), counts.to_numpy(dtype=float)
 
     def facts(self) -> dict:
         return {"demands": int(len(self.arr.weight)), "classes": int(len(self.classes.rep)),

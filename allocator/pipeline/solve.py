@@ -83,7 +83,7 @@ def solve_instance(instance: Instance, solver: str | None = None,
 
     t = time.perf_counter()
     classes = None
-    if start is None and backend.class_model and use_class_model(instance, elig):
+    if backend.class_model and use_class_model(instance, elig):
         classes = ClassPlan(instance, elig, backend.direct_share_rows)
         model = classes.model
         facts = classes.facts()
@@ -122,7 +122,7 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
                 LevelReport(lv.name, lv.sense, Status.OPTIMAL, 0.0, 0.0, 0.0, 0.0,
                             "empty model") for lv in model.levels])
     else:
-        point = start_point(model, start)
+        point = start_point(model, start, classes)
         if start is not None and len(start):
             say(f"warm start: {label}" + (", its rows eligible this year" if point is not None
                                           else " breaks a rule this year; not used"))
@@ -184,8 +184,12 @@ class ParametricSolve:
     def __init__(self, instance: Instance, elig: Eligibility, backend: Backend, threads: int):
         t = time.perf_counter()
         self.instance, self.elig, self.backend, self.threads = instance, elig, backend, threads
-        self.model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
-                                 integer_flows=backend.integer_columns_only)
+        # the class model where solve_instance would use it, so a point equals a single solve
+        self.classes = (ClassPlan(instance, elig, backend.direct_share_rows)
+                        if backend.class_model and use_class_model(instance, elig) else None)
+        self.model = self.classes.model if self.classes is not None else build_model(
+            instance, elig, direct_share_rows=backend.direct_share_rows,
+            integer_flows=backend.integer_columns_only)
         lp = self.model.lp
         self.budget_row = self.model.budget_row
         self.session: ParametricSession | None = None
@@ -228,7 +232,7 @@ class ParametricSolve:
         try:
             return solve_model(instance, self.elig, model, self.backend, limit,
                                self.threads, t0, timings, lambda _m: None, start,
-                               self.session, label=label)
+                               self.session, label=label, classes=self.classes)
         finally:
             if self.session is not None:
                 self.session.truncate_rows(self.rows)
@@ -274,12 +278,17 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
     return plan_result(instance, summary, a, unserved, agencies, districts, elig.excluded)
 
 
-def start_point(model: AllocationModel, start: pd.DataFrame | None) -> np.ndarray | None:
+def start_point(model: AllocationModel, start: pd.DataFrame | None,
+                classes: ClassPlan | None = None) -> np.ndarray | None:
     """Column vector of a warm-start plan given as assignment rows (those eligible here), or
     None when there is none or it breaks a rule of this model (a backend keeps a start as
-    its first plan, so it must be feasible)."""
+    its first plan, so it must be feasible). `classes`: the model is that class model."""
     if start is None or start.empty:
         return None
+    if classes is not None:
+        cols, counts = classes.columns_of(start)
+        point = point_from_triples(model, cols, counts)
+        return point if feasible_point(model, point) else None
     keys = ["enterprise_id", "service_id", "agency_id"]
     t = model.triples[keys].astype(str).reset_index()
     chosen = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["triple"].to_numpy()
