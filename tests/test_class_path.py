@@ -42,14 +42,14 @@ from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
 from allocator.model.build import Level, build_model
 from allocator.pipeline import lexicographic
-from allocator.pipeline.class_path import ClassPlan, use_class_model
+from allocator.pipeline.class_path import ClassPlan, usable_classes
 from allocator.pipeline.lexicographic import level_upper, solve_lexicographic
 from allocator.pipeline.solve import solve_instance, solve_model
 from allocator.solvers import Status, get_backend
 from allocator.solvers.base import SolveResult
 
 #: rules the class model does not hold: the hypothesis cities leave them off so that the
-#: class path is taken (use_class_model)
+#: class path is taken (usable_classes)
 CLASS_RULES = {"coverage": {"min_district_ratio": 0.0},
                "anti_monopoly": {"max_share_in_city": None, "max_districts_per_agency": None}}
 
@@ -85,7 +85,7 @@ def test_class_path_agrees_with_brute_force_and_check(case, copies):
     with tempfile.TemporaryDirectory() as work:
         path = write_instance(Path(work) / "instance", **case)
         inst = load_instance(path)
-        taken = use_class_model(inst, compute_eligibility(inst))
+        taken = usable_classes(inst, compute_eligibility(inst)) is not None
         out = solve_folder(path, Path(work), check=False)
         assert ("class_model" in out.result.summary) == taken
         findings = run_check(path, out.results_dir)
@@ -112,7 +112,7 @@ def test_hypothesis_cities_take_the_class_path_often() -> None:
         case = twins(case, copies)
         with tempfile.TemporaryDirectory() as work:
             inst = load_instance(write_instance(Path(work) / "instance", **case))
-            seen.append(use_class_model(inst, compute_eligibility(inst)))
+            seen.append(usable_classes(inst, compute_eligibility(inst)) is not None)
 
     record()
     assert sum(seen) >= len(seen) // 2, f"{sum(seen)} of {len(seen)} took the class path"
@@ -130,7 +130,7 @@ def test_class_path_equals_the_full_model_on_a_generated_city(city: Path) -> Non
     has fewer columns; the plan's served weight and quality recomputed from its rows."""
     inst = load_instance(city, overrides={"solver": {"mip_gap": 1e-6}})
     elig = compute_eligibility(inst)
-    assert use_class_model(inst, elig)
+    assert usable_classes(inst, elig) is not None
     backend = get_backend("highs")
     classes = ClassPlan(inst, elig, backend.direct_share_rows)
     full = build_model(inst, elig, direct_share_rows=backend.direct_share_rows)
@@ -182,27 +182,27 @@ def _with(path: Path, tmp: Path, name: str, file: str, rows: list[dict[str, Any]
     return dst
 
 
-def test_use_class_model_only_where_the_class_model_is_exact(city: Path,
+def test_usable_classes_only_where_the_class_model_is_exact(city: Path,
                                                              tmp_path: Path) -> None:
     inst = load_instance(city)
     elig = compute_eligibility(inst)
-    assert use_class_model(inst, elig)
+    assert usable_classes(inst, elig) is not None
     ent, svc = inst.demands[["enterprise_id", "service_id"]].iloc[0]
     a = inst.agencies.index[0]
     for name, file, rows in (("pins", "pins.csv", [pin(ent, a, "forbid", svc)]),
                              ("incumbents", "incumbents.csv", [incumbent(ent, a, 1, svc)])):
         other = load_instance(_with(city, tmp_path, name, file, rows))
-        assert not use_class_model(other, compute_eligibility(other)), name
+        assert usable_classes(other, compute_eligibility(other)) is None, name
     for changes in ({"anti_monopoly": {"max_share_in_city": 0.5}},
                     {"coverage": {"min_district_ratio": 0.2}}):
         other = load_instance(city, overrides=changes)
-        assert not use_class_model(other, compute_eligibility(other)), changes
+        assert usable_classes(other, compute_eligibility(other)) is None, changes
     # a mandatory demand without an agency: the full model names it (infeasible before solving)
     lvl = int(inst.demands["risk_level"].max())
     other = load_instance(city, overrides={"coverage": {"mandatory_levels": [lvl]},
                                            "quality": {"min_score_by_risk": {lvl: 100}}})
     assert inst.agencies["quality"].max() < 100  # no agency may serve that level
-    assert not use_class_model(other, compute_eligibility(other))
+    assert usable_classes(other, compute_eligibility(other)) is None
 
 
 def test_no_class_model_when_classes_save_nothing(tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_no_class_model_when_classes_save_nothing(tmp_path: Path) -> None:
                           agencies=[agency("A1"), agency("A2")], bids=[bid("A2")],
                           conflicts=[conflict("A2", "E0")])
     inst = load_instance(path)
-    assert not use_class_model(inst, compute_eligibility(inst))
+    assert usable_classes(inst, compute_eligibility(inst)) is None
     assert "class_model" not in solve_instance(inst).summary
 
 

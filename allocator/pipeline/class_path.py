@@ -36,11 +36,12 @@ CLASS_MAX_SHARE = 0.9
 class ClassPlan:
     """A class model of an instance and how its counts become a plan."""
 
-    def __init__(self, instance: Instance, elig: Eligibility, direct_share_rows: bool):
+    def __init__(self, instance: Instance, elig: Eligibility, direct_share_rows: bool,
+                 classes: Classes | None = None):
         t = elig.triples
         self.triples = t
         self.arr = Arrays.of(instance, t)
-        self.classes = Classes.of(instance, t)
+        self.classes = classes if classes is not None else Classes.of(instance, t)
         rep = np.zeros(len(self.arr.weight), dtype=bool)
         rep[self.classes.rep] = True
         rows = np.flatnonzero(rep[self.arr.demand])  # every triple of a representative
@@ -72,21 +73,21 @@ class ClassPlan:
                 "class_columns": int(len(self.g))}
 
 
-def use_class_model(instance: Instance, elig: Eligibility) -> bool:
-    """Whether the class model may replace the full one: only rules it holds (no pins,
-    last year's plan or funding flows, which tell members apart or need the full split), every
-    mandatory demand with an agency, and classes that save columns (a cheap count before
-    anything is built)."""
+def usable_classes(instance: Instance, elig: Eligibility) -> Classes | None:
+    """The classes of identical demands when the class model may replace the full one, else
+    None: only rules it holds (no pins, last year's plan or funding flows, which tell
+    members apart or need the full split), every mandatory demand with an agency, and
+    classes that save columns (counted before anything is built)."""
     if (len(instance.incumbents) or len(instance.pins) or unsupported_rules(instance, elig)
             or elig.triples.empty):
-        return False
+        return None
     dem = instance.demands
     has = np.zeros(len(dem), dtype=bool)
     has[elig.triples["demand"].to_numpy()] = True
     if (dem["risk_level"].isin(instance.policy.mandatory_levels).to_numpy() & ~has).any():
-        return False  # infeasible before solving: the full model says so and why
+        return None  # infeasible before solving: the full model says so and why
     classes = Classes.of(instance, elig.triples)
     per_demand = np.bincount(elig.triples["demand"].to_numpy(),
                              minlength=len(instance.demands))
     columns = int(per_demand[classes.rep].sum())
-    return columns <= CLASS_MAX_SHARE * len(elig.triples)
+    return classes if columns <= CLASS_MAX_SHARE * len(elig.triples) else None

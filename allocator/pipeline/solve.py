@@ -19,7 +19,7 @@ from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, point_from_triples
 from allocator.pipeline.changes import changes_table
-from allocator.pipeline.class_path import ClassPlan, use_class_model
+from allocator.pipeline.class_path import ClassPlan, usable_classes
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
     LARGE_TRIPLES,
@@ -82,9 +82,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
         start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
 
     t = time.perf_counter()
-    classes = None
-    if backend.class_model and use_class_model(instance, elig):
-        classes = ClassPlan(instance, elig, backend.direct_share_rows)
+    classes = class_plan(instance, elig, backend)
+    if classes is not None:
         model = classes.model
         facts = classes.facts()
         say(f"classes: {facts['demands']:,} demands in {facts['classes']:,} classes of "
@@ -98,6 +97,14 @@ def solve_instance(instance: Instance, solver: str | None = None,
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
                        kept=kept, label=label, classes=classes)
+
+
+def class_plan(instance: Instance, elig: Eligibility, backend: Backend) -> ClassPlan | None:
+    """The exact model over classes where the backend takes it and the rules allow it
+    (pipeline/class_path.py), else None: the full model is built."""
+    classes = usable_classes(instance, elig) if backend.class_model else None
+    return None if classes is None else ClassPlan(instance, elig, backend.direct_share_rows,
+                                                  classes)
 
 
 def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
@@ -185,8 +192,7 @@ class ParametricSolve:
         t = time.perf_counter()
         self.instance, self.elig, self.backend, self.threads = instance, elig, backend, threads
         # the class model where solve_instance would use it, so a point equals a single solve
-        self.classes = (ClassPlan(instance, elig, backend.direct_share_rows)
-                        if backend.class_model and use_class_model(instance, elig) else None)
+        self.classes = class_plan(instance, elig, backend)
         self.model = self.classes.model if self.classes is not None else build_model(
             instance, elig, direct_share_rows=backend.direct_share_rows,
             integer_flows=backend.integer_columns_only)
