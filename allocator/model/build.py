@@ -616,6 +616,17 @@ def build_class_model(instance: Instance, triples: pd.DataFrame, size: np.ndarra
     return m
 
 
+def plan_rows(triples: pd.DataFrame, demand: np.ndarray, start: pd.DataFrame) -> np.ndarray:
+    """Positions in `triples` of a plan given as assignment rows (enterprise_id, service_id,
+    agency_id): rows not among them are dropped, and a demand keeps its first row."""
+    keys = ["enterprise_id", "service_id", "agency_id"]
+    t = triples[keys].astype(str).assign(pos=np.arange(len(triples)))
+    pos = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["pos"].to_numpy()
+    if len(pos) and len(demand):
+        pos = pos[~pd.Series(demand[pos]).duplicated().to_numpy()]
+    return np.sort(pos)
+
+
 def point_from_triples(m: AllocationModel, chosen: np.ndarray,
                        counts: np.ndarray | None = None) -> np.ndarray:
     """A full column vector for a plan given as chosen triple numbers (for warm starts);

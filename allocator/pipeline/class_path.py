@@ -24,7 +24,7 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import AllocationModel, build_class_model
+from allocator.model.build import AllocationModel, build_class_model, plan_rows
 from allocator.pipeline.large_scale.classes import Arrays, Classes
 from allocator.pipeline.large_scale.levels import unsupported_rules
 from allocator.pipeline.large_scale.polish import hand_out
@@ -58,10 +58,7 @@ class ClassPlan:
     def columns_of(self, start: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """A plan given as assignment rows (enterprise_id, service_id, agency_id; those not
         eligible here dropped, one row per demand) as class columns and member counts."""
-        keys = ["enterprise_id", "service_id", "agency_id"]
-        t = self.triples[keys].astype(str).assign(pos=np.arange(len(self.triples)))
-        pos = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["pos"].to_numpy()
-        pos = pos[~pd.Series(self.arr.demand[pos]).duplicated().to_numpy()]
+        pos = plan_rows(self.triples, self.arr.demand, start)
         cols = pd.DataFrame({"g": self.g, "a": self.a, "col": np.arange(len(self.g))})
         picked = pd.DataFrame({"g": self.classes.of_demand[self.arr.demand[pos]],
                                "a": self.arr.agency[pos]})

@@ -17,7 +17,7 @@ from allocator.data.funding import has_funding
 from allocator.data.history import has_incumbents
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
-from allocator.model.build import AllocationModel, build_model, point_from_triples
+from allocator.model.build import AllocationModel, build_model, plan_rows, point_from_triples
 from allocator.pipeline.changes import changes_table
 from allocator.pipeline.class_path import ClassPlan, usable_classes
 from allocator.pipeline.funding import funding_tables
@@ -295,12 +295,7 @@ def start_point(model: AllocationModel, start: pd.DataFrame | None,
         cols, counts = classes.columns_of(start)
         point = point_from_triples(model, cols, counts)
         return point if feasible_point(model, point) else None
-    keys = ["enterprise_id", "service_id", "agency_id"]
-    t = model.triples[keys].astype(str).reset_index()
-    chosen = t.merge(start[keys].astype(str).drop_duplicates(), on=keys)["triple"].to_numpy()
-    chosen = chosen[~pd.Series(model.demand_of_triple[chosen]).duplicated().to_numpy()] \
-        if len(chosen) and model.demand_of_triple.size else chosen
-    point = point_from_triples(model, np.sort(chosen))
+    point = point_from_triples(model, plan_rows(model.triples, model.demand_of_triple, start))
     return point if feasible_point(model, point) else None
 
 
