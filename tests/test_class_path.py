@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from time import perf_counter
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from bruteforce import brute_force, evaluate
 from click.testing import CliRunner
 from hypothesis import given
@@ -48,11 +50,6 @@ from allocator.pipeline.solve import solve_instance, solve_model
 from allocator.solvers import Status, get_backend
 from allocator.solvers.base import SolveResult
 
-#: rules the class model does not hold: the hypothesis cities leave them off so that the
-#: class path is taken (usable_classes)
-CLASS_RULES = {"coverage": {"min_district_ratio": 0.0},
-               "anti_monopoly": {"max_share_in_city": None, "max_districts_per_agency": None}}
-
 
 def twins(case: dict[str, Any], copies: int) -> dict[str, Any]:
     """The case with `copies` twins of its first enterprise that has demands and no quote or
@@ -70,10 +67,7 @@ def twins(case: dict[str, Any], copies: int) -> dict[str, Any]:
         twin = f"{ent['enterprise_id']}T{k + 1}"
         ents.append({**ent, "enterprise_id": twin, "name": f"Twin {twin}"})
         dems += [{**d, "enterprise_id": twin} for d in own]
-    policy = case["policy_changes"]
-    policy = {**policy, "coverage": {**policy["coverage"], **CLASS_RULES["coverage"]},
-              "anti_monopoly": {**policy["anti_monopoly"], **CLASS_RULES["anti_monopoly"]}}
-    return {**case, "enterprises": ents, "demands": dems, "policy_changes": policy}
+    return {**case, "enterprises": ents, "demands": dems}
 
 
 @PROPERTY
@@ -103,8 +97,11 @@ def test_class_path_agrees_with_brute_force_and_check(case, copies):
 
 
 def test_hypothesis_cities_take_the_class_path_often() -> None:
-    """The property above is about the class path: most of its cities must take it."""
+    """The property above is about the class path: most of its cities must take it, and
+    among them cities with each city-wide rule on (the class model holds them too)."""
     seen: list[bool] = []
+    rules: dict[str, int] = {"min_district_ratio": 0, "max_share_in_city": 0,
+                             "max_districts_per_agency": 0}
 
     @PROPERTY
     @given(tiny_instances(), st.integers(1, 2))
@@ -112,10 +109,18 @@ def test_hypothesis_cities_take_the_class_path_often() -> None:
         case = twins(case, copies)
         with tempfile.TemporaryDirectory() as work:
             inst = load_instance(write_instance(Path(work) / "instance", **case))
-            seen.append(usable_classes(inst, compute_eligibility(inst)) is not None)
+            taken = usable_classes(inst, compute_eligibility(inst)) is not None
+            seen.append(taken)
+            pol = inst.policy
+            on = {"min_district_ratio": pol.min_district_ratio > 0,
+                  "max_share_in_city": pol.max_share_in_city is not None,
+                  "max_districts_per_agency": pol.max_districts_per_agency is not None}
+            for rule, is_on in on.items():
+                rules[rule] += int(taken and is_on)
 
     record()
     assert sum(seen) >= len(seen) // 2, f"{sum(seen)} of {len(seen)} took the class path"
+    assert all(n > 0 for n in rules.values()), rules
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +130,53 @@ def city(tmp_path_factory) -> Path:
     return path
 
 
+#: every rule the class model holds beside the district ones: co-payment, the city-wide
+#: share cap, districts per agency and minimum district coverage (funding: funded_city)
+CITY_RULES = {"copay": {"share_by_risk": {1: 0.3, 2: 0.2}},
+              "anti_monopoly": {"max_share_in_city": 0.3, "max_districts_per_agency": 2},
+              "coverage": {"min_district_ratio": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def funded_city(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("classes") / "funded"
+    write_generated(generate_instance(200, 6, 3, seed=9, funding=True), path)
+    return path
+
+
 def test_class_path_equals_the_full_model_on_a_generated_city(city: Path) -> None:
     """Same level values as the full model (both proven at a gap of 1e-6); the class model
     has fewer columns; the plan's served weight and quality recomputed from its rows."""
-    inst = load_instance(city, overrides={"solver": {"mip_gap": 1e-6}})
+    assert_class_equals_full(load_instance(city, overrides={"solver": {"mip_gap": 1e-6}}))
+
+
+def test_class_path_equals_the_full_model_under_funding_and_city_rules(
+        funded_city: Path, tmp_path: Path) -> None:
+    """Funding scopes, co-payment and the city-wide rules read only what a class's members
+    share: the class model keeps the full model's optimum under all of them at once (served
+    weight and quality, each proven at 1e-6; the cost level is left out for time), and the
+    CLI's plan passes the auditor."""
+    rules = {**CITY_RULES, "solver": {"mip_gap": 1e-6, "levels": ["coverage", "quality"]}}
+    inst = load_instance(funded_city, overrides=rules)
+    assert inst.funding is not None and len(inst.funding) and inst.policy.has_copay
+    assert_class_equals_full(inst)
+    folder = tmp_path / "inst"
+    shutil.copytree(funded_city, folder)
+    policy = yaml.safe_load((folder / "policy.yaml").read_text())
+    for key, value in CITY_RULES.items():
+        policy[key] = {**policy.get(key, {}), **value}
+    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["solve", str(folder), "--out", str(out), "--time-limit",
+                                    "5"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert "class_model" in summary
+    findings = run_check(folder, out)
+    assert findings == [], "\n".join(findings)
+
+
+def assert_class_equals_full(inst) -> None:
     elig = compute_eligibility(inst)
     assert usable_classes(inst, elig) is not None
     backend = get_backend("highs")
@@ -140,11 +188,14 @@ def test_class_path_equals_the_full_model_on_a_generated_city(city: Path) -> Non
                            None,
                            classes=classes)
     by_full = solve_model(inst, elig, full, backend, 120.0, 1, perf_counter(), {}, say, None)
+    levels = [name for name in ("coverage", "quality", "cost") if name in inst.policy.levels]
     for run in (by_class, by_full):
-        assert run.summary["status"] == "optimal"
+        status = {lv["name"]: lv["status"] for lv in run.summary["levels"]}
+        assert [status[name] for name in levels] == ["optimal"] * len(levels)
     for key in ("coverage", "quality"):
         assert by_class.summary[key] == pytest.approx(by_full.summary[key], rel=1e-6)
-    assert by_class.summary["cost"] == pytest.approx(by_full.summary["cost"], rel=1e-5)
+    if "cost" in levels:
+        assert by_class.summary["cost"] == pytest.approx(by_full.summary["cost"], rel=1e-5)
     a = by_class.assignments
     assert not a.duplicated(["enterprise_id", "service_id"]).any()
     t = elig.triples
@@ -193,10 +244,13 @@ def test_usable_classes_only_where_the_class_model_is_exact(city: Path,
                              ("incumbents", "incumbents.csv", [incumbent(ent, a, 1, svc)])):
         other = load_instance(_with(city, tmp_path, name, file, rows))
         assert usable_classes(other, compute_eligibility(other)) is None, name
+    # rules over what a class's members share are held by the class model: it is taken
     for changes in ({"anti_monopoly": {"max_share_in_city": 0.5}},
-                    {"coverage": {"min_district_ratio": 0.2}}):
+                    {"anti_monopoly": {"max_districts_per_agency": 2}},
+                    {"coverage": {"min_district_ratio": 0.2}},
+                    {"copay": {"share_by_risk": {1: 0.3}}}):
         other = load_instance(city, overrides=changes)
-        assert usable_classes(other, compute_eligibility(other)) is None, changes
+        assert usable_classes(other, compute_eligibility(other)) is not None, changes
     # a mandatory demand without an agency: the full model names it (infeasible before solving)
     lvl = int(inst.demands["risk_level"].max())
     other = load_instance(city, overrides={"coverage": {"mandatory_levels": [lvl]},

@@ -21,6 +21,8 @@ from allocator.cli import main
 from allocator.data.generate import generate_instance, write_instance
 from allocator.data.validation import load_instance
 from allocator.eligibility import compute_eligibility
+from allocator.pipeline import class_path
+from allocator.pipeline import solve as solve_mod
 from allocator.pipeline.large_scale import classes as lsc
 from allocator.pipeline.large_scale import levels as ls
 from allocator.pipeline.large_scale import repair as lsr
@@ -89,14 +91,22 @@ def test_levels_option_on_the_large_path(generated: Path, tmp_path: Path,
     assert check_results(generated, out) == []
 
 
-def test_unsupported_rules_keep_the_full_model(generated: Path, monkeypatch) -> None:
-    """A cross-district rule the repair cannot restore sends the solve to the full model."""
+def test_unsupported_rules_keep_the_exact_model(generated: Path, monkeypatch) -> None:
+    """A cross-district rule the repair cannot restore sends the solve to the exact model:
+    over classes, which holds it (at 5,000 enterprises with min_district_ratio the full
+    model found no plan in 60 s), or the full model where the classes save nothing."""
     monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    monkeypatch.setattr(solve_mod, "LARGE_TRIPLES", 0)
     inst = load_instance(generated, overrides={"anti_monopoly": {"max_districts_per_agency": 2},
                                                "solver": {"levels": ["coverage"]}})
     assert ls.unsupported_rules(inst) == ["anti_monopoly.max_districts_per_agency"]
     res = solve_result(inst, time_limit=3.0)
     assert "large_scale" not in res.summary
+    assert res.summary["full_model_kept_by"] == ["anti_monopoly.max_districts_per_agency"]
+    assert "class_model" in res.summary
+    monkeypatch.setattr(class_path, "CLASS_MAX_SHARE", 0.0)  # classes never save enough
+    res = solve_result(inst, time_limit=3.0)
+    assert "large_scale" not in res.summary and "class_model" not in res.summary
 
 
 def _tiny(tmp_path: Path, risks: list[int], person_days: float,

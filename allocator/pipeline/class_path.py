@@ -11,10 +11,13 @@ reached 7,874 in 48 s where the full model ends at 7,866-7,871 and a straightfor
 needs 600 s for 7,874 (docs/tuning-log.md, "The class model below province scale").
 
 Used by solve_instance and the sweep's ParametricSolve (a start's rows become counts,
-`columns_of`) when the rules are all ones the class model holds and the classes
-leave at most CLASS_MAX_SHARE of the columns; the plan's counts are handed to the class's
-members in order (members are interchangeable). Bounds are the class model's own: it is
-exact, so they hold for the full model.
+`columns_of`) when the rules are all ones the class model holds (every rule but pins and
+last year's plan, which tell members apart: share caps city-wide, districts per agency,
+minimum district coverage, co-payment and funding scopes all read only what members share)
+and the classes leave at most CLASS_MAX_SHARE of the columns; at province size it also
+stands in for the full model when a rule keeps the LP path out (`unsupported_rules`); the
+plan's counts are handed to the class's members in order (members are interchangeable).
+Bounds are the class model's own: it is exact, so they hold for the full model.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
 from allocator.model.build import AllocationModel, build_class_model, plan_rows
 from allocator.pipeline.large_scale.classes import Arrays, Classes
-from allocator.pipeline.large_scale.levels import unsupported_rules
 from allocator.pipeline.large_scale.polish import hand_out
 
 #: the class model is used when it has at most this share of the full model's x columns
@@ -72,11 +74,11 @@ class ClassPlan:
 
 def usable_classes(instance: Instance, elig: Eligibility) -> Classes | None:
     """The classes of identical demands when the class model may replace the full one, else
-    None: only rules it holds (no pins, last year's plan or funding flows, which tell
-    members apart or need the full split), every mandatory demand with an agency, and
-    classes that save columns (counted before anything is built)."""
-    if (len(instance.incumbents) or len(instance.pins) or unsupported_rules(instance, elig)
-            or elig.triples.empty):
+    None: no pins or last year's plan (they tell members apart; every other rule reads only
+    what a class's members share: district, sector, service, risk level, person-days,
+    weight), every mandatory demand with an agency, and classes that save columns (counted
+    before anything is built)."""
+    if len(instance.incumbents) or len(instance.pins) or elig.triples.empty:
         return None
     dem = instance.demands
     has = np.zeros(len(dem), dtype=bool)

@@ -74,15 +74,16 @@ def solve_instance(instance: Instance, solver: str | None = None,
         return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
     kept = (unsupported_rules(instance, elig) if backend.province_scale
             and len(elig.triples) >= LARGE_TRIPLES else [])
-    if kept:
-        say(f"large scale: {len(elig.triples):,} eligible triples, but {', '.join(kept)} "
-            "keep the full model (the province-scale path does not handle them)")
     label = "the given plan"
     if start is None and has_incumbents(instance):
         start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
 
     t = time.perf_counter()
     classes = class_plan(instance, elig, backend)
+    if kept:
+        say(f"large scale: {len(elig.triples):,} eligible triples, but {', '.join(kept)} "
+            f"keep the {'exact model over classes' if classes is not None else 'full model'}"
+            " (the province-scale path does not handle them)")
     if classes is not None:
         model = classes.model
         facts = classes.facts()
