@@ -99,6 +99,13 @@ def _codes(values: pd.Series | pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, labels
 
 
+#: most triples (class columns) for which a districts-per-agency cap links activity to each
+#: triple (x <= members x active, the tighter LP); above, one row per agency and district:
+#: hidden-1500-s3 with the cap (24,782 class columns) had its LP unsolved in 30 s with the
+#: per-triple rows and solved in 1 s without (docs/tuning-log.md, "Rules the province path
+#: leaves out")
+TIGHT_ACTIVITY_MAX_TRIPLES = 10_000
+
 #: largest number of nonzeros for share-cap rows written over x (see add_district_share_caps)
 DENSE_SHARE_MAX_NONZEROS = 2_000_000
 
@@ -369,7 +376,7 @@ def add_activity_variables(m: AllocationModel) -> None:
     rows = np.concatenate([codes, np.arange(k)])
     m.lp.add_constraints("active_only_if_serving", labels, rows, np.concatenate([m.x, cols]),
                          np.concatenate([-np.ones(n), np.ones(k)]), -INF, 0.0)
-    if pol.max_districts_per_agency is not None:
+    if pol.max_districts_per_agency is not None and n <= TIGHT_ACTIVITY_MAX_TRIPLES:
         # x[e,s,a] - active[a,d] <= 0 per triple: the tight form, because a cap on the number
         # of districts an agency works in must see every district it really serves
         link = t[["enterprise_id", "service_id", "agency_id"]]
@@ -378,9 +385,10 @@ def add_activity_variables(m: AllocationModel) -> None:
                              np.concatenate([m.x, cols[codes]]),
                              np.concatenate([np.ones(n), -members(t)]), -INF, 0.0)
     else:
-        # Only lower bounds on activity are in force (min agencies), and raising active[a,d]
-        # never hurts them, so this direction can never bind: one aggregated row per (a,d)
-        # states it without the per-triple rows that would double the LP.
+        # One aggregated row per (a,d): sum x <= its members x active, exact for whole x.
+        # Without a districts cap only lower bounds on activity are in force (min agencies)
+        # and raising active[a,d] never hurts them, so this direction never binds; with the
+        # cap on a large model the per-triple rows left the LP unsolved (above).
         size = np.bincount(codes, members(t), minlength=k)
         rows = np.concatenate([codes, np.arange(k)])
         m.lp.add_constraints("active_if_serving", labels, rows, np.concatenate([m.x, cols]),
