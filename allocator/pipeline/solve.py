@@ -20,6 +20,7 @@ from allocator.eligibility import Eligibility, compute_eligibility
 from allocator.model.build import AllocationModel, build_model, plan_rows, point_from_triples
 from allocator.pipeline.changes import changes_table
 from allocator.pipeline.class_path import ClassPlan, usable_classes
+from allocator.pipeline.district_pairs import PAIRS_MIN_TRIPLES, PAIRS_SHARE, cap_binds, pairs_start
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
     LARGE_TRIPLES,
@@ -77,6 +78,15 @@ def solve_instance(instance: Instance, solver: str | None = None,
     label = "the given plan"
     if start is None and has_incumbents(instance):
         start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
+    if start is None and len(elig.triples) >= PAIRS_MIN_TRIPLES and cap_binds(instance, elig):
+        t = time.perf_counter()
+        say("districts per agency: choosing each agency's districts first, then a plan on them")
+        start = pairs_start(instance, elig, backend, PAIRS_SHARE * limit, threads)
+        timings["first_plan"] = time.perf_counter() - t
+        label = "a plan on the districts chosen first (max_districts_per_agency)"
+        if start is None:
+            say("districts per agency: no plan on chosen districts in "
+                f"{timings['first_plan']:.1f} s; solving without one")
 
     t = time.perf_counter()
     classes = class_plan(instance, elig, backend)
