@@ -12,12 +12,11 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
-from bruteforce import brute_force
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from instance_builder import run_check, solve_folder, write_instance
-from test_properties import PROPERTY, assert_levels_match, tiny_instances
+from test_properties import PROPERTY, matches_brute_force, tiny_instances
 
 from allocator.cli import main
 from allocator.data.generate import generate_instance
@@ -50,13 +49,7 @@ def test_one_activity_row_per_pair_keeps_the_optimum(case, cap):
             block = next(b for b in m.lp.row_blocks if b.name == "active_if_serving")
             assert block.size == len(m.active)
         assert "active_if_serving" in names or m.active is None
-        out = solve_folder(path, Path(work))
-        bf = brute_force(out.instance)
-        if not bf.feasible:
-            assert out.status == "infeasible"
-            return
-        assert out.status == "optimal"
-        assert_levels_match(out.result.summary, bf)
+        matches_brute_force(solve_folder(path, Path(work)))
 
 
 @pytest.fixture(scope="module")

@@ -142,6 +142,18 @@ def assert_levels_match(summary: dict, bf) -> None:
         assert cost <= bf.cost * (1 + COST_RTOL) + 0.01
 
 
+def matches_brute_force(out) -> bool:
+    """The solve against the brute force: infeasible where it finds no plan, else optimal
+    with its levels (assert_levels_match). Whether there is a plan."""
+    bf = brute_force(out.instance)
+    if not bf.feasible:
+        assert out.status == "infeasible"
+        return False
+    assert out.status == "optimal"
+    assert_levels_match(out.result.summary, bf)
+    return True
+
+
 @PROPERTY
 @given(tiny_instances())
 def test_solve_agrees_with_brute_force_and_check(case):
