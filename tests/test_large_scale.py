@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 from instance_builder import agency, bid, demand, enterprise, solve_result
 from instance_builder import write_instance as write_tiny
@@ -107,6 +108,66 @@ def test_unsupported_rules_keep_the_exact_model(generated: Path, monkeypatch) ->
     monkeypatch.setattr(class_path, "CLASS_MAX_SHARE", 0.0)  # classes never save enough
     res = solve_result(inst, time_limit=3.0)
     assert "large_scale" not in res.summary and "class_model" not in res.summary
+
+
+def test_checked_rules_are_found_broken_on_a_plan(generated: Path) -> None:
+    """remaining_breaks names a district below min_district_ratio and an agency above
+    max_share_in_city, and only those, on a plan that keeps every other rule."""
+    inst = load_instance(generated)
+    elig = compute_eligibility(inst)
+    arr = lsc.Arrays.of(inst, elig.triples)
+    choice = ls.solve_large(inst, elig, 20.0, 1e-4).chosen
+    assert choice is not None
+    plan = np.full(len(arr.weight), -1, dtype=np.int64)
+    plan[arr.demand[choice]] = choice
+    assert lsr.remaining_breaks(inst, arr, plan) == []
+    served = plan >= 0
+    ratio = np.bincount(arr.demand_district[served], arr.weight[served],
+                        minlength=len(arr.districts)) / np.bincount(
+        arr.demand_district, arr.weight, minlength=len(arr.districts))
+    low = float(ratio.min())
+    for changes, rule in (({"coverage": {"min_district_ratio": low + 0.01}},
+                           "minimum district coverage (1)"),
+                          ({"coverage": {"min_district_ratio": low - 0.01}}, None)):
+        other = load_instance(generated, overrides=changes)
+        assert lsr.remaining_breaks(other, arr, plan) == ([rule] if rule else [])
+    spend = np.bincount(arr.agency[choice], arr.cost[choice], minlength=len(arr.agencies))
+    top = float(spend.max() / spend.sum())
+    for cap, broken in ((top - 1e-3, True), (top + 1e-3, False)):
+        other = load_instance(generated, overrides={"anti_monopoly": {"max_share_in_city": cap}})
+        got = lsr.remaining_breaks(other, arr, plan)
+        assert got == (["city share caps (1)"] if broken else []), (cap, got)
+
+
+@pytest.mark.parametrize("changes, path", [
+    ({"coverage": {"min_district_ratio": 0.3}}, "large_scale"),
+    ({"anti_monopoly": {"max_share_in_city": 0.15}}, "class_model")])
+def test_checked_rules_on_the_large_path(generated: Path, tmp_path: Path, monkeypatch,
+                                         changes: dict, path: str) -> None:
+    """A minimum district coverage the LP's plan keeps stays on the large path (its bounds
+    those of the relaxation) and its plan keeps the rule; a city share cap no rounded plan
+    keeps hands the solve to the exact model with the time left. Both pass the auditor."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    monkeypatch.setattr(solve_mod, "LARGE_TRIPLES", 0)
+    folder = tmp_path / "inst"
+    write_instance(generate_instance(400, 12, 4, seed=11), folder)
+    policy = yaml.safe_load((folder / "policy.yaml").read_text())
+    for key, value in changes.items():
+        policy[key] = {**policy[key], **value}
+    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
+    out = tmp_path / "res"
+    result = CliRunner().invoke(main, ["solve", str(folder), "--out", str(out),
+                                       "--time-limit", "15"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert path in summary
+    if path == "class_model":
+        assert "checked, not restored" in result.stderr
+        assert summary["full_model_kept_by"] == ["anti_monopoly.max_share_in_city"]
+    assert summary["coverage"] > 0
+    assert check_results(folder, out) == []
+    levels = {lv["name"]: lv for lv in summary["levels"]}
+    assert levels["coverage"]["bound"] >= levels["coverage"]["value"] - 1e-6
 
 
 def _tiny(tmp_path: Path, risks: list[int], person_days: float,

@@ -24,6 +24,7 @@ from allocator.pipeline.district_pairs import PAIRS_MIN_TRIPLES, PAIRS_SHARE, ca
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
     LARGE_TRIPLES,
+    checked_rules,
     forced_demands,
     solve_large,
     unsupported_rules,
@@ -71,8 +72,16 @@ def solve_instance(instance: Instance, solver: str | None = None,
         timings["eligibility"] = time.perf_counter() - t
     say(f"eligibility: {len(elig.triples):,} eligible triples, {len(elig.excluded):,} kept out")
 
+    broken: list[str] = []  # rules the province path only checks, broken by its plan
     if backend.province_scale and use_large_path(instance, elig):
-        return _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
+        large = _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
+        broken = checked_rules(instance)
+        if large.summary["coverage"] is not None or not broken:
+            return large
+        # its rounded plan broke a rule it only checks: the exact model with the time left
+        say(f"large scale: no plan keeping {', '.join(broken)} (checked, not restored, on "
+            "that path): the exact model with the time left")
+        timings.pop("solve", None)
     kept = (unsupported_rules(instance, elig) if backend.province_scale
             and len(elig.triples) >= LARGE_TRIPLES else [])
     label = "the given plan"
@@ -107,7 +116,7 @@ def solve_instance(instance: Instance, solver: str | None = None,
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
-                       kept=kept, label=label, classes=classes)
+                       kept=kept + broken, label=label, classes=classes)
 
 
 def class_plan(instance: Instance, elig: Eligibility, backend: Backend) -> ClassPlan | None:

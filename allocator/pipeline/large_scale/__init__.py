@@ -45,11 +45,12 @@ here: its value for the plan is reported, marked not optimised, and the run says
 from allocator.pipeline.large_scale.levels import (
     LARGE_TRIPLES,
     LargeResult,
+    checked_rules,
     forced_demands,
     solve_large,
     unsupported_rules,
     use_large_path,
 )
 
-__all__ = ["LARGE_TRIPLES", "LargeResult", "forced_demands", "solve_large", "unsupported_rules",
-           "use_large_path"]
+__all__ = ["LARGE_TRIPLES", "LargeResult", "checked_rules", "forced_demands", "solve_large",
+           "unsupported_rules", "use_large_path"]

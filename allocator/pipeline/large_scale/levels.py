@@ -54,6 +54,19 @@ REPRICE_SECONDS = 5.0
 FACE_TOL = 1e-7
 
 
+#: rules the path checks on every plan (repair.remaining_breaks) but neither holds in its
+#: class LP nor restores: its LP is then a relaxation (its bounds hold), its rounded plans are
+#: kept only where they keep the rules, the exact class model (polish) holds them, and a
+#: coverage plan that breaks one ends the path (solve_instance then solves the exact model)
+CHECKED_RULES = {"coverage.min_district_ratio": lambda pol: pol.min_district_ratio > 0,
+                 "anti_monopoly.max_share_in_city": lambda pol: pol.max_share_in_city is not None}
+
+
+def checked_rules(instance: Instance) -> list[str]:
+    """The CHECKED_RULES that are on."""
+    return [name for name, on in CHECKED_RULES.items() if on(instance.policy)]
+
+
 #: the coverage hold of the quality level's next try when a plan lost coverage: as a fraction
 #: of the way from what level 1 guarantees to the coverage optimum's face
 NEXT_HOLD_STEP = {0.5: 0.75, 0.75: 1.0}
@@ -74,19 +87,17 @@ def unsupported_rules(instance: Instance, elig: Eligibility | None = None) -> li
     Pins and rotation are eligibility (a pinned demand keeps one triple and must be served),
     and max_changes that allows no change fixes every still-eligible incumbent the same way;
     a max_changes that allows some but not all changes is a counting row the rounding cannot
-    guarantee. Without `elig`, any max_changes above 0 with incumbents counts as such."""
+    guarantee. Without `elig`, any max_changes above 0 with incumbents counts as such.
+    The city-wide share cap and the minimum district coverage are checked, not held
+    (CHECKED_RULES)."""
     pol = instance.policy
     out = []
     if instance.funding is not None and len(instance.funding):
         out.append("funding.csv")
     if pol.has_copay:
         out.append("copay.share_by_risk")
-    if pol.max_share_in_city is not None:
-        out.append("anti_monopoly.max_share_in_city")
     if pol.max_districts_per_agency is not None:
         out.append("anti_monopoly.max_districts_per_agency")
-    if pol.min_district_ratio > 0:
-        out.append("coverage.min_district_ratio")
     if pol.max_changes is not None and len(instance.incumbents):
         if elig is None:
             partial = pol.max_changes > 0

@@ -348,4 +348,15 @@ def remaining_breaks(instance: Instance, arr: Arrays, choice: np.ndarray) -> lis
     need = pol.min_agencies_per_district or 0
     active = (st.pair_count.reshape(len(arr.agencies), K) > 0).sum(axis=0)
     note("minimum agencies", int(((active > 0) & (active < need)).sum()))
+    # checked, never restored (CHECKED_RULES): a plan breaking them is not kept
+    ratio = pol.min_district_ratio
+    if ratio > 0:
+        served = choice >= 0
+        got = np.bincount(arr.demand_district[served], arr.weight[served], minlength=K)
+        total = np.bincount(arr.demand_district, arr.weight, minlength=K)
+        note("minimum district coverage", int((got < ratio * total - tol).sum()))
+    city = pol.max_share_in_city
+    if city is not None:
+        by_agency = st.pair_spend.reshape(len(arr.agencies), K).sum(axis=1)
+        note("city share caps", int((by_agency > city * st.spend + tol).sum()))
     return out
