@@ -78,6 +78,8 @@ def job_allocator(job: dict) -> dict:
         "phase_seconds": s.get("phase_seconds", {}),
         "levels": s.get("levels", []),
         "large_scale": s.get("large_scale"),
+        "class_model": s.get("class_model"),
+        "full_model_kept_by": s.get("full_model_kept_by"),
         "load_seconds": load_s,
         "write_seconds": write_s,
         "total_seconds": total,

@@ -370,7 +370,8 @@ def large_table(recs: list[dict]) -> str:
     rows = []
     for rec in recs:
         a = rec["allocator"]
-        path = "class LP + MIP" if a.get("large_scale") else "full MIP"
+        path = ("class LP + MIP" if a.get("large_scale") else
+                "class MIP" if a.get("class_model") else "full MIP")
         for k, lv in enumerate(a.get("levels") or []):
             rows.append([rec["name"] if k == 0 else "", counts_of(a).get("eligible_triples")
                          if k == 0 else "", path if k == 0 else "", lv.get("name"),
@@ -571,7 +572,7 @@ def targets(recs: list[dict], gap_rows: list[dict]) -> list[list[str]]:
                     f"{fmt(a.get('total_seconds'), 1)} s end to end",
                     "PASS" if (a.get("coverage") or 0) >= DEMO_COVERAGE - 1e-6 else "FAIL"])
 
-    for rec in [r for r in recs if r.get("suite") == "large"]:
+    for rec in [r for r in recs if r.get("suite") in ("large", "rules")]:
         a = rec["allocator"]
         cov, qual = level_of(a, "coverage"), level_of(a, "quality")
         gc, gq = cov.get("gap"), qual.get("gap")
@@ -584,7 +585,8 @@ def targets(recs: list[dict], gap_rows: list[dict]) -> list[list[str]]:
         ok = (gc is not None and gc <= LARGE_COVERAGE_GAP and gq is not None
               and gq <= LARGE_QUALITY_GAP)
         verdict = ("PASS" if ok else "FAIL") if judged else "reported"
-        out.append([f"Large: {rec['name']}", crit, f"coverage gap {fmt_gap(gc)}, quality gap "
+        kind = "Large" if rec["suite"] == "large" else "Rules"
+        out.append([f"{kind}: {rec['name']}", crit, f"coverage gap {fmt_gap(gc)}, quality gap "
                     f"{fmt_gap(gq)}, {fmt(a.get('total_seconds'), 1)} s", verdict])
 
     bk = [r for r in recs if r.get("suite") == "backends"]
@@ -693,7 +695,7 @@ def render(recs: list[dict], gap_rows: list[dict], args: argparse.Namespace,
     ]
     own = [r for r in recs if r.get("suite", "city") in ("city", "scale", "quick")]
     by_suite = {k: [r for r in recs if r.get("suite") == k]
-                for k in ("hidden", "demo", "large", "backends")}
+                for k in ("hidden", "demo", "large", "rules", "backends")}
     if by_suite["hidden"] or by_suite["demo"]:
         both = by_suite["demo"] + by_suite["hidden"]
         parts += ["## Cities nobody here generated (issue 21): allocator against the baseline",
@@ -712,6 +714,12 @@ def render(recs: list[dict], gap_rows: list[dict], args: argparse.Namespace,
                   "othergen cities; no baseline (it finds no plan in 10 minutes at this size): "
                   "each level against its own proven bound.", "",
                   large_table(by_suite["large"]), ""]
+    if by_suite["rules"]:
+        parts += ["## Policy rules the province path does not restore (issue 21)", "",
+                  "othergen cities with one rule on (`rules` suite: a minimum district "
+                  "coverage, a city-wide share cap, districts per agency, co-payment); no "
+                  "baseline: each level against its own proven bound.", "",
+                  large_table(by_suite["rules"]), ""]
     if by_suite["backends"]:
         parts += ["## Every backend on 120-enterprise cities (issue 21)", "",
                   "`allocator solve --solver NAME` at the default time limit against the "

@@ -5,7 +5,8 @@ Usage: ``python -m benchmarks.run [--suite NAME] [--sizes A,B] [--quick] [--out 
 Suites (benchmarks/suites.py): ``city`` (1,000 and 2,000 enterprises), ``scale`` (5,000,
 20,000 and 100,000), ``hidden`` (issue 21: cities of benchmarks/othergen.py against the
 baseline), ``demo`` (instances/k_city), ``large`` (othergen cities of 5,000-20,000 at the
-default time limit), ``backends`` (every backend on 120-enterprise cities), ``gap``
+default time limit), ``rules`` (othergen cities with one rule the province path does not
+restore), ``backends`` (every backend on 120-enterprise cities), ``gap``
 (OR-Library gap1-gap12 and gapa-gapd) and ``all``. ``--quick``: one tiny generated instance
 and the first problem of gap1.
 
@@ -29,7 +30,7 @@ from benchmarks.report import machine_facts, render, write_report
 from benchmarks.suites import GAP_FILES, QUICK, SEED, bench_case, bench_gap, cases, suite_cases
 
 DEFAULT_MD = REPO / "benchmarks" / "results.md"
-SUITES = ["city", "scale", "hidden", "demo", "large", "backends", "gap", "all"]
+SUITES = ["city", "scale", "hidden", "demo", "large", "rules", "backends", "gap", "all"]
 
 
 def main(argv: list[str] | None = None) -> int:

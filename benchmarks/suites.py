@@ -10,6 +10,10 @@
   its own proven bound is what is judged.
 - `backends`: 120-enterprise cities (both generators) solved by every backend at the default
   time limit against the baseline's reference optimum.
+- `rules`: othergen cities (other-5k's shape and hidden-1500-s3) with one policy rule on that
+  the province path does not restore (a minimum district coverage, a city-wide share cap,
+  districts per agency, co-payment), no baseline: each level against its own bound, judged
+  as `large` (the suites above never switch these rules on).
 - `gap`: OR-Library gap1-gap12 and gapa-gapd, min sense.
 """
 
@@ -78,6 +82,21 @@ def _other_city(n: int, m: int, d: int, seed: int) -> Callable[[Path], Path]:
     return make
 
 
+def _with_policy(make: Callable[[Path], Path], changes: dict) -> Callable[[Path], Path]:
+    """`make`, then `changes` ({section: {key: value}}) written into its policy.yaml."""
+    def made(path: Path) -> Path:
+        import yaml
+
+        folder = make(path)
+        file = folder / "policy.yaml"
+        policy = yaml.safe_load(file.read_text(encoding="utf-8"))
+        for section, values in changes.items():
+            policy[section] = {**(policy.get(section) or {}), **values}
+        file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+        return folder
+    return made
+
+
 def _shipped(name: str) -> Callable[[Path], Path]:
     def make(path: Path) -> Path:
         return harness.REPO / "instances" / name
@@ -113,6 +132,14 @@ def cases(seed: int = SEED) -> dict[str, Case]:
     for n, m, d, s in LARGE:
         out.append(Case(f"other-{n // 1000}k", "large", _other_city(n, m, d, s), n, m, d,
                         None, None))
+    for label, changes in RULES:
+        n, m, d, s = LARGE[0]
+        out.append(Case(f"rules-5k-{label}", "rules",
+                        _with_policy(_other_city(n, m, d, s), changes), n, m, d, None, None))
+        m, d = _shape(1_500, 3)
+        out.append(Case(f"rules-1500-{label}", "rules",
+                        _with_policy(_hidden_city(1_500, 3), changes), 1_500, m, d, None,
+                        None))
     for n, s in BACKEND_HIDDEN:
         m, d = _shape(n, s)
         out.append(Case(f"b120-hidden-s{s}", "backends", _hidden_city(n, s), n, m, d, None,
@@ -129,6 +156,11 @@ HIDDEN = [(1_000, 1), (1_000, 2), (1_500, 3), (1_500, 4), (1_500, 5), (1_500, 6)
           (1_500, 8), (2_000, 9), (3_000, 10)]
 #: othergen cities at scale: enterprises, agencies, districts, seed (issue 21's shapes)
 LARGE = [(5_000, 60, 10, 21), (10_000, 100, 12, 22), (20_000, 160, 16, 23)]
+#: one rule on each (the `rules` suite): label, policy changes
+RULES = [("ratio", {"coverage": {"min_district_ratio": 0.6}}),
+         ("city-share", {"anti_monopoly": {"max_share_in_city": 0.1}}),
+         ("districts", {"anti_monopoly": {"max_districts_per_agency": 2}}),
+         ("copay", {"copay": {"share_by_risk": {1: 0.3, 2: 0.2}}})]
 #: 120-enterprise cities for the backends: othergen (seed), allocator generate (shape, seed)
 BACKEND_HIDDEN = [(120, 31), (120, 33), (120, 35)]
 BACKEND_OWN = [(120, 10, 3, 22), (120, 10, 3, 27), (120, 12, 3, 2)]

@@ -212,6 +212,27 @@ def test_demo_large_and_backend_verdicts():
     assert _verdicts([large(9e-5, 2e-3)])["Large: other-5k"] == "FAIL"
     assert _verdicts([large(None, 9e-4)])["Large: other-5k"] == "FAIL"
     assert _verdicts([large(1e-2, 1e-2, n=20_000)])["Large: other-5k"] == "reported"
+    # the rules suite is judged as the large one, under its own name
+    ruled = {**large(9e-5, 2e-3), "name": "rules-5k-ratio", "suite": "rules"}
+    assert _verdicts([ruled])["Rules: rules-5k-ratio"] == "FAIL"
+    assert _verdicts([{**ruled, **{"allocator": large(9e-5, 9e-4)["allocator"]}}])[
+        "Rules: rules-5k-ratio"] == "PASS"
+
+
+def test_the_rules_suite_switches_its_rule_on(tmp_path):
+    """Each rules case is an othergen city with its one rule written into policy.yaml."""
+    import yaml
+
+    from benchmarks import suites
+
+    every = suites.cases()
+    ruled = [c for c in every.values() if c.suite == "rules"]
+    assert len(ruled) == 2 * len(suites.RULES)
+    case = every["rules-1500-districts"]
+    folder = case.make(tmp_path / "city")
+    policy = yaml.safe_load((folder / "policy.yaml").read_text(encoding="utf-8"))
+    assert policy["anti_monopoly"]["max_districts_per_agency"] == 2
+    assert (folder / "demands.csv").exists()
 
     ref = {"status": "optimal", "coverage": 10.0, "quality": 800.0, "cost": 1e5,
            "total_seconds": 2.0}
