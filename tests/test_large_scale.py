@@ -137,6 +137,11 @@ def test_checked_rules_are_found_broken_on_a_plan(generated: Path) -> None:
         other = load_instance(generated, overrides={"anti_monopoly": {"max_share_in_city": cap}})
         got = lsr.remaining_breaks(other, arr, plan)
         assert got == (["city share caps (1)"] if broken else []), (cap, got)
+    # what sends the solve on to the exact model: a checked rule among the unrepaired breaks
+    assert ls.checked_rules({"unrepaired": ["agency capacity (2)"]}) == []
+    assert ls.checked_rules({"unrepaired": ["agency capacity (2)", "city share caps (3)"]}) == [
+        "anti_monopoly.max_share_in_city"]
+    assert ls.checked_rules({}) == []
 
 
 @pytest.mark.parametrize("changes, path", [

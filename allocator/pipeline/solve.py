@@ -75,8 +75,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
     broken: list[str] = []  # rules the province path only checks, broken by its plan
     if backend.province_scale and use_large_path(instance, elig):
         large = _solve_large(instance, elig, backend, limit, threads, t0, timings, say)
-        broken = checked_rules(instance)
-        if large.summary["coverage"] is not None or not broken:
+        broken = checked_rules(large.summary.get("large_scale") or {})
+        if not broken:
             return large
         # its rounded plan broke a rule it only checks: the exact model with the time left
         say(f"large scale: no plan keeping {', '.join(broken)} (checked, not restored, on "

@@ -58,13 +58,15 @@ FACE_TOL = 1e-7
 #: class LP nor restores: its LP is then a relaxation (its bounds hold), its rounded plans are
 #: kept only where they keep the rules, the exact class model (polish) holds them, and a
 #: coverage plan that breaks one ends the path (solve_instance then solves the exact model)
-CHECKED_RULES = {"coverage.min_district_ratio": lambda pol: pol.min_district_ratio > 0,
-                 "anti_monopoly.max_share_in_city": lambda pol: pol.max_share_in_city is not None}
+#: (rule: the name remaining_breaks gives its breaks)
+CHECKED_RULES = {"coverage.min_district_ratio": "minimum district coverage",
+                 "anti_monopoly.max_share_in_city": "city share caps"}
 
 
-def checked_rules(instance: Instance) -> list[str]:
-    """The CHECKED_RULES that are on."""
-    return [name for name, on in CHECKED_RULES.items() if on(instance.policy)]
+def checked_rules(info: dict) -> list[str]:
+    """The CHECKED_RULES that the large path's unrepaired plan breaks (its `info`)."""
+    breaks = " ".join(info.get("unrepaired") or [])
+    return [name for name, label in CHECKED_RULES.items() if label in breaks]
 
 
 #: the coverage hold of the quality level's next try when a plan lost coverage: as a fraction
