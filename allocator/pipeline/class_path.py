@@ -27,9 +27,10 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import AllocationModel, build_class_model, plan_rows
+from allocator.model.build import AllocationModel, build_class_model, build_model, plan_rows
 from allocator.pipeline.large_scale.classes import Arrays, Classes
 from allocator.pipeline.large_scale.polish import hand_out
+from allocator.solvers import Backend
 
 #: the class model is used when it has at most this share of the full model's x columns
 CLASS_MAX_SHARE = 0.9
@@ -90,3 +91,15 @@ def usable_classes(instance: Instance, elig: Eligibility) -> Classes | None:
                              minlength=len(instance.demands))
     columns = int(per_demand[classes.rep].sum())
     return classes if columns <= CLASS_MAX_SHARE * len(elig.triples) else None
+
+
+def exact_model(instance: Instance, elig: Eligibility, backend: Backend
+                ) -> tuple[AllocationModel, ClassPlan | None]:
+    """The exact model of the instance for `backend`: over classes where the backend takes it
+    and the rules allow it (usable_classes; with its ClassPlan), else the full model (None)."""
+    classes = usable_classes(instance, elig) if backend.class_model else None
+    if classes is not None:
+        plan = ClassPlan(instance, elig, backend.direct_share_rows, classes)
+        return plan.model, plan
+    return build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
+                       integer_flows=backend.integer_columns_only), None

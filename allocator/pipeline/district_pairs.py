@@ -21,8 +21,8 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import build_model, plan_rows, point_from_triples
-from allocator.pipeline.class_path import ClassPlan, usable_classes
+from allocator.model.build import plan_rows, point_from_triples
+from allocator.pipeline.class_path import exact_model
 from allocator.pipeline.lexicographic import solve_lexicographic
 from allocator.solvers import Backend
 
@@ -78,12 +78,7 @@ def pairs_start(instance: Instance, elig: Eligibility, backend: Backend, seconds
     pol = dataclasses.replace(instance.policy, max_districts_per_agency=None,
                               levels=("coverage",))
     inst = dataclasses.replace(instance, policy=pol)
-    classes = usable_classes(inst, sub) if backend.class_model else None
-    plan = (ClassPlan(inst, sub, backend.direct_share_rows, classes) if classes is not None
-            else None)
-    model = plan.model if plan is not None else build_model(
-        inst, sub, direct_share_rows=backend.direct_share_rows,
-        integer_flows=backend.integer_columns_only)
+    model, plan = exact_model(inst, sub, backend)
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         return None
     # the first plan is one of the pairs' plans: the start
@@ -106,12 +101,7 @@ def any_plan(instance: Instance, elig: Eligibility, backend: Backend, seconds: f
     until a first plan (the least-cost model finds one where the served-weight model does
     not: hidden-1500-s3 with the cap at 2 in 3.5-7 s), over classes where they apply."""
     pol = instance.policy
-    classes = usable_classes(instance, elig) if backend.class_model else None
-    plan = (ClassPlan(instance, elig, backend.direct_share_rows, classes)
-            if classes is not None else None)
-    model = plan.model if plan is not None else build_model(
-        instance, elig, direct_share_rows=backend.direct_share_rows,
-        integer_flows=backend.integer_columns_only)
+    model, plan = exact_model(instance, elig, backend)
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         return None
     session = backend.open(model.lp, threads, pol.seed)

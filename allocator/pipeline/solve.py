@@ -17,9 +17,9 @@ from allocator.data.funding import has_funding
 from allocator.data.history import has_incumbents
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
-from allocator.model.build import AllocationModel, build_model, plan_rows, point_from_triples
+from allocator.model.build import AllocationModel, plan_rows, point_from_triples
 from allocator.pipeline.changes import changes_table
-from allocator.pipeline.class_path import ClassPlan, usable_classes
+from allocator.pipeline.class_path import ClassPlan, exact_model
 from allocator.pipeline.district_pairs import PAIRS_MIN_TRIPLES, PAIRS_SHARE, cap_binds, pairs_start
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
@@ -98,33 +98,21 @@ def solve_instance(instance: Instance, solver: str | None = None,
                 f"{timings['first_plan']:.1f} s; solving without one")
 
     t = time.perf_counter()
-    classes = class_plan(instance, elig, backend)
+    model, classes = exact_model(instance, elig, backend)
     if kept:
         say(f"large scale: {len(elig.triples):,} eligible triples, but {', '.join(kept)} "
             f"keep the {'exact model over classes' if classes is not None else 'full model'}"
             " (the province-scale path does not handle them)")
     if classes is not None:
-        model = classes.model
         facts = classes.facts()
         say(f"classes: {facts['demands']:,} demands in {facts['classes']:,} classes of "
             f"identical demands, {facts['class_columns']:,} class columns: the exact model "
             "over classes")
-    else:
-        model = build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
-                            integer_flows=backend.integer_columns_only)
     timings["build"] = time.perf_counter() - t
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
                        kept=kept + broken, label=label, classes=classes)
-
-
-def class_plan(instance: Instance, elig: Eligibility, backend: Backend) -> ClassPlan | None:
-    """The exact model over classes where the backend takes it and the rules allow it
-    (pipeline/class_path.py), else None: the full model is built."""
-    classes = usable_classes(instance, elig) if backend.class_model else None
-    return None if classes is None else ClassPlan(instance, elig, backend.direct_share_rows,
-                                                  classes)
 
 
 def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
@@ -212,10 +200,7 @@ class ParametricSolve:
         t = time.perf_counter()
         self.instance, self.elig, self.backend, self.threads = instance, elig, backend, threads
         # the class model where solve_instance would use it, so a point equals a single solve
-        self.classes = class_plan(instance, elig, backend)
-        self.model = self.classes.model if self.classes is not None else build_model(
-            instance, elig, direct_share_rows=backend.direct_share_rows,
-            integer_flows=backend.integer_columns_only)
+        self.model, self.classes = exact_model(instance, elig, backend)
         lp = self.model.lp
         self.budget_row = self.model.budget_row
         self.session: ParametricSession | None = None
