@@ -360,7 +360,8 @@ def test_a_start_maps_to_class_counts_and_sweeps_use_the_class_model(city: Path)
     """A plan given as assignment rows becomes the class model's counts (feasible, the same
     served weight), so a warm start and a sweep's chain go through the class model too: a
     parametric solve over classes at a budget equals solve_instance there."""
-    from allocator.pipeline.solve import ParametricSolve, start_point
+    from allocator.pipeline.class_path import start_point
+    from allocator.pipeline.solve import ParametricSolve
 
     inst = load_instance(city)
     elig = compute_eligibility(inst)

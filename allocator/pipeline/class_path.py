@@ -18,6 +18,10 @@ and the classes leave at most CLASS_MAX_SHARE of the columns; at province size i
 stands in for the full model when a rule keeps the LP path out (`unsupported_rules`); the
 plan's counts are handed to the class's members in order (members are interchangeable).
 Bounds are the class model's own: it is exact, so they hold for the full model.
+
+`exact_model`, `start_point` and `chosen_triples` are the one way the pipeline gets the exact
+model, turns a plan's rows into its start and its solution back into triples, with classes
+or without.
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import AllocationModel, build_class_model, build_model, plan_rows
+from allocator.model.build import (
+    AllocationModel,
+    build_class_model,
+    build_model,
+    plan_rows,
+    point_from_triples,
+)
 from allocator.pipeline.large_scale.classes import Arrays, Classes
 from allocator.pipeline.large_scale.polish import hand_out
 from allocator.solvers import Backend
@@ -103,3 +113,36 @@ def exact_model(instance: Instance, elig: Eligibility, backend: Backend
         return plan.model, plan
     return build_model(instance, elig, direct_share_rows=backend.direct_share_rows,
                        integer_flows=backend.integer_columns_only), None
+
+
+def start_point(model: AllocationModel, start: pd.DataFrame | None,
+                classes: ClassPlan | None = None) -> np.ndarray | None:
+    """Column vector of a warm-start plan given as assignment rows (those eligible here), or
+    None when there is none or it breaks a rule of this model (a backend keeps a start as
+    its first plan, so it must be feasible). `classes`: the model is that class model."""
+    if start is None or start.empty:
+        return None
+    if classes is not None:
+        cols, counts = classes.columns_of(start)
+        point = point_from_triples(model, cols, counts)
+        return point if feasible_point(model, point) else None
+    point = point_from_triples(model, plan_rows(model.triples, model.demand_of_triple, start))
+    return point if feasible_point(model, point) else None
+
+
+def feasible_point(model: AllocationModel, point: np.ndarray, tol: float = 1e-6) -> bool:
+    """Whether a column vector keeps every row and bound of the model."""
+    lp = model.lp
+    if np.any(point < lp.lb - tol) or np.any(point > lp.ub + tol):
+        return False
+    act = lp.matrix() @ point
+    lo, hi = lp.row_lo, lp.row_hi
+    return bool(np.all(act >= lo - tol * np.maximum(1, np.abs(lo)))
+                and np.all(act <= hi + tol * np.maximum(1, np.abs(hi))))
+
+
+def chosen_triples(model: AllocationModel, classes: ClassPlan | None,
+                   x: np.ndarray) -> np.ndarray:
+    """Triple numbers (of the eligibility the model was built from) of a solver point: the
+    class counts handed to members, or the full model's chosen columns."""
+    return classes.chosen(x) if classes is not None else np.flatnonzero(x[model.x] > 0.5)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility
-from allocator.model.build import plan_rows, point_from_triples
-from allocator.pipeline.class_path import exact_model
+from allocator.pipeline.class_path import chosen_triples, exact_model, start_point
+from allocator.pipeline.least_budget import PLAN_KEYS
 from allocator.pipeline.lexicographic import solve_lexicographic
 from allocator.solvers import Backend
 
@@ -34,7 +34,6 @@ FIRST_SHARE = 0.6
 PAIRS_MIN_TRIPLES = 10_000
 #: the first plan's gap: any plan will do
 ANY_PLAN_GAP = 1.0
-PLAN_KEYS = ["enterprise_id", "service_id", "agency_id"]
 
 
 def cap_binds(instance: Instance, elig: Eligibility) -> bool:
@@ -82,16 +81,13 @@ def pairs_start(instance: Instance, elig: Eligibility, backend: Backend, seconds
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
         return None
     # the first plan is one of the pairs' plans: the start
-    start = t.iloc[first][PLAN_KEYS].astype(str).reset_index(drop=True)
-    point = (point_from_triples(model, *plan.columns_of(start)) if plan is not None
-             else point_from_triples(model, plan_rows(kept, kept["demand"].to_numpy(), start)))
+    point = start_point(model, t.iloc[first][PLAN_KEYS].astype(str), plan)
     left = seconds - (time.perf_counter() - t0)
     lex = solve_lexicographic(model, backend, max(left, 0.5), pol.mip_gap, threads, pol.seed,
                               start=point, levels=("coverage",), tie_break=plan is not None)
     if not lex.status.has_solution or lex.x is None:
         return None
-    chosen = (plan.chosen(lex.x) if plan is not None
-              else np.flatnonzero(lex.x[model.x] > 0.5))
+    chosen = chosen_triples(model, plan, lex.x)
     return kept.iloc[chosen][PLAN_KEYS].astype(str).reset_index(drop=True)
 
 
@@ -109,8 +105,7 @@ def any_plan(instance: Instance, elig: Eligibility, backend: Backend, seconds: f
     res = session.solve(seconds, ANY_PLAN_GAP, None)
     if not res.status.has_solution or res.x is None:
         return None
-    x = np.asarray(res.x)
-    return plan.chosen(x) if plan is not None else np.flatnonzero(x[model.x] > 0.5)
+    return chosen_triples(model, plan, np.asarray(res.x))
 
 
 def widen(instance: Instance, t: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:

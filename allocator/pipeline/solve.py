@@ -17,9 +17,9 @@ from allocator.data.funding import has_funding
 from allocator.data.history import has_incumbents
 from allocator.data.instance import Instance
 from allocator.eligibility import Eligibility, compute_eligibility
-from allocator.model.build import AllocationModel, plan_rows, point_from_triples
+from allocator.model.build import AllocationModel
 from allocator.pipeline.changes import changes_table
-from allocator.pipeline.class_path import ClassPlan, exact_model
+from allocator.pipeline.class_path import ClassPlan, chosen_triples, exact_model, start_point
 from allocator.pipeline.district_pairs import PAIRS_MIN_TRIPLES, PAIRS_SHARE, cap_binds, pairs_start
 from allocator.pipeline.funding import funding_tables
 from allocator.pipeline.large_scale import (
@@ -153,8 +153,7 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
     t = time.perf_counter()
     chosen = None
     if lex.status.has_solution and lex.x is not None:
-        chosen = (classes.chosen(lex.x) if classes is not None
-                  else np.flatnonzero(lex.x[model.x] > 0.5))
+        chosen = chosen_triples(model, classes, lex.x)
     a, unserved, agencies, districts = tables_of(instance, elig, chosen)
     timings["results"] = time.perf_counter() - t
     sizes = {"variables": lp.n_vars, "constraints": lp.n_rows, "nonzeros": lp.n_nonzeros}
@@ -287,29 +286,3 @@ def _solve_large(instance: Instance, elig: Eligibility, backend: Backend, limit:
     summary["large_scale"] = info
     summary["levels_optimised"] = info.get("levels_optimised", [])
     return plan_result(instance, summary, a, unserved, agencies, districts, elig.excluded)
-
-
-def start_point(model: AllocationModel, start: pd.DataFrame | None,
-                classes: ClassPlan | None = None) -> np.ndarray | None:
-    """Column vector of a warm-start plan given as assignment rows (those eligible here), or
-    None when there is none or it breaks a rule of this model (a backend keeps a start as
-    its first plan, so it must be feasible). `classes`: the model is that class model."""
-    if start is None or start.empty:
-        return None
-    if classes is not None:
-        cols, counts = classes.columns_of(start)
-        point = point_from_triples(model, cols, counts)
-        return point if feasible_point(model, point) else None
-    point = point_from_triples(model, plan_rows(model.triples, model.demand_of_triple, start))
-    return point if feasible_point(model, point) else None
-
-
-def feasible_point(model: AllocationModel, point: np.ndarray, tol: float = 1e-6) -> bool:
-    """Whether a column vector keeps every row and bound of the model."""
-    lp = model.lp
-    if np.any(point < lp.lb - tol) or np.any(point > lp.ub + tol):
-        return False
-    act = lp.matrix() @ point
-    lo, hi = lp.row_lo, lp.row_hi
-    return bool(np.all(act >= lo - tol * np.maximum(1, np.abs(lo)))
-                and np.all(act <= hi + tol * np.maximum(1, np.abs(hi))))
