@@ -3,7 +3,7 @@
 The public API (see README, "Python"):
 
     import allocator
-    inst = allocator.load_instance("instances/k_city")
+    inst = allocator.load("instances/k_city")        # the same as allocator.load_instance
     plan = allocator.solve(inst)
     plan.write("results/k_city")
 
@@ -19,6 +19,7 @@ from allocator.core.version import __version__
 
 #: public name -> module that defines it
 _EXPORTS = {
+    "load": "allocator.data.validation:load_instance",  # the short name of load_instance
     "load_instance": "allocator.data.validation",
     "instance_from_frames": "allocator.data.validation",
     "Instance": "allocator.data.instance",
@@ -88,6 +89,7 @@ __all__ = [
     "evaluate",
     "generate",
     "instance_from_frames",
+    "load",
     "load_batch_manifest",
     "load_instance",
     "report",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from allocator.data.instance import Instance
     from allocator.data.policy import Policy
     from allocator.data.validation import instance_from_frames, load_instance
+    from allocator.data.validation import load_instance as load
     from allocator.solvers.base import Status
     from allocator.solvers.info import solvers
 
@@ -145,7 +148,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'allocator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = module.partition(":")
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value
     return value
 

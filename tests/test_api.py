@@ -44,6 +44,13 @@ def test_every_public_name_resolves():
         allocator.no_such_name  # noqa: B018
 
 
+def test_load_is_the_short_name_of_load_instance():
+    # the brief's public API says allocator.load; it must be the very same reader
+    assert allocator.load is allocator.load_instance
+    assert "load" in allocator.__all__ and "load" in dir(allocator)
+    assert len(allocator.load(TINY).demands) == len(allocator.load_instance(TINY).demands)
+
+
 def test_readme_python_example_runs_as_written(tmp_path):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Python"):]
