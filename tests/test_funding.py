@@ -784,7 +784,7 @@ def test_province_scale_keeps_the_full_model_with_funding(tmp_path):
     p = two_sectors(tmp_path / "i", [source("F1", 500)],
                     policy_changes={"copay": {"share_by_risk": {1: 0.2}}})
     inst = allocator.load_instance(p)
-    assert unsupported_rules(inst) == ["funding.csv", "copay.share_by_risk"]
+    assert unsupported_rules(inst) == ["funding.csv"]  # co-payment alone: the path holds it
 
 
 def test_instance_from_frames_with_funding():

@@ -110,6 +110,64 @@ def test_unsupported_rules_keep_the_exact_model(generated: Path, monkeypatch) ->
     assert "large_scale" not in res.summary and "class_model" not in res.summary
 
 
+COPAY = {"copay": {"share_by_risk": {1: 0.3, 2: 0.2}}}
+
+
+def test_copay_on_the_large_path(generated: Path) -> None:
+    """With co-payment the budget and district caps count the government's part and the
+    share caps the contract value: the LP's bound is still at least the exact optimum
+    (counting contract value against the budget would put it below: the money the
+    enterprises add serves more), the plan is within 2 % of it and keeps every rule."""
+    inst = load_instance(generated, overrides=COPAY)
+    assert ls.unsupported_rules(inst) == []
+    elig = compute_eligibility(inst)
+    large = ls.solve_large(inst, elig, 60.0, 1e-4)
+    cov = {r.name: r for r in large.lex.levels}["coverage"]
+    only = {"solver": {"levels": ["coverage"]}}
+    exact = solve_result(load_instance(generated, overrides={**COPAY, **only}), time_limit=60.0)
+    plain = solve_result(load_instance(generated, overrides=only), time_limit=60.0)
+    mip = exact.summary["levels"][0]
+    assert mip["status"] == "optimal"
+    assert mip["value"] > plain.summary["levels"][0]["bound"] + 1  # co-payment serves more
+    assert cov.bound >= mip["value"] - 1e-6
+    assert mip["bound"] + 1e-6 >= cov.value >= 0.98 * cov.bound
+    arr = lsc.Arrays.of(inst, elig.triples)
+    assert large.chosen is not None
+    plan = np.full(len(arr.weight), -1, dtype=np.int64)
+    plan[arr.demand[large.chosen]] = large.chosen
+    assert lsr.remaining_breaks(inst, arr, plan) == []
+    # the cost level is the government's spend, below the contract value
+    level_cost = {r.name: r for r in large.lex.levels}["cost"].value
+    assert level_cost == pytest.approx(arr.gov[large.chosen].sum())
+    assert level_cost < 0.99 * arr.cost[large.chosen].sum()
+
+
+def test_copay_money_is_the_government_part(generated: Path) -> None:
+    """remaining_breaks and fill_budget count the government's part against the budget and
+    the district caps and the contract value in the share caps."""
+    inst = load_instance(generated, overrides=COPAY)
+    elig = compute_eligibility(inst)
+    arr = lsc.Arrays.of(inst, elig.triples)
+    choice = ls.solve_large(inst, elig, 20.0, 1e-4).chosen
+    assert choice is not None
+    plan = np.full(len(arr.weight), -1, dtype=np.int64)
+    plan[arr.demand[choice]] = choice
+    gov, contract = float(arr.gov[choice].sum()), float(arr.cost[choice].sum())
+    assert gov < contract
+    for budget, broken in ((contract - 1.0, False), (gov - 1.0, True)):
+        other = load_instance(generated, overrides={**COPAY, "budget": {"total": budget}})
+        got = lsr.remaining_breaks(other, arr, plan)
+        assert ("budget (1)" in got) is broken, (budget, got)
+    # emptying a district and filling again spends up to the government's money only
+    other = load_instance(generated, overrides={**COPAY, "budget": {"total": gov + 5e4}})
+    k = arr.demand_district[arr.demand[choice[0]]]
+    plan[(arr.demand_district == k) & ~arr.mandatory & (np.arange(len(plan)) % 2 == 0)] = -1
+    assert lsr.fill_budget(other, arr, plan) > 0
+    served = plan[plan >= 0]
+    assert arr.gov[served].sum() <= gov + 5e4 + 1e-6
+    assert lsr.remaining_breaks(other, arr, plan) == []
+
+
 def test_checked_rules_are_found_broken_on_a_plan(generated: Path) -> None:
     """remaining_breaks names a district below min_district_ratio and an agency above
     max_share_in_city, and only those, on a plan that keeps every other rule."""
@@ -146,19 +204,21 @@ def test_checked_rules_are_found_broken_on_a_plan(generated: Path) -> None:
 
 @pytest.mark.parametrize("changes, path", [
     ({"coverage": {"min_district_ratio": 0.3}}, "large_scale"),
-    ({"anti_monopoly": {"max_share_in_city": 0.15}}, "class_model")])
+    ({"anti_monopoly": {"max_share_in_city": 0.15}}, "class_model"),
+    (COPAY, "large_scale")])
 def test_checked_rules_on_the_large_path(generated: Path, tmp_path: Path, monkeypatch,
                                          changes: dict, path: str) -> None:
     """A minimum district coverage the LP's plan keeps stays on the large path (its bounds
     those of the relaxation) and its plan keeps the rule; a city share cap no rounded plan
-    keeps hands the solve to the exact model with the time left. Both pass the auditor."""
+    keeps hands the solve to the exact model with the time left; co-payment stays on the
+    large path (its money the government's part). All pass the auditor."""
     monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
     monkeypatch.setattr(solve_mod, "LARGE_TRIPLES", 0)
     folder = tmp_path / "inst"
     write_instance(generate_instance(400, 12, 4, seed=11), folder)
     policy = yaml.safe_load((folder / "policy.yaml").read_text())
     for key, value in changes.items():
-        policy[key] = {**policy[key], **value}
+        policy[key] = {**policy.get(key, {}), **value}
     (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
     out = tmp_path / "res"
     result = CliRunner().invoke(main, ["solve", str(folder), "--out", str(out),

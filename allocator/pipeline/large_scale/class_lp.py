@@ -74,7 +74,7 @@ class ClassLp:
         mand_g = arr.mandatory[classes.rep]
         G, A = len(classes.rep), len(arr.agencies)
         limit = pol.budget_limit  # infinite only with funding.csv, which keeps the full model
-        self.budget = budget = max(limit if np.isfinite(limit) else float(arr.cost.sum()), 1.0)
+        self.budget = budget = max(limit if np.isfinite(limit) else float(arr.gov.sum()), 1.0)
         capped = np.flatnonzero(np.isfinite(arr.district_cap))
         cap_row = np.full(len(arr.districts), -1)
         cap_row[capped] = G + 1 + np.arange(len(capped))
@@ -95,7 +95,10 @@ class ClassLp:
         self.row_hi = np.concatenate([self.n_g, [limit / budget],
                                       arr.district_cap[capped] / budget,
                                       arr.capacity / agency_scale, np.zeros(D + A * D)])
-        self.c = arr.cost[ct] / budget
+        # money: the government's part (budget, district caps, the cost level); the share
+        # rows count the contract value (the same array without co-payment)
+        self.c = arr.gov[ct] / budget
+        self.cs = arr.cost[ct] / budget if arr.gov is not arr.cost else self.c
         self.ld = arr.load[ct] / agency_scale[arr.agency[ct]]
         self.krow = cap_row[arr.district[ct]]
         self.holds: list[tuple[int, np.ndarray]] = []  # (row, coefficient per class triple)
@@ -107,9 +110,11 @@ class ClassLp:
         self.master.add_columns(np.zeros(m), np.zeros(m), self.n_g[self.mand_rows],
                                 sp.csc_matrix((np.ones(m), (self.mand_rows, np.arange(m))),
                                               shape=(self.n_rows, m)))
-        # the spend columns (never more than the budget or the district's cap, so that the
-        # Lagrangian bound stays finite): -1 in their spend row, -share in its share rows
-        self.spend_ub = np.fmin(limit, arr.district_cap[:D]) / budget  # fmin: no cap is nan
+        # the spend columns (never more than the district's demands can cost, nor than the
+        # budget or the district's cap allow, so that the Lagrangian bound stays finite):
+        # -1 in their spend row, -share in its share rows
+        self.spend_ub = np.fmin(most_contract(arr)[:D], np.fmin(limit, arr.district_cap[:D])
+                                / (1.0 - max_copay(pol))) / budget  # fmin: no cap is nan
         d_of = np.repeat(np.arange(D), A + 1)
         rows = np.concatenate([self.first_spend_row + np.arange(D)[:, None],
                                self.first_share_row + np.arange(A)[None, :] * D
@@ -137,7 +142,7 @@ class ClassLp:
         if self.share is not None:
             d = self.arr.district[self.ct[cols]]
             rows += [self.first_spend_row + d, self.share_row(cols)]
-            vals += [self.c[cols], self.c[cols]]
+            vals += [self.cs[cols], self.cs[cols]]
             col += [np.arange(m), np.arange(m)]
         for row, coef in self.holds:
             rows.append(np.full(m, row))
@@ -214,7 +219,7 @@ class ClassLp:
             if self.share is not None:
                 every = np.arange(len(self.ct))
                 rc -= (y[self.first_spend_row + self.arr.district[self.ct]]
-                       + y[self.share_row(every)]) * self.c
+                       + y[self.share_row(every)]) * self.cs
                 D, A = len(self.arr.districts), len(self.arr.agencies)
                 by_d = y[self.first_share_row:self.first_share_row + A * D].reshape(A, D)
                 rc_spend = y[self.first_spend_row:self.first_share_row] + self.share * by_d.sum(0)
@@ -255,6 +260,21 @@ class ClassLp:
                           converged, rounds, time.perf_counter() - t0, log, self.master.n_rows)
 
 
+def most_contract(arr: Arrays) -> np.ndarray:
+    """Per district, the contract value of serving every demand at its dearest offer: no
+    plan spends more there."""
+    top = np.zeros(len(arr.weight))
+    has = np.flatnonzero(arr.ends > arr.starts)
+    if len(has):
+        top[has] = np.maximum.reduceat(arr.cost, arr.starts[has])
+    return np.bincount(arr.demand_district, top, minlength=len(arr.districts))
+
+
+def max_copay(policy) -> float:
+    """The largest share an enterprise pays (0 without co-payment; below 1)."""
+    return min(max(policy.copay_share_by_risk.values(), default=0.0), 1.0 - 1e-9)
+
+
 def coverage_lp(instance: Instance, arr: Arrays, classes: Classes, time_limit: float,
                 threads: int = 0, seed: int = 0, say: Progress | None = None) -> CoverageLp:
     """Maximise served weight over the relaxation of step 2 by column generation."""
@@ -269,9 +289,9 @@ def greedy_columns(instance: Instance, arr: Arrays, classes: Classes, ct: np.nda
     budget and district cap left. Its agencies are where capacity is, so the first LP starts
     near its optimum; the plan itself is the fallback when the LP has no answer in time."""
     pol = instance.policy
-    order_t = np.lexsort((arr.cost[ct], g))  # class triples by class, cheapest first
+    order_t = np.lexsort((arr.gov[ct], g))  # class triples by class, cheapest first
     bounds = np.searchsorted(g[order_t], np.arange(len(classes.rep) + 1))
-    cheapest = arr.cost[ct[order_t[bounds[:-1].clip(max=len(order_t) - 1)]]]
+    cheapest = arr.gov[ct[order_t[bounds[:-1].clip(max=len(order_t) - 1)]]]
     value = arr.weight[classes.rep] / np.maximum(cheapest, 1e-9)
     mand = arr.mandatory[classes.rep]
     empty = bounds[1:] == bounds[:-1]
@@ -287,7 +307,7 @@ def greedy_columns(instance: Instance, arr: Arrays, classes: Classes, ct: np.nda
             break
         sel = order_t[bounds[cl]:bounds[cl + 1]]
         t = ct[sel]
-        c, ld, a = arr.cost[t], arr.load[t], arr.agency[t]
+        c, ld, a = arr.gov[t], arr.load[t], arr.agency[t]
         k = arr.district[t[0]]
         left = int(classes.size[cl])
         for j in range(len(t)):

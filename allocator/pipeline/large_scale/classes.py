@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from allocator.data.funding import government_cost
 from allocator.data.instance import Instance
 from allocator.eligibility.continuity import tenure_pairs
 
@@ -58,7 +59,7 @@ class Arrays:
     demand: np.ndarray
     agency: np.ndarray  # code into agencies
     district: np.ndarray  # code into districts
-    cost: np.ndarray
+    cost: np.ndarray  # contract value (what the share caps count)
     load: np.ndarray
     weight: np.ndarray  # per demand
     mandatory: np.ndarray  # per demand
@@ -69,15 +70,19 @@ class Arrays:
     districts: pd.Index
     starts: np.ndarray  # first triple of each demand (triples sorted by demand)
     ends: np.ndarray
+    # the government's part of the cost (what the budget, the district caps and the cost
+    # level count): the cost itself, or less it with co-payment (copay.share_by_risk); a
+    # demand's enterprise pays the same share whichever agency serves it
+    gov: np.ndarray
 
     @cached_property
     def min_cost(self) -> np.ndarray:
-        """Cheapest eligible cost of each demand (inf: none), computed once: the fill and
-        the coverage repair ask for it on every round."""
+        """Cheapest eligible government cost of each demand (inf: none), computed once: the
+        fill and the coverage repair ask for it on every round."""
         out = np.full(len(self.weight), np.inf)
         has = np.flatnonzero(self.ends > self.starts)
         if len(has):  # triples are contiguous per demand: each segment is one demand's
-            out[has] = np.minimum.reduceat(self.cost, self.starts[has])
+            out[has] = np.minimum.reduceat(self.gov, self.starts[has])
         return out
 
     @classmethod
@@ -95,14 +100,17 @@ class Arrays:
         n = len(dem)
         starts = np.searchsorted(d, np.arange(n), "left")
         ends = np.searchsorted(d, np.arange(n), "right")
+        cost = triples["cost"].to_numpy(dtype=float)
+        gov = (government_cost(pol, cost, dem["risk_level"].to_numpy()[d]) if pol.has_copay
+               else cost)
         return cls(d.astype(np.int64), a.astype(np.int64), k.astype(np.int64),
-                   triples["cost"].to_numpy(dtype=float), triples["load"].to_numpy(dtype=float),
+                   cost, triples["load"].to_numpy(dtype=float),
                    dem["weight"].to_numpy(dtype=float),
                    dem["risk_level"].isin(pol.mandatory_levels).to_numpy(),
                    districts.get_indexer(dem["district_id"].astype(str)).astype(np.int64),
                    instance.agencies["capacity_days"].to_numpy(dtype=float),
                    instance.districts["budget_cap"].to_numpy(dtype=float),
-                   agencies, districts, starts, ends)
+                   agencies, districts, starts, ends, gov)
 
 
 def triple_of(arr: Arrays, demand: np.ndarray, agency: np.ndarray) -> np.ndarray:

@@ -83,9 +83,10 @@ def use_large_path(instance: Instance, elig: Eligibility) -> bool:
 def unsupported_rules(instance: Instance, elig: Eligibility | None = None) -> list[str]:
     """Rules the large-scale path does not handle (the full model is used when one is on).
 
-    Funding sources and co-payment are among them: the class LP and its repair count one
-    money per triple against one budget, while funding needs the split among sources (a flow
-    per scope group) and co-payment a government part distinct from the contract value.
+    Funding sources are among them: the class LP and its repair count one money per triple
+    against one budget, while funding needs the split among sources (a flow per scope
+    group). Co-payment is not: money is the government's part (Arrays.gov), the share caps
+    count the contract value.
     Pins and rotation are eligibility (a pinned demand keeps one triple and must be served),
     and max_changes that allows no change fixes every still-eligible incumbent the same way;
     a max_changes that allows some but not all changes is a counting row the rounding cannot
@@ -96,8 +97,6 @@ def unsupported_rules(instance: Instance, elig: Eligibility | None = None) -> li
     out = []
     if instance.funding is not None and len(instance.funding):
         out.append("funding.csv")
-    if pol.has_copay:
-        out.append("copay.share_by_risk")
     if pol.max_districts_per_agency is not None:
         out.append("anti_monopoly.max_districts_per_agency")
     if pol.max_changes is not None and len(instance.incumbents):
@@ -157,11 +156,11 @@ class LargeResult:
 
 def plan_levels(arr: Arrays, choice: np.ndarray,
                 quality: np.ndarray) -> tuple[float, float, float]:
-    """Served weight, quality sum (weight x quality) and cost of a plan."""
+    """Served weight, quality sum (weight x quality) and government cost of a plan."""
     served = np.flatnonzero(choice >= 0)
     t = choice[served]
     w = arr.weight[served]
-    return float(w.sum()), float((w * quality[t]).sum()), float(arr.cost[t].sum())
+    return float(w.sum()), float((w * quality[t]).sum()), float(arr.gov[t].sum())
 
 
 def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_gap: float,

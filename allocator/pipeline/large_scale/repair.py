@@ -60,13 +60,16 @@ def round_lp(arr: Arrays, classes: Classes, lp: CoverageLp) -> np.ndarray:
 
 @dataclass
 class PlanState:
-    """Totals of a plan per rule, recomputed from the chosen triples."""
+    """Totals of a plan per rule, recomputed from the chosen triples. Money against the
+    budget and the district caps is the government's part (Arrays.gov); the share caps
+    count contract value (Arrays.cost); the two are one without co-payment."""
 
-    spend: float
+    spend: float  # government spend
     agency_load: np.ndarray
-    district_spend: np.ndarray
+    district_spend: np.ndarray  # contract value per district (the share caps)
     pair_spend: np.ndarray  # (agency, district) flattened: agency * n_districts + district
     pair_count: np.ndarray
+    district_gov: np.ndarray  # government spend per district (the district caps)
 
     @classmethod
     def of(cls, arr: Arrays, choice: np.ndarray) -> PlanState:
@@ -74,11 +77,13 @@ class PlanState:
         t = choice[choice >= 0]
         A, K = len(arr.agencies), len(arr.districts)
         pair = arr.agency[t] * K + arr.district[t]
-        return cls(float(arr.cost[t].sum()),
-                   np.bincount(arr.agency[t], arr.load[t], minlength=A),
-                   np.bincount(arr.district[t], arr.cost[t], minlength=K),
+        spend = np.bincount(arr.district[t], arr.cost[t], minlength=K)
+        gov = (np.bincount(arr.district[t], arr.gov[t], minlength=K)
+               if arr.gov is not arr.cost else spend)
+        return cls(float(gov.sum()),
+                   np.bincount(arr.agency[t], arr.load[t], minlength=A), spend,
                    np.bincount(pair, arr.cost[t], minlength=A * K),
-                   np.bincount(pair, minlength=A * K))
+                   np.bincount(pair, minlength=A * K), gov)
 
 
 def _drop(choice: np.ndarray, arr: Arrays, group: np.ndarray, amount: np.ndarray,
@@ -124,12 +129,12 @@ def restore_rules(instance: Instance, arr: Arrays, choice: np.ndarray,
         if (cap_need > RULE_TOL).any():  # only mandatory demands left there: move some
             if _move_off_full_agencies(instance, arr, choice, st):
                 continue
-        dropped += _drop(choice, arr, np.zeros(len(t), dtype=np.int64), arr.cost[t],
+        dropped += _drop(choice, arr, np.zeros(len(t), dtype=np.int64), arr.gov[t],
                          np.array([st.spend - pol.budget_limit]))
         dcap_need = np.where(np.isfinite(arr.district_cap),
-                             st.district_spend - np.nan_to_num(arr.district_cap, posinf=0.0),
+                             st.district_gov - np.nan_to_num(arr.district_cap, posinf=0.0),
                              0.0)
-        dropped += _drop(choice, arr, arr.district[t], arr.cost[t], dcap_need)
+        dropped += _drop(choice, arr, arr.district[t], arr.gov[t], dcap_need)
         if dropped > n_before:
             continue
         if share is not None and share < 1:
@@ -151,7 +156,7 @@ def _move_off_full_agencies(instance: Instance, arr: Arrays, choice: np.ndarray,
     pol = instance.policy
     load = st.agency_load.copy()
     money = pol.budget_limit - st.spend
-    dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_spend,
+    dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_gov,
                          np.inf)
     moved = 0
     served = np.flatnonzero(choice >= 0)
@@ -164,8 +169,8 @@ def _move_off_full_agencies(instance: Instance, arr: Arrays, choice: np.ndarray,
             old = choice[d]
             k = arr.demand_district[d]
             sl = slice(arr.starts[d], arr.ends[d])
-            c, b = arr.cost[sl], arr.agency[sl]
-            extra = c - arr.cost[old]
+            c, b = arr.gov[sl], arr.agency[sl]
+            extra = c - arr.gov[old]
             ok = ((b != a) & (arr.load[sl] <= arr.capacity[b] - load[b] + RULE_TOL)
                   & (extra <= money + RULE_TOL) & (extra <= dcap_left[k] + RULE_TOL))
             if not ok.any():
@@ -227,14 +232,15 @@ def restore_coverage(instance: Instance, arr: Arrays, choice: np.ndarray, target
         owner = np.repeat(np.arange(len(served)), width)
         t = np.repeat(arr.starts[served], width) + (
             np.arange(width.sum()) - np.repeat(np.cumsum(width) - width, width))
-        ok = (arr.load[t] <= room[arr.agency[t]] + RULE_TOL) & (arr.cost[t] < arr.cost[cur][owner])
+        ok = (arr.load[t] <= room[arr.agency[t]] + RULE_TOL) & (arr.gov[t] < arr.gov[cur][owner])
         if not ok.any():
             return False
         t, owner = t[ok], owner[ok]
-        o = np.lexsort((arr.cost[t], owner))
+        o = np.lexsort((arr.gov[t], owner))
         first = np.r_[True, owner[o][1:] != owner[o][:-1]]
         alt, who = t[o][first], owner[o][first]
-        saving = arr.cost[cur[who]] - arr.cost[alt]
+        saving = arr.gov[cur[who]] - arr.gov[alt]  # money
+        fall = arr.cost[cur[who]] - arr.cost[alt]  # contract value (the share caps)
         loss = arr.weight[served[who]] * (quality[cur[who]] - quality[alt])
         # one move per district and round, and only where every share cap still holds after
         # it (the district's spend falls by the saving, so every agency's share rises)
@@ -247,7 +253,7 @@ def restore_coverage(instance: Instance, arr: Arrays, choice: np.ndarray, target
         after = spend[:, k].copy()
         after[a_old, np.arange(len(lead))] -= arr.cost[cur[who[lead]]]
         after[a_new, np.arange(len(lead))] += arr.cost[alt[lead]]
-        total = st.district_spend[k] - saving[lead]
+        total = st.district_spend[k] - fall[lead]
         keep = after.max(axis=0) <= (share if share is not None else 1.0) * total + RULE_TOL
         # nor may it leave the district short of agencies
         count = st.pair_count.reshape(len(arr.agencies), K)
@@ -281,7 +287,7 @@ def fill_budget(instance: Instance, arr: Arrays, choice: np.ndarray,
     st = PlanState.of(arr, choice)
     money = pol.budget_limit - st.spend
     cap_left = arr.capacity - st.agency_load
-    dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_spend,
+    dcap_left = np.where(np.isfinite(arr.district_cap), arr.district_cap - st.district_gov,
                          np.inf)
     pair, dist = st.pair_spend.copy(), st.district_spend.copy()
     unserved = np.flatnonzero(choice < 0)
@@ -300,10 +306,10 @@ def fill_budget(instance: Instance, arr: Arrays, choice: np.ndarray,
         if dist[k] <= 0:
             continue
         sl = slice(arr.starts[d], arr.ends[d])
-        c, a = arr.cost[sl], arr.agency[sl]
+        c, v, a = arr.gov[sl], arr.cost[sl], arr.agency[sl]  # money, contract value
         ok = ((c <= money + RULE_TOL) & (c <= dcap_left[k] + RULE_TOL)
               & (arr.load[sl] <= cap_left[a] + RULE_TOL)
-              & (pair[a * K + k] + c <= share * (dist[k] + c) + RULE_TOL))
+              & (pair[a * K + k] + v <= share * (dist[k] + v) + RULE_TOL))
         if not ok.any():
             continue
         j = np.flatnonzero(ok)[np.argmin(c[ok])]
@@ -312,8 +318,8 @@ def fill_budget(instance: Instance, arr: Arrays, choice: np.ndarray,
         money -= c[j]
         dcap_left[k] -= c[j]
         cap_left[a[j]] -= arr.load[t]
-        pair[a[j] * K + k] += c[j]
-        dist[k] += c[j]
+        pair[a[j] * K + k] += v[j]
+        dist[k] += v[j]
         added += 1
     return added
 
@@ -340,7 +346,7 @@ def remaining_breaks(instance: Instance, arr: Arrays, choice: np.ndarray) -> lis
     note("agency capacity", int((st.agency_load > arr.capacity + tol).sum()))
     note("budget", int(st.spend > pol.budget_limit * (1 + 1e-12) + tol))
     note("district budget caps", int((np.isfinite(arr.district_cap)
-                                      & (st.district_spend > arr.district_cap + tol)).sum()))
+                                      & (st.district_gov > arr.district_cap + tol)).sum()))
     share = pol.max_share_in_district
     if share is not None:
         limit = share * np.tile(st.district_spend, len(arr.agencies))
@@ -358,5 +364,5 @@ def remaining_breaks(instance: Instance, arr: Arrays, choice: np.ndarray) -> lis
     city = pol.max_share_in_city
     if city is not None:
         by_agency = st.pair_spend.reshape(len(arr.agencies), K).sum(axis=1)
-        note("city share caps", int((by_agency > city * st.spend + tol).sum()))
+        note("city share caps", int((by_agency > city * st.district_spend.sum() + tol).sum()))
     return out
