@@ -29,6 +29,7 @@ from allocator.pipeline.large_scale import levels as ls
 from allocator.pipeline.large_scale import repair as lsr
 from allocator.pipeline.large_scale.class_lp import CoverageLp
 from allocator.solvers import Status
+from allocator.solvers.registry import get_backend
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,68 @@ def test_cli_forced_large_path_passes_check(generated: Path, tmp_path: Path,
     assert levels["cost"]["bound"] <= levels["cost"]["value"] + 1e-6
     assert summary["large_scale"]["lp_converged"] is True
     assert summary["bound"] >= summary["coverage"]
+    assert summary["large_scale"]["coverage_first"] is False  # a second: no hurry
+
+
+@pytest.fixture(scope="module")
+def short_city(tmp_path_factory) -> Path:
+    """A city whose rounded coverage plan is short of the gap: 792 of a bound of 793.36."""
+    path = tmp_path_factory.mktemp("short") / "city"
+    write_instance(generate_instance(300, 8, 3, seed=2), path)
+    return path
+
+
+def test_coverage_first_then_the_cost_lp(short_city: Path, tmp_path: Path,
+                                         monkeypatch) -> None:
+    """A rounded plan short of the gap once the time share is gone: the class model searches
+    coverage before the class LP's later work, and the cost LP runs at its plan (the level
+    optimised, its bound on the right side) and the auditor accepts the plan."""
+    monkeypatch.setattr(ls, "LARGE_TRIPLES", 0)
+    monkeypatch.setattr(ls, "COVERAGE_FIRST_SHARE", 0.0)
+    city = short_city
+    out = tmp_path / "res"
+    result = CliRunner().invoke(main, ["solve", str(city), "--out", str(out),
+                                       "--time-limit", "20"])
+    assert result.exit_code == 0, result.output
+    assert check_results(city, out) == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["large_scale"]["coverage_first"] is True
+    assert "the cost LP waits for its plan" in result.stderr
+    assert "quality (hold" not in result.stderr  # no quality plans nearer the face
+    assert summary["levels_optimised"] == ["coverage", "quality", "cost"]
+    levels = {lv["name"]: lv for lv in summary["levels"]}
+    assert levels["cost"]["bound"] <= levels["cost"]["value"] + 1e-6
+    assert levels["quality"]["bound"] >= levels["quality"]["value"] - 1e-6
+    assert summary["large_scale"]["levels_lp"]["cost"]["bound"] is not None
+
+
+def test_level_without_a_bound_in_time_is_optimised_unproven(short_city: Path,
+                                                             monkeypatch) -> None:
+    """The class model optimised cost but the class LP's cost bound was not found in time:
+    the level is reported optimised, feasible, with no bound and saying why (not as 'not
+    optimised', which would tell the planner it was never looked at)."""
+    monkeypatch.setattr(ls, "COVERAGE_FIRST_SHARE", 0.0)
+    monkeypatch.setattr(ls, "rebound", lambda *a, **k: None)  # no time left for the cost LP
+    inst = load_instance(short_city)
+    res = ls.solve_large(inst, compute_eligibility(inst), 20.0, 1e-4,
+                         backend=get_backend("highs"))
+    assert res.info["coverage_first"] is True
+    cost = {r.name: r for r in res.lex.levels}["cost"]
+    assert cost.optimised and cost.bound is None and cost.status is Status.FEASIBLE
+    assert "no bound over all columns" in cost.solver_status
+    assert res.info["levels_optimised"] == ["coverage", "quality", "cost"]
+
+
+def test_coverage_first_only_when_the_rounded_plan_is_short() -> None:
+    """The class model searches coverage first only when it follows and the plan is more
+    than the gap below the bound on the weights' grid (24,999.6 is 24,999 there)."""
+    w = np.ones(10)
+    assert ls.coverage_first(True, 24_990.0, 25_000.0, w, 1e-4)
+    assert not ls.coverage_first(True, 24_998.0, 25_000.0, w, 1e-4)
+    assert not ls.coverage_first(True, 24_998.0, 24_999.6, w * 1.0, 1e-5 * 4.1)
+    assert ls.coverage_first(True, 24_998.0, 25_000.6, w, 1e-5 * 4.1)
+    assert not ls.coverage_first(False, 24_990.0, 25_000.0, w, 1e-4)
+    assert not ls.coverage_first(True, 24_990.0, None, w, 1e-4)
 
 
 def test_levels_option_on_the_large_path(generated: Path, tmp_path: Path,

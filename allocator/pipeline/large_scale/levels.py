@@ -48,6 +48,13 @@ POLISH_MIN_SECONDS = 5.0
 REBOUND_SECONDS = 2.5
 #: seconds at most for the class LP's quality point at the coverage level's plan (polish.py)
 REPRICE_SECONDS = 5.0
+#: seconds kept besides for the cost LP when it waits for the class model's plan
+#: (coverage_first)
+COST_LP_SECONDS = 2.5
+#: share of the time limit after which a coverage plan short of the gap sends the solve on to
+#: the class model's coverage search, without the class LP's quality plans nearer the face and
+#: its cost level (coverage_first)
+COVERAGE_FIRST_SHARE = 0.25
 
 
 #: the quality plan's LP keeps coverage within this (relative) of the coverage LP optimum
@@ -227,6 +234,9 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     lp_of = {"coverage": lp}
     # level 2: quality, coverage held at what level 1 guarantees (within the gap of its bound)
     hold_cov = coverage_hold(cov, lp.bound, arr.weight, mip_gap)
+    info["coverage_first"] = False
+    hurry = functools.partial(_hurry, coverage_first(polishing, cov, lp.bound, arr.weight,
+                                                     mip_gap), t0, full_limit, info, say)
     q_obj = lpm.wg[lpm.g] * quality[lpm.ct]
     left = time_limit - (time.perf_counter() - t0)
     if "quality" in wanted and left > 1.0:
@@ -262,7 +272,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
             if c2 < hold_cov - 1e-9:
                 # the plan lost coverage: nearer the coverage optimum's face, rounding loses
                 # less (and the quality the LP finds falls): 0.5, 0.75, then the face
-                if step is not None and lp.value is not None:
+                if step is not None and lp.value is not None and not hurry():
                     budget_left = time_limit - (time.perf_counter() - t0)
                     if budget_left > 0.25 * time_limit * (1 - share[0]):
                         face = max(hold_cov, lp.value * (1 - FACE_TOL))
@@ -274,12 +284,12 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         seconds["quality"] = time.perf_counter() - t
     # level 3: cost, quality held likewise
     left = time_limit - (time.perf_counter() - t0)
-    if "cost" in wanted and left > 1.0 and "quality" in lp_of:
+    if "cost" in wanted and left > 1.0 and "quality" in lp_of and not hurry():
         t = time.perf_counter()
         qb = bounds["quality"]
         hold_q = min(qual, qb * (1 - mip_gap)) if qb is not None else qual
         lpm.hold(q_obj, hold_q)
-        lp3 = lpm.solve(-lpm.c, left - 0.5, say, "cost")
+        lp3 = lpm.solve(-lpm.c, left - 0.5, say, "cost", primal=True)
         lp_of["cost"] = lp3
         if lp3.x is not None and lp3.bound is not None:
             bounds["cost"] = -lp3.bound * lpm.budget  # a lower bound on the cost
@@ -303,30 +313,19 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         before = (cov, qual)
         reprice = functools.partial(quality_at, lpm, lp_of, q_obj, bounds=bounds,
                                     mip_gap=mip_gap, limit=REPRICE_SECONDS, say=say)
+        waits = bool(info["coverage_first"]) and "cost" in wanted  # the cost LP, in rebound
         choice, cov, qual, cost = _polish(instance, elig, arr, classes, choice, lp_of, backend,
-                                          left - REBOUND_SECONDS, mip_gap, threads, seed, say,
-                                          info, seconds, bounds, reprice)
+                                          left - REBOUND_SECONDS - waits * COST_LP_SECONDS,
+                                          mip_gap, threads, seed, say, info, seconds, bounds,
+                                          reprice)
         rebound(lpm, lp_of, q_obj, before, (cov, qual), bounds, mip_gap,
-                full_limit - (time.perf_counter() - t0), say)
+                full_limit - (time.perf_counter() - t0), say, cost_wanted=waits)
     bounds["coverage"] = on_grid(bounds["coverage"], arr.weight)
     info["levels_lp"] = {k: {"status": v.status.value, "value": v.value, "bound": v.bound,
                              "rounds": v.rounds, "seconds": round(v.seconds, 3)}
                          for k, v in lp_of.items()}
     info["lp_columns"] = len(lpm.columns)
-    levels = []
-    for name, sense, value in (("coverage", "max", cov), ("quality", "max", qual),
-                               ("cost", "min", cost)):
-        b = bounds[name]
-        gap = relative_gap(value, b) if b is not None else None
-        if name in lp_of and b is not None and name in wanted:
-            st = settle_status(Status.FEASIBLE, gap, mip_gap)
-            levels.append(LevelReport(name, sense, st, value, b, gap, seconds[name],
-                                      f"{name} LP over demand classes, rounded and repaired; "
-                                      "bound: that LP's Lagrangian bound"))
-        else:
-            levels.append(LevelReport(name, sense, Status.FEASIBLE, value, None, None,
-                                      seconds[name], "not optimised (time, or solver.levels)",
-                                      optimised=False))
+    levels = level_reports((cov, qual, cost), bounds, lp_of, wanted, seconds, info, mip_gap)
     chosen = np.sort(choice[choice >= 0])
     if stability_on(instance):  # the one level this path does not optimise: said plainly
         levels.insert(1, stability_report(instance, triples, chosen, 0.0))
@@ -340,6 +339,37 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
     # x: an empty point marks "a plan exists"; the plan itself is `chosen` (no model columns)
     return LargeResult(LexResult(overall, np.zeros(0), levels, time.perf_counter() - t0),
                        chosen, info)
+
+
+def level_reports(values: tuple[float, float, float], bounds: dict[str, float | None],
+                  lp_of: dict[str, CoverageLp], wanted: list[str], seconds: dict[str, float],
+                  info: dict, mip_gap: float) -> list[LevelReport]:
+    """The three levels' reports of the path's plan (values: coverage, quality, cost)."""
+    levels = []
+    cov, qual, cost = values
+    by_class_model = {lv["name"] for lv in (info.get("polish") or {}).get("levels", [])
+                      if lv.get("optimised")}
+    for name, sense, value in (("coverage", "max", cov), ("quality", "max", qual),
+                               ("cost", "min", cost)):
+        b = bounds[name]
+        gap = relative_gap(value, b) if b is not None else None
+        if name in lp_of and b is not None and name in wanted:
+            st = settle_status(Status.FEASIBLE, gap, mip_gap)
+            levels.append(LevelReport(name, sense, st, value, b, gap, seconds[name],
+                                      f"{name} LP over demand classes, rounded and repaired; "
+                                      "bound: that LP's Lagrangian bound"))
+        elif name in wanted and name in by_class_model:
+            # optimised by the exact class model, whose bound holds for its columns only,
+            # and the class LP's bound not found in time (e.g. its cost LP after
+            # coverage_first): a plan without a proven bound, said so
+            levels.append(LevelReport(name, sense, Status.FEASIBLE, value, None, None,
+                                      seconds[name], "exact class model over its columns; "
+                                      "no bound over all columns in time"))
+        else:
+            levels.append(LevelReport(name, sense, Status.FEASIBLE, value, None, None,
+                                      seconds[name], "not optimised (time, or solver.levels)",
+                                      optimised=False))
+    return levels
 
 
 def on_grid(bound: float | None, weight: np.ndarray) -> float | None:
@@ -370,26 +400,63 @@ def quality_at(lpm: ClassLp, lp_of: dict[str, CoverageLp], q_obj: np.ndarray, co
     return lp2
 
 
+def _hurry(short: bool, t0: float, limit: float, info: dict, say: Progress) -> bool:
+    """Whether the class model searches coverage now (coverage_first): the plan is `short`
+    of the gap and COVERAGE_FIRST_SHARE of the time is gone; once so, for the rest."""
+    if short and not info["coverage_first"] and (
+            time.perf_counter() - t0 > COVERAGE_FIRST_SHARE * limit):
+        say("large scale: the coverage plan is short of the gap and a quarter of the time is "
+            "gone: the exact class model searches coverage now; the cost LP waits for its plan")
+        info["coverage_first"] = True
+    return bool(info["coverage_first"])
+
+
+def coverage_first(polishing: bool, cov: float, bound: float | None, weight: np.ndarray,
+                   mip_gap: float) -> bool:
+    """Whether the exact class model follows and the rounded plan is short of the gap of its
+    bound: then, once COVERAGE_FIRST_SHARE of the time is gone, the class model searches
+    coverage before the class LP's later work (its quality plans nearer the coverage face,
+    its cost level). At 10,000 enterprises with tight capacity that work took 11 s and left
+    the coverage search 19.5 s, in which it found nothing (49,334 of 49,349); with the 11 s
+    it served 49,347. Not at once: at 5,000 that work takes 3 s and its points' columns are
+    what the coverage search needs (25,087 with them, 25,067 without) (docs/tuning-log.md,
+    "Coverage first on the province path")."""
+    b = on_grid(bound, weight)
+    gap = relative_gap(cov, b) if b is not None else None
+    return polishing and gap is not None and gap > mip_gap
+
+
 def rebound(lpm: ClassLp, lp_of: dict[str, CoverageLp], q_obj: np.ndarray,
             before: tuple[float, float], after: tuple[float, float],
             bounds: dict[str, float | None], mip_gap: float, limit: float,
-            say: Progress) -> None:
+            say: Progress, cost_wanted: bool = False) -> None:
     """Tighter quality and cost bounds once the class model's plan serves more (or better):
     the class LP held coverage at the rounded plan's; held at the new plan's its quality
     bound still holds and is lower (10,000 enterprises: 3,113,791 with 35,077 served,
-    3,106,437 with 35,080); the cost bound likewise with quality held at the new plan's."""
+    3,106,437 with 35,080); the cost bound likewise with quality held at the new plan's.
+    With `cost_wanted` and no cost LP yet (coverage_first), that LP is solved here."""
     t = time.perf_counter()
     cov, qual = after
-    if after == before or quality_at(lpm, lp_of, q_obj, cov, bounds, mip_gap, 0.5 * limit,
-                                     say) is None:
+    waiting = cost_wanted and "cost" not in lp_of and "quality" in lp_of
+    if after != before:
+        quality_at(lpm, lp_of, q_obj, cov, bounds, mip_gap, 0.5 * limit, say)
+    elif not waiting:
         return
     qb = bounds["quality"]
-    if "cost" not in lp_of or len(lpm.holds) < 2 or qb is None:
+    if qb is None or "quality" not in lp_of:
         return
-    lpm.move_hold(min(qual, qb * (1 - mip_gap)), which=1)
-    lp3 = lpm.solve(-lpm.c, limit - (time.perf_counter() - t), say,
-                    "cost bound at the new plan")
-    if lp3.bound is not None:
+    if waiting:
+        lpm.hold(q_obj, min(qual, qb * (1 - mip_gap)))
+        name = "cost"
+    elif "cost" in lp_of and len(lpm.holds) >= 2 and after != before:
+        lpm.move_hold(min(qual, qb * (1 - mip_gap)), which=1)
+        name = "cost bound at the new plan"
+    else:
+        return
+    lp3 = lpm.solve(-lpm.c, limit - (time.perf_counter() - t), say, name, primal=True)
+    if waiting and lp3.x is not None:
+        lp_of["cost"] = lp3
+    if lp3.bound is not None and "cost" in lp_of:
         old = bounds["cost"]
         new = -lp3.bound * lpm.budget  # a lower bound on the cost
         bounds["cost"] = new if old is None else max(old, new)
