@@ -132,6 +132,10 @@ def cases(seed: int = SEED) -> dict[str, Case]:
     for n, m, d, s in LARGE:
         out.append(Case(f"other-{n // 1000}k", "large", _other_city(n, m, d, s), n, m, d,
                         None, None))
+    for n, s in LARGE_HIDDEN:
+        m, d = _shape(n, s)
+        out.append(Case(f"hidden-{n // 1000}k-s{s}", "large", _hidden_city(n, s), n, m, d,
+                        None, None))
     for label, changes in RULES:
         n, m, d, s = LARGE[0]
         out.append(Case(f"rules-5k-{label}", "rules",
@@ -156,6 +160,9 @@ HIDDEN = [(1_000, 1), (1_000, 2), (1_500, 3), (1_500, 4), (1_500, 5), (1_500, 6)
           (1_500, 8), (2_000, 9), (3_000, 10)]
 #: othergen cities at scale: enterprises, agencies, districts, seed (issue 21's shapes)
 LARGE = [(5_000, 60, 10, 21), (10_000, 100, 12, 22), (20_000, 160, 16, 23)]
+#: hidden-family cities at scale (enterprises, seed): capacity at 64 % (s301) and 71 % (s303)
+#: of the person-days asked, the tightest of twelve such cities of 5,000-10,000 (sixth session)
+LARGE_HIDDEN = [(10_000, 301), (10_000, 303)]
 #: one rule on each (the `rules` suite): label, policy changes
 RULES = [("ratio", {"coverage": {"min_district_ratio": 0.6}}),
          ("city-share", {"anti_monopoly": {"max_share_in_city": 0.1}}),
