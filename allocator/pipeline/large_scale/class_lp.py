@@ -182,9 +182,8 @@ class ClassLp:
         self.row_lo[row], self.row_hi[row] = lo, hi
 
     def solve(self, objective: np.ndarray, time_limit: float, say: Progress,
-              name: str, primal: bool = False) -> CoverageLp:
-        """Maximise objective (per class triple) by column generation within time_limit;
-        `primal`: each round by the primal simplex (LpMaster.solve)."""
+              name: str) -> CoverageLp:
+        """Maximise objective (per class triple) by column generation within time_limit."""
         t0 = time.perf_counter()
         self.objective = objective
         scale = max(float(np.abs(objective).max(initial=0.0)), 1e-12)
@@ -197,7 +196,7 @@ class ClassLp:
         best, sol, converged, rounds, solved = np.inf, None, False, 0, 0
         G = len(self.classes.rep)
         for rounds in range(1, MAX_ROUNDS + 1):
-            res = self.master.solve(max(time_limit - (time.perf_counter() - t0), 0.1), primal)
+            res = self.master.solve(max(time_limit - (time.perf_counter() - t0), 0.1))
             if res.status is not Status.OPTIMAL:
                 if res.status is Status.INFEASIBLE:
                     return CoverageLp(Status.INFEASIBLE, None, None, self.ct[self.columns],

@@ -289,7 +289,7 @@ def solve_large(instance: Instance, elig: Eligibility, time_limit: float, mip_ga
         qb = bounds["quality"]
         hold_q = min(qual, qb * (1 - mip_gap)) if qb is not None else qual
         lpm.hold(q_obj, hold_q)
-        lp3 = lpm.solve(-lpm.c, left - 0.5, say, "cost", primal=True)
+        lp3 = lpm.solve(-lpm.c, left - 0.5, say, "cost")
         lp_of["cost"] = lp3
         if lp3.x is not None and lp3.bound is not None:
             bounds["cost"] = -lp3.bound * lpm.budget  # a lower bound on the cost
@@ -453,7 +453,7 @@ def rebound(lpm: ClassLp, lp_of: dict[str, CoverageLp], q_obj: np.ndarray,
         name = "cost bound at the new plan"
     else:
         return
-    lp3 = lpm.solve(-lpm.c, limit - (time.perf_counter() - t), say, name, primal=True)
+    lp3 = lpm.solve(-lpm.c, limit - (time.perf_counter() - t), say, name)
     if waiting and lp3.x is not None:
         lp_of["cost"] = lp3
     if lp3.bound is not None and "cost" in lp_of:
