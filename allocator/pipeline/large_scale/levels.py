@@ -420,7 +420,7 @@ def coverage_first(polishing: bool, cov: float, bound: float | None, weight: np.
     the coverage search 19.5 s, in which it found nothing (49,334 of 49,349); with the 11 s
     it served 49,347. Not at once: at 5,000 that work takes 3 s and its points' columns are
     what the coverage search needs (25,087 with them, 25,067 without) (docs/tuning-log.md,
-    "Coverage first on the province path")."""
+    "Twelve more hidden cities, co-payment and coverage first")."""
     b = on_grid(bound, weight)
     gap = relative_gap(cov, b) if b is not None else None
     return polishing and gap is not None and gap > mip_gap
