@@ -205,16 +205,23 @@ def test_copay_on_the_large_path(generated: Path) -> None:
     assert level_cost < 0.99 * arr.cost[large.chosen].sum()
 
 
-def test_copay_money_is_the_government_part(generated: Path) -> None:
-    """remaining_breaks and fill_budget count the government's part against the budget and
-    the district caps and the contract value in the share caps."""
-    inst = load_instance(generated, overrides=COPAY)
+def _large_plan(inst) -> tuple[lsc.Arrays, np.ndarray, np.ndarray]:
+    """The large path's plan (LP levels only, 20 s): its arrays, chosen triples and the
+    triple of every demand (-1: not served)."""
     elig = compute_eligibility(inst)
     arr = lsc.Arrays.of(inst, elig.triples)
     choice = ls.solve_large(inst, elig, 20.0, 1e-4).chosen
     assert choice is not None
     plan = np.full(len(arr.weight), -1, dtype=np.int64)
     plan[arr.demand[choice]] = choice
+    return arr, choice, plan
+
+
+def test_copay_money_is_the_government_part(generated: Path) -> None:
+    """remaining_breaks and fill_budget count the government's part against the budget and
+    the district caps and the contract value in the share caps."""
+    inst = load_instance(generated, overrides=COPAY)
+    arr, choice, plan = _large_plan(inst)
     gov, contract = float(arr.gov[choice].sum()), float(arr.cost[choice].sum())
     assert gov < contract
     for budget, broken in ((contract - 1.0, False), (gov - 1.0, True)):
@@ -235,12 +242,7 @@ def test_checked_rules_are_found_broken_on_a_plan(generated: Path) -> None:
     """remaining_breaks names a district below min_district_ratio and an agency above
     max_share_in_city, and only those, on a plan that keeps every other rule."""
     inst = load_instance(generated)
-    elig = compute_eligibility(inst)
-    arr = lsc.Arrays.of(inst, elig.triples)
-    choice = ls.solve_large(inst, elig, 20.0, 1e-4).chosen
-    assert choice is not None
-    plan = np.full(len(arr.weight), -1, dtype=np.int64)
-    plan[arr.demand[choice]] = choice
+    arr, choice, plan = _large_plan(inst)
     assert lsr.remaining_breaks(inst, arr, plan) == []
     served = plan >= 0
     ratio = np.bincount(arr.demand_district[served], arr.weight[served],
