@@ -133,7 +133,7 @@ def test_coverage_first_only_when_the_rounded_plan_is_short() -> None:
     w = np.ones(10)
     assert ls.coverage_first(True, 24_990.0, 25_000.0, w, 1e-4)
     assert not ls.coverage_first(True, 24_998.0, 25_000.0, w, 1e-4)
-    assert not ls.coverage_first(True, 24_998.0, 24_999.6, w * 1.0, 1e-5 * 4.1)
+    assert not ls.coverage_first(True, 24_998.0, 24_999.6, w, 1e-5 * 4.1)
     assert ls.coverage_first(True, 24_998.0, 25_000.6, w, 1e-5 * 4.1)
     assert not ls.coverage_first(False, 24_990.0, 25_000.0, w, 1e-4)
     assert not ls.coverage_first(True, 24_990.0, None, w, 1e-4)
@@ -196,9 +196,7 @@ def test_copay_on_the_large_path(generated: Path) -> None:
     assert mip["bound"] + 1e-6 >= cov.value >= 0.98 * cov.bound
     arr = lsc.Arrays.of(inst, elig.triples)
     assert large.chosen is not None
-    plan = np.full(len(arr.weight), -1, dtype=np.int64)
-    plan[arr.demand[large.chosen]] = large.chosen
-    assert lsr.remaining_breaks(inst, arr, plan) == []
+    assert lsr.remaining_breaks(inst, arr, _as_plan(arr, large.chosen)) == []
     # the cost level is the government's spend, below the contract value
     level_cost = {r.name: r for r in large.lex.levels}["cost"].value
     assert level_cost == pytest.approx(arr.gov[large.chosen].sum())
@@ -212,9 +210,14 @@ def _large_plan(inst) -> tuple[lsc.Arrays, np.ndarray, np.ndarray]:
     arr = lsc.Arrays.of(inst, elig.triples)
     choice = ls.solve_large(inst, elig, 20.0, 1e-4).chosen
     assert choice is not None
+    return arr, choice, _as_plan(arr, choice)
+
+
+def _as_plan(arr: lsc.Arrays, chosen: np.ndarray) -> np.ndarray:
+    """Chosen triples as the triple of every demand (-1: not served)."""
     plan = np.full(len(arr.weight), -1, dtype=np.int64)
-    plan[arr.demand[choice]] = choice
-    return arr, choice, plan
+    plan[arr.demand[chosen]] = chosen
+    return plan
 
 
 def test_copay_money_is_the_government_part(generated: Path) -> None:

@@ -405,8 +405,9 @@ def _hurry(short: bool, t0: float, limit: float, info: dict, say: Progress) -> b
     of the gap and COVERAGE_FIRST_SHARE of the time is gone; once so, for the rest."""
     if short and not info["coverage_first"] and (
             time.perf_counter() - t0 > COVERAGE_FIRST_SHARE * limit):
-        say("large scale: the coverage plan is short of the gap and a quarter of the time is "
-            "gone: the exact class model searches coverage now; the cost LP waits for its plan")
+        say(f"large scale: the coverage plan is short of the gap and {COVERAGE_FIRST_SHARE:.0%} "
+            "of the time is gone: the exact class model searches coverage now; the cost LP "
+            "waits for its plan")
         info["coverage_first"] = True
     return bool(info["coverage_first"])
 
