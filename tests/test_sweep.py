@@ -206,6 +206,80 @@ def test_a_largest_budget_cut_short_far_from_its_bound_is_not_reused(city, monke
     assert f.loc[budgets[0], "coverage"] == pytest.approx(f.loc[budgets[1], "coverage"])
 
 
+def test_a_point_stops_at_the_largest_budgets_served_weight(city):
+    """A chain point given the largest budget's unproven served weight ends its served-weight
+    search once it serves as much (HiGHS's target), keeps its own bound and gap, and says so;
+    without a stop the same point is proven."""
+    from allocator.whatif.sweep import solve_point
+
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    lb = least_budget(inst, elig, get_backend("auto"), 60, 1)
+    budget = float(inst.policy.budget_total)
+    full = solve_point(inst, elig, budget, None, lb, None, 60, 1)
+    assert full.result.summary["levels"][0]["status"] == "optimal"
+    best = float(full.result.summary["coverage"])
+    stop = best - 10.0
+    point = solve_point(inst, elig, budget, None, lb, None, 60, 1, stop=stop)
+    served = point.result.summary["levels"][0]
+    assert served["solver_status"] == "target reached"
+    assert stop <= served["value"] <= best and served["bound"] >= best - 1e-6
+    assert point.result.summary["sweep"]["stopped_at_largest_budget"] == stop
+    assert "stopped_at_largest_budget" not in full.result.summary["sweep"]
+
+
+def test_chains_get_the_stop_of_an_unproven_largest_budget(city, monkeypatch):
+    """The largest budget's search ending unproven near its bound hands its served weight to
+    the chains' points as their stop; a proven one hands none."""
+    from allocator.whatif import sweep as sweep_mod
+
+    inst = load_instance(city)
+    most = float(compute_eligibility(inst).triples.groupby("demand")["cost"].max().sum())
+    budgets = [float(inst.policy.budget_total), math.ceil(2 * most)]
+    real = sweep_mod.solve_point
+    stops: dict[float, float | None] = {}
+
+    def unproven_top(inst_b, elig, budget, *args, **kwargs):
+        point = real(inst_b, elig, budget, *args, **kwargs)
+        stops[budget] = kwargs.get("stop", args[7] if len(args) > 7 else None)
+        if budget == budgets[-1] and unproven:
+            lv = next(lv for lv in point.result.summary["levels"] if lv["name"] == "coverage")
+            lv["bound"] = point.result.summary["coverage"] * (1 + 5e-4)
+            lv["status"] = "feasible"
+        return point
+
+    monkeypatch.setattr(sweep_mod, "solve_point", unproven_top)
+    for unproven in (True, False):
+        f = allocator.sweep(inst, budgets, jobs=1, time_limit=60).frontier.set_index("budget")
+        assert f.loc[budgets[0], "how"] == "warm_start"
+        top_served = f.loc[budgets[-1], "coverage"]
+        assert stops[budgets[0]] == (pytest.approx(top_served) if unproven else None)
+
+
+def test_largest_stop_only_for_an_unproven_largest_budget_close_to_its_bound(city, swept):
+    """Points stop at the largest budget's served weight only when its search ended unproven
+    within REUSE_MAX_GAP of its bound (proven: its bound settles them already; far from it,
+    a loaded machine's plan, no stop)."""
+    import copy
+
+    from allocator.whatif.sweep import REUSE_MAX_GAP, largest_stop
+
+    top = swept["budgets"][-1]
+    summary = json.loads((swept["out"] / budget_label(top) / "summary.json").read_text())
+    result = solve_result(load_instance(city))
+    served = float(summary["coverage"])
+
+    def with_level(status: str, bound: float):
+        r = copy.deepcopy(result)
+        r.summary = {**copy.deepcopy(summary), "coverage": served}
+        r.summary["levels"][0].update(status=status, value=served, bound=bound)
+        return r
+
+    assert largest_stop(with_level("optimal", served)) is None
+    assert largest_stop(with_level("feasible", served * (1 + REUSE_MAX_GAP / 2))) == served
+    assert largest_stop(with_level("feasible", served * (1 + 2 * REUSE_MAX_GAP) + 1)) is None
+
+
 def test_sweep_point_equals_single_solve(city, swept):
     budget = swept["inst"].policy.budget_total
     row = swept["frontier"].set_index("budget").loc[budget]

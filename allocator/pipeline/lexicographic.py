@@ -115,7 +115,8 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
                         known_bounds: dict[str, float] | None = None,
                         tie_break: bool = False,
                         effort: float | None = None,
-                        plain_share: float = 0.0) -> LexResult:
+                        plain_share: float = 0.0,
+                        stop_at: dict[str, float] | None = None) -> LexResult:
     """Solve the levels in order; stop at the first level without a solution.
 
     `start` is a full column vector of a plan believed feasible (e.g. the plan at a smaller
@@ -135,6 +136,9 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
     `plain_share`: the share of that level's time searched on its own objective first (the
     plain search proves; the tie-break, from its plan and bound, finds plans), see
     FIRST_LEVEL_PLAIN_SHARE.
+    `stop_at` (by level name, in the reports' units): a value at which a level's search
+    stops (steerable backends) although its bound is not reached, e.g. a sweep point at the
+    served weight a larger budget's whole search found; the level is reported with its gap.
     """
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
@@ -169,7 +173,9 @@ def solve_lexicographic(model: AllocationModel, backend: Backend, time_limit: fl
         known = (known_bounds or {}).get(level.name)
         known = None if known is None else known / level.unit  # reported units -> model's
         hint = plan if plan is not None else start
-        search = _LevelSearch(model, level, session, backend, mip_gap)
+        stop = (stop_at or {}).get(level.name)
+        search = _LevelSearch(model, level, session, backend, mip_gap,
+                              None if stop is None else stop / level.unit)
         began = time.perf_counter()
         if weight and plain_share > 0:
             # the level's own objective first proves what it can; the tie-break then searches
@@ -250,8 +256,9 @@ class _LevelSearch:
     and the heuristic effort (steerable backends), and reports the level's proven bound."""
 
     def __init__(self, model: AllocationModel, level, session: Session, backend: Backend,
-                 mip_gap: float):
+                 mip_gap: float, stop: float | None = None):
         self.model, self.level, self.session, self.mip_gap = model, level, session, mip_gap
+        self.stop = stop  # a value that ends the search (model units), bound or not
         self.accepts_start = backend.accepts_start
         self.steered = cast(SteeredSession, session) if backend.steerable else None
 
@@ -259,12 +266,13 @@ class _LevelSearch:
             known: float | None, effort: float | None) -> SolveResult:
         self.session.set_objective(coefs, self.level.sense)
         steered = self.steered
+        target = level_target(self.model, self.level, known, self.mip_gap)
         if steered is not None:
-            steered.target = level_target(self.model, self.level, known, self.mip_gap)
+            steered.target = _nearer(self.level, target, self.stop)
             steered.effort = effort
-        # a level with a target runs until it reaches it: the model's own gap is not the
-        # level's (a model over fewer columns is 'optimal' below the known bound's target)
-        gap = 0.0 if steered is not None and steered.target is not None else self.mip_gap
+        # a level with a known bound's target runs until it reaches it: the model's own gap
+        # is not the level's (a model over fewer columns is 'optimal' below that target)
+        gap = 0.0 if steered is not None and target is not None else self.mip_gap
         try:
             res = self.session.solve(seconds, gap, hint if self.accepts_start else None)
         finally:
@@ -281,6 +289,9 @@ class _LevelSearch:
     def settled(self, res: SolveResult) -> bool:
         """Whether the run's plan is within the gap of its bound at this level."""
         value = self.value(res)
+        if value is not None and self.stop is not None and (
+                value >= self.stop if self.level.sense == "max" else value <= self.stop):
+            return True  # reached the value it was to stop at
         return value is not None and settle_status(
             res.status, relative_gap(value, res.bound), self.mip_gap) is Status.OPTIMAL
 
@@ -328,6 +339,13 @@ def tie_break_weight(model: AllocationModel, level, nxt, next_upper: float | Non
         return 0.0
     grid = objective_grid(level.coefs, model.lp.integer)
     return 0.0 if grid is None else TIE_BREAK_SHARE * grid / next_upper
+
+
+def _nearer(level, a: float | None, b: float | None) -> float | None:
+    """Of two targets of a level, the one reached first (the lower when maximising)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b) if level.sense == "max" else max(a, b)
 
 
 def level_target(model: AllocationModel, level, known: float | None,

@@ -49,13 +49,16 @@ Progress = Callable[[str], None]
 def solve_instance(instance: Instance, solver: str | None = None,
                    time_limit: float | None = None, progress: Progress | None = None,
                    elig: Eligibility | None = None,
-                   start: pd.DataFrame | None = None) -> RunResult:
+                   start: pd.DataFrame | None = None,
+                   stop_at: dict[str, float] | None = None) -> RunResult:
     """Solve the instance under its policy; never raises for an infeasible or timed-out run.
 
     `start` (enterprise_id, service_id, agency_id rows, e.g. an earlier assignments.csv) is
     offered to the solver as a warm start; rows that are not eligible here are ignored, and
     a start that breaks a rule of this year is not used. Without one, the incumbents' plan
-    (incumbents.csv, with the assign pins) is offered.
+    (incumbents.csv, with the assign pins) is offered. `stop_at` (level name -> value): a
+    level's search ends once its plan reaches the value, proven or not (a sweep's points
+    stop at the served weight a larger budget's whole search found).
     """
     say = progress or (lambda _m: None)
     pol = instance.policy
@@ -112,14 +115,15 @@ def solve_instance(instance: Instance, solver: str | None = None,
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
-                       kept=kept + broken, label=label, classes=classes)
+                       kept=kept + broken, label=label, classes=classes, stop_at=stop_at)
 
 
 def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
                 backend: Backend, limit: float, threads: int, t0: float,
                 timings: dict[str, float], say: Progress, start: pd.DataFrame | None,
                 session: Session | None = None, kept: list[str] | None = None,
-                label: str = "the given plan", classes: ClassPlan | None = None) -> RunResult:
+                label: str = "the given plan", classes: ClassPlan | None = None,
+                stop_at: dict[str, float] | None = None) -> RunResult:
     """solve_instance once the model is built: the lexicographic solve (in `session` when
     the model is already open there), the tables and the summary. `classes`: the model is
     that class model, whose counts are handed to the classes' members."""
@@ -147,7 +151,7 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
                                   progress=say, start=point, levels=pol.levels,
                                   session=session, tie_break=classes is not None,
-                                  plain_share=FIRST_LEVEL_PLAIN_SHARE)
+                                  plain_share=FIRST_LEVEL_PLAIN_SHARE, stop_at=stop_at)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()
@@ -221,7 +225,8 @@ class ParametricSolve:
                 and not (backend.province_scale and use_large_path(instance, elig)))
 
     def solve(self, instance: Instance, time_limit: float | None = None,
-              start: pd.DataFrame | None = None) -> RunResult:
+              start: pd.DataFrame | None = None,
+              stop_at: dict[str, float] | None = None) -> RunResult:
         """solve_instance for `instance`, the session's instance at another budget."""
         t0 = time.perf_counter()
         pol = instance.policy
@@ -242,7 +247,8 @@ class ParametricSolve:
         try:
             return solve_model(instance, self.elig, model, self.backend, limit,
                                self.threads, t0, timings, lambda _m: None, start,
-                               self.session, label=label, classes=self.classes)
+                               self.session, label=label, classes=self.classes,
+                               stop_at=stop_at)
         finally:
             if self.session is not None:
                 self.session.truncate_rows(self.rows)
