@@ -89,9 +89,26 @@ def test_budget_label_and_chains():
     # 19 points: the larger budgets, which take longer, in the shorter chain
     chains = split_chains(list(range(19)), 2)
     assert chains == [list(range(13)), list(range(13, 19))]
+    # served weight alone takes about as long at every budget: halves
+    assert split_chains(list(range(19)), 2, by_rank=False) == [list(range(10)),
+                                                              list(range(10, 19))]
+    assert split_chains(list(range(9)), 3, by_rank=False) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     for k in range(1, 8):  # every budget once, in order, no chain empty
         parts = split_chains(list(range(7)), k)
         assert sum(parts, []) == list(range(7)) and all(parts) and len(parts) == k
+
+
+def test_chains_weigh_larger_budgets_more_unless_served_weight_alone_proves_alike(tmp_path):
+    import dataclasses
+
+    from allocator.whatif.sweep import slower_at_the_top
+
+    inst = load_instance(make_instance(tmp_path / "c"))
+    alone = dataclasses.replace(inst, policy=dataclasses.replace(inst.policy,
+                                                                 levels=("coverage",)))
+    assert slower_at_the_top(inst, None) and slower_at_the_top(inst, 70.0)
+    assert not slower_at_the_top(alone, None)
+    assert slower_at_the_top(alone, 70.0)  # an unproven largest budget: a hard top
 
 
 def test_cli_bad_budgets_exit_2_and_nothing_written(tmp_path):

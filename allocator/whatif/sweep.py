@@ -649,22 +649,34 @@ def bracket_proofs(points: dict[float, Point], inst: Instance) -> None:
                 "a larger budget's bound")
 
 
-def split_chains(budgets: list[float], k: int) -> list[list[float]]:
-    """k contiguous runs of the sorted budgets (none empty), each point weighted by its rank:
-    larger budgets take longer (more is served, every level is harder: hidden-1000-s1's full
-    sweep, 4-12 s a point at the small end, 39-49 s at the large), so the runs at the large
-    end hold fewer points. Contiguous, each point starts from the plan of the budget just
-    below (dealing budgets in turn balanced the work but weakened the starts: k_city's 28.9 M
-    ended at 6,595 instead of 6,617)."""
+def slower_at_the_top(inst: Instance, stop: float | None) -> bool:
+    """Whether a sweep's points take longer the larger the budget (split_chains' weights):
+    with every level, yes; served weight alone is proven in about the same time at every
+    budget, unless the largest budget's search ended unproven (a `stop`): then the points
+    just below it are as hard (k_city: 28.9 M, 22 s against 0.5-2.2 s for the others)."""
+    return not coverage_only(inst) or stop is not None
+
+
+def split_chains(budgets: list[float], k: int, by_rank: bool = True) -> list[list[float]]:
+    """k contiguous runs of the sorted budgets (none empty), each point weighted by its rank
+    (`by_rank`, else all alike): with every level, larger budgets take longer (more is
+    served, every level is harder: hidden-1000-s1's full sweep, 4-12 s a point at the small
+    end, 39-49 s at the large), so the runs at the large end hold fewer points; served weight
+    alone is proven in about the same time at every budget (hidden-1000-s1: 0.3-1.6 s), where
+    rank weights left one chain 6.7 s and the other 4.4 s. Contiguous, each point starts
+    from the plan of the budget just below (dealing budgets in turn balanced the work but
+    weakened the starts: k_city's 28.9 M ended at 6,595 instead of 6,617)."""
     n = len(budgets)
     k = max(1, min(k, n))
-    cum = np.cumsum(np.arange(1, n + 1, dtype=float))
+    cum = np.cumsum(np.arange(1, n + 1, dtype=float) if by_rank else np.ones(n))
     cuts: list[int] = []
     for j in range(1, k):
-        # the run ends after the point whose cumulative weight is nearest j/k of the total,
-        # leaving at least one point for each run after it
+        # the run ends after the point whose cumulative weight is nearest j/k of the total
+        # (of two as near, the later: larger budgets are the slower), leaving at least one
+        # point for each run after it
         ends = np.arange(cuts[-1] + 1 if cuts else 1, n - (k - j) + 1)
-        cuts.append(int(ends[np.argmin(np.abs(cum[ends - 1] - cum[-1] * j / k))]))
+        off = np.abs(cum[ends - 1] - cum[-1] * j / k)
+        cuts.append(int(ends[np.flatnonzero(off <= off.min() + 1e-9)[-1]]))
     bounds = [0, *cuts, n]
     return [list(budgets[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
@@ -806,8 +818,11 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
     if slots >= 2:
         # the first solves side by side (docs/frontier.md): the least budget, the largest
         # budget (from no start: the least-cost plan would be a poor one there) and the
-        # budget serving all, a figure of the summary that needs neither
-        kinds = ["least", "top"] + (["serving_all"] if serving_all else [])
+        # budget serving all, a figure of the summary that needs neither; the least budget
+        # last, on the first slot free: it is the short one (hidden-1000-s1: 2.0 s against
+        # 1.0 s and 4.6 s), and behind the shortest of the others the round ends with the
+        # longest of them, not with the budget serving all behind the largest budget
+        kinds = ["top"] + (["serving_all"] if serving_all else []) + ["least"]
         each = 0 if remote else max(1, cores // min(len(kinds), slots))
         got = dict(zip(kinds, run_all(run_first, [
             FirstTask(kind, inst, elig, budgets, solver, time_limit, each, axis)
@@ -881,7 +896,7 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         tasks = [ChainTask(inst, elig, chain,
                            start0 if lb.value is not None and chain[0] >= lb.value else None,
                            light, solver, time_limit, threads, axis, cap, stop)
-                 for chain in split_chains(todo, k)]
+                 for chain in split_chains(todo, k, by_rank=slower_at_the_top(inst, stop))]
         if k == 1 and runner is not None:
             chains = [chain_points(tasks[0], runner, tell)]
         else:
