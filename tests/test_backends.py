@@ -551,6 +551,52 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
     assert searched and searched[0] > 0.5 * 20.0  # the search has most of the level
 
 
+def test_too_wide_counts_the_kernel_and_the_plan_against_the_integer_columns():
+    """The kernel (LP support, zero reduced costs) and the plan's columns, as a share of
+    the integer columns; continuous columns count for neither."""
+    from types import SimpleNamespace
+
+    from allocator.solvers.highs_search import SEARCH_MAX_FREE_SHARE, too_wide
+
+    n = 100
+    session = SimpleNamespace(integer=np.r_[np.ones(n, bool), np.zeros(5, bool)],
+                              lb=np.zeros(n + 5))
+    x_lp, dual, x = np.zeros(n + 5), np.ones(n + 5), np.zeros(n + 5)
+    x_lp[n:] = dual[n:] = 1.0  # continuous columns in the support: not counted
+    k = int(np.ceil(SEARCH_MAX_FREE_SHARE * n))
+    x_lp[: k // 2] = 1.0  # the LP's support
+    dual[k // 2: k - 1] = 0.0  # as good as the LP's
+    assert not too_wide(session, x, x_lp, dual)  # k - 1 free
+    x[k - 1] = 1.0  # the plan's own column
+    assert too_wide(session, x, x_lp, dual)
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_no_district_search_where_the_kernel_frees_nearly_the_whole_model(district_start,
+                                                                         monkeypatch):
+    """A held level whose kernel and plan free SEARCH_MAX_FREE_SHARE of the integer columns
+    goes from the sub-MIP to the full MIP: each district's sub-MIP would be the whole MIP
+    cut short (hidden-10k-s301). Below the share the district search runs."""
+    from allocator.solvers import highs, highs_search
+
+    model, plan = district_start
+    searched = []
+    real = highs.district_search
+
+    def spy(session, x, obj, *args, **kwargs):
+        searched.append(obj)
+        return real(session, x, obj, *args, **kwargs)
+
+    monkeypatch.setattr(highs, "district_search", spy)
+    for share, expected in ((0.0, False), (1.01, True)):
+        searched.clear()
+        monkeypatch.setattr(highs_search, "SEARCH_MAX_FREE_SHARE", share)
+        res = _held_quality_session(model, plan).solve(10.0, 1e-4, plan)
+        assert res.status.has_solution
+        assert model.lp.violations(round_plan(model, res.x)).empty
+        assert bool(searched) is expected
+
+
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_district_search_runs_only_on_held_levels_with_two_or_more_districts(tmp_path,
                                                                              monkeypatch):

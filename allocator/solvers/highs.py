@@ -15,7 +15,7 @@ from allocator.solvers.highs_core import (
     highs_version,
     highspy,
 )
-from allocator.solvers.highs_search import SEARCH_SHARE, district_search
+from allocator.solvers.highs_search import SEARCH_SHARE, district_search, too_wide
 
 #: share of a level's time for the sub-MIP around the LP support (and the start, if any)
 SUB_MIP_SHARE = 0.6
@@ -175,7 +175,8 @@ class HighsSession(HighsModel):
             self.at_target(best, best_obj, upper, t0)
         if done is not None:
             return done
-        if by_district and best is not None and best_obj is not None:
+        if by_district and best is not None and best_obj is not None and \
+                not too_wide(self, best, x_lp, dual):
             # a held level: improve the plan district by district before the full MIP,
             # whose root heuristics stall on large cities (SEARCH_* above)
             left = time_limit - (time.perf_counter() - t0)
