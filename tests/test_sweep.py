@@ -241,7 +241,9 @@ def test_a_point_stops_at_the_largest_budgets_served_weight(city):
     served = point.result.summary["levels"][0]
     assert served["solver_status"] == "target reached"
     assert stop <= served["value"] <= best and served["bound"] >= best - 1e-6
-    assert point.result.summary["sweep"]["stopped_at_largest_budget"] == stop
+    # said where the search ended at the stop unproven (its first plan may be the optimum)
+    said = point.result.summary["sweep"].get("stopped_at_largest_budget")
+    assert said == (stop if served["status"] != "optimal" else None)
     assert "stopped_at_largest_budget" not in full.result.summary["sweep"]
 
 

@@ -519,8 +519,11 @@ def solve_point(inst: Instance, elig: Eligibility, budget: float, start: pd.Data
     how = "warm_start" if start is not None else "solved"
     result.summary["sweep"] = {"how": how, "parametric": runner is not None,
                                "warm_start_rows": 0 if start is None else len(start)}
-    if stop is not None and result.status.has_solution and \
+    served = next((lv for lv in result.summary.get("levels") or []
+                   if lv.get("name") == "coverage"), None)
+    if stop is not None and served is not None and served.get("status") != "optimal" and \
             float(result.summary["coverage"]) >= stop - 1e-9:
+        # its search ended there, unproven (a proven point did not need the stop)
         result.summary["sweep"]["stopped_at_largest_budget"] = stop
     return Point(budget, result, how, time.perf_counter() - t0)
 
