@@ -53,7 +53,13 @@ from allocator.whatif.pool import (
     task_threads,
     worker_name,
 )
-from allocator.whatif.sweep import SweepResult, budget_label, clean_budgets, parse_budgets
+from allocator.whatif.sweep import (
+    SweepResult,
+    budget_label,
+    clean_budgets,
+    coverage_level,
+    parse_budgets,
+)
 
 TOP_KEYS = ("runs", "time_limit", "solver", "levels", "send")
 RUN_KEYS = ("instance", "name", "budgets", "scenarios", "levels", "time_limit", "solver")
@@ -397,8 +403,7 @@ def outcome_rows(out: BatchOutcome) -> list[dict[str, Any]]:
     assert out.result is not None
     s = out.result.summary
     has = out.result.status.has_solution
-    cov = next((lv.get("status") for lv in s.get("levels") or []
-                if lv.get("name") == "coverage"), s["status"])
+    cov = (coverage_level(s) or {}).get("status", s["status"])
     return [{**base, "budget": s.get("budget"), "status": s["status"],
              **{k: (s.get(k) if has else None) for k in (
                  "coverage", "coverage_ratio", "quality", "cost", "gap")},

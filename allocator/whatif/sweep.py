@@ -414,8 +414,7 @@ def frontier_row(budget: float, result: RunResult, how: str, seconds: float) -> 
     row = {"budget": budget, "status": s["status"], "how": how, "seconds": round(seconds, 3),
            "folder": budget_label(budget), "mandatory_total": s.get("mandatory_total"),
            "levels": "+".join(s.get("levels_optimised") or []),
-           "coverage_status": next((lv["status"] for lv in s.get("levels") or []
-                                    if lv.get("name") == "coverage"), s["status"])}
+           "coverage_status": (coverage_level(s) or {}).get("status", s["status"])}
     for key in ("coverage", "coverage_ratio", "mandatory_served", "quality", "cost", "gap",
                 "agencies_used", "max_district_share", "stability"):
         row[key] = s.get(key) if has else None
@@ -519,8 +518,7 @@ def solve_point(inst: Instance, elig: Eligibility, budget: float, start: pd.Data
     how = "warm_start" if start is not None else "solved"
     result.summary["sweep"] = {"how": how, "parametric": runner is not None,
                                "warm_start_rows": 0 if start is None else len(start)}
-    served = next((lv for lv in result.summary.get("levels") or []
-                   if lv.get("name") == "coverage"), None)
+    served = coverage_level(result.summary)
     if stop is not None and served is not None and served.get("status") != "optimal" and \
             float(result.summary["coverage"]) >= stop - 1e-9:
         # its search ended there, unproven (a proven point did not need the stop)
@@ -598,12 +596,16 @@ def prove_coverage(summary: dict[str, Any], bound: float, mip_gap: float) -> Non
         summary["gap"] = gap
 
 
+def coverage_level(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The served-weight level's entry of a summary's levels (None: no such level)."""
+    return next((lv for lv in summary.get("levels") or [] if lv.get("name") == "coverage"),
+                None)
+
+
 def coverage_bound(result: RunResult) -> float | None:
     """The proven upper bound on the served weight of a point's result (None: unknown)."""
-    for lv in result.summary.get("levels") or []:
-        if lv.get("name") == "coverage" and lv.get("bound") is not None:
-            return float(lv["bound"])
-    return None
+    lv = coverage_level(result.summary)
+    return None if lv is None or lv.get("bound") is None else float(lv["bound"])
 
 
 def largest_stop(top: RunResult) -> float | None:
@@ -615,8 +617,7 @@ def largest_stop(top: RunResult) -> float | None:
     6,617 of 6,618, 60 s each). The point keeps its own gap; None: no such stop."""
     if not top.status.has_solution or not close_to_bound(top):
         return None
-    lv = next((lv for lv in top.summary.get("levels") or [] if lv.get("name") == "coverage"),
-              None)
+    lv = coverage_level(top.summary)
     if lv is None or lv.get("status") == "optimal":
         return None  # proven: its bound is the chains' cap, which settles points already
     return float(top.summary["coverage"])
@@ -643,8 +644,7 @@ def bracket_proofs(points: dict[float, Point], inst: Instance) -> None:
         own = coverage_bound(p.result)
         if own is not None:
             best = own if best is None else min(best, own)
-        lv = next((lv for lv in p.result.summary.get("levels") or []
-                   if lv.get("name") == "coverage"), None)
+        lv = coverage_level(p.result.summary)
         if (best is not None and lv is not None and lv.get("status") != "optimal"
                 and meets(float(p.result.summary["coverage"]), best, gap)):
             prove_coverage(p.result.summary, best, gap)
