@@ -44,3 +44,45 @@ def test_one_off_runs_and_one_job_run_here_or_on_their_own_pool():
     seen: list[dict] = []
     pids = run_all(events_then_pid, [50, 50], 2, on_event=seen.append)
     assert len(seen) == 100 and os.getpid() not in pids
+
+
+def quick_or_wait(task: tuple) -> bool:
+    """A task: ("quick",) returns at once; ("wait", signal) waits up to 60 s for the signal
+    and says whether it saw it set."""
+    import time
+
+    if task[0] == "quick":
+        return True
+    signal, end = task[1], time.monotonic() + 60.0
+    while not signal.is_set():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_signal_set_by_the_client_reaches_a_running_task():
+    """A run's signal, set in on_result as one task ends, is seen by a task still running in
+    the other process (a sweep's early chain stops so); a fresh signal is unset, and a later
+    one is not set by an earlier one."""
+    pool = LocalPool(2)
+    try:
+        first = pool.signal()
+        assert not first.is_set()
+
+        def ended(k: int, _result: bool) -> None:
+            if k == 0:
+                first.set()
+
+        assert pool.run(quick_or_wait, [("quick",), ("wait", first)], on_result=ended) \
+            == [True, True]
+        assert first.is_set()
+        later = pool.signal()
+        assert not later.is_set()
+        # inline (one job) the signal is the same counter, read in this process
+        here = LocalPool(1)
+        sig = here.signal()
+        assert here.run(quick_or_wait, [("quick",), ("wait", sig)],
+                        on_result=lambda k, _r: sig.set() if k == 0 else None) == [True, True]
+    finally:
+        pool.close()

@@ -180,10 +180,41 @@ class DaskExecutor:
                 self.client.unsubscribe_topic(topic)
         return [results[k] for k in range(len(tasks))]
 
+    def signal(self) -> DaskSignal:
+        return DaskSignal(f"allocator-signal-{uuid.uuid4().hex[:12]}", self.client)
+
     def close(self) -> None:
         if self.own_client:
             with contextlib.suppress(Exception):
                 self.client.close()
+
+
+class DaskSignal:
+    """A DaskExecutor's Signal: a Dask distributed Event, set by the client and read by a
+    task on any worker (through the worker's own client)."""
+
+    def __init__(self, name: str, client: Any = None) -> None:
+        self.name, self._client = name, client
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name}  # a worker reads it through its own client
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.name, self._client = state["name"], None
+
+    def _event(self) -> Any:
+        from distributed import Event
+
+        return Event(self.name, client=self._client)
+
+    def set(self) -> None:
+        self._event().set()
+
+    def is_set(self) -> bool:
+        try:
+            return bool(self._event().is_set())
+        except (OSError, TimeoutError, ValueError):
+            return False  # no scheduler to ask (not on a worker): never set
 
 
 def _drain(inbox: queue.Queue, sink: Callable[[Any], None]) -> None:

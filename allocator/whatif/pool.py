@@ -37,6 +37,8 @@ START = "__allocator_task_start__"
 END = "__allocator_task_end__"
 #: seconds a run waits for a finished task's last events before returning without them
 EVENT_WAIT = 10.0
+#: in a pool worker: the pool's shared signal counter (LocalPool.signal)
+_FLAGS: Any = None
 
 
 def emit(event: Any) -> None:
@@ -67,6 +69,39 @@ def task_threads() -> int:
     return getattr(_LOCAL, "threads", None) or default_threads()
 
 
+class Signal(Protocol):
+    """A flag the client sets and the tasks of a run read while they run (a sweep's first
+    chain stops when the largest budget's solve has ended): picklable with the task."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
+class PoolSignal:
+    """A LocalPool's Signal: number `token` of the pool's shared counter, set when the
+    counter reaches it (the pool's signals are set in the order made: a later one set marks
+    the earlier ones, whose runs have ended). In a worker the counter is the one its pool
+    gave it at start; elsewhere (another executor) the signal is never set."""
+
+    def __init__(self, flags: Any, token: int) -> None:
+        self._flags, self.token = flags, token
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"token": self.token}  # the counter goes to workers once, at their start
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._flags, self.token = _FLAGS, int(state["token"])
+
+    def set(self) -> None:
+        if self._flags is not None:
+            with self._flags.get_lock():
+                self._flags.value = max(int(self._flags.value), self.token)
+
+    def is_set(self) -> bool:
+        return self._flags is not None and int(self._flags.value) >= self.token
+
+
 class Executor(Protocol):
     """Where run_all's tasks run: this machine's process pool or a cluster."""
 
@@ -88,6 +123,10 @@ class Executor(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def signal(self) -> Signal:
+        """A new flag, unset, for the tasks of a later run."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -104,6 +143,8 @@ class LocalPool:
         self.jobs = max(1, int(jobs))
         self._pool: cf.ProcessPoolExecutor | None = None
         self._queue: Any = None
+        self._flags: Any = None  # the signals' shared counter (made once, given to workers)
+        self._tokens = 0
 
     @property
     def slots(self) -> int:
@@ -123,7 +164,8 @@ class LocalPool:
             self._queue = ctx.Queue()
             self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx,
                                                 initializer=_init_worker,
-                                                initargs=(self._queue, os.getpid()))
+                                                initargs=(self._queue, os.getpid(),
+                                                          self._shared_flags()))
         try:
             return _run_pool(self._pool, self._queue, fn, tasks, on_result, on_event,
                              on_start, on_error)
@@ -134,6 +176,16 @@ class LocalPool:
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "slots": self.slots, "host": socket.gethostname()}
+
+    def signal(self) -> PoolSignal:
+        self._tokens += 1
+        return PoolSignal(self._shared_flags(), self._tokens)
+
+    def _shared_flags(self) -> Any:
+        # made before the processes start (they get it at start), kept for the pool's life
+        if self._flags is None:
+            self._flags = mp.get_context("spawn").Value("q", 0)
+        return self._flags
 
     def close(self) -> None:
         if self._pool is not None:
@@ -151,10 +203,11 @@ def _call(fn: Callable[[T], R], k: int, task: T) -> R:
         emit({END: k})
 
 
-def _init_worker(q: Any, parent: int) -> None:
-    global _SINK
+def _init_worker(q: Any, parent: int, flags: Any = None) -> None:
+    global _SINK, _FLAGS
     die_with_parent(parent)
     _SINK = q.put
+    _FLAGS = flags
 
 
 def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int = 1,
