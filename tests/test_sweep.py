@@ -497,3 +497,103 @@ def test_one_job_and_two_give_the_same_frontier_and_budget_serving_all(tmp_path)
     assert full1["exact"] and full2["exact"]
     for key in ("value", "coverage", "coverage_ratio", "status"):
         assert full1[key] == full2[key], key
+
+
+class _Flag:
+    """A Signal in this process."""
+
+    def __init__(self) -> None:
+        self.value = False
+
+    def set(self) -> None:
+        self.value = True
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+class _OrderedHere:
+    """An executor of two slots that runs a run's tasks here, one after the other, the
+    first run's in a given order (least budget first: the largest budget's solve has not
+    ended while the early chain runs; or largest first), recording every run's tasks."""
+
+    name, remote, slots = "ordered", False, 2
+
+    def __init__(self, least_first: bool) -> None:
+        self.least_first = least_first
+        self.runs: list[list] = []
+
+    def run(self, fn, tasks, on_result=None, on_event=None, on_start=None, on_error=None):
+        from allocator.whatif import pool
+
+        order = list(range(len(tasks)))
+        if not self.runs and self.least_first:
+            order.reverse()
+        self.runs.append(list(tasks))
+        saved, pool._SINK = pool._SINK, on_event
+        try:
+            out = {}
+            for k in order:
+                out[k] = fn(tasks[k])
+                if on_result is not None:
+                    on_result(k, out[k])
+        finally:
+            pool._SINK = saved
+        return [out[k] for k in range(len(tasks))]
+
+    def signal(self) -> _Flag:
+        return _Flag()
+
+    def describe(self) -> dict:
+        return {"executor": self.name}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def one_process(city):
+    """Budgets from the least budget up, one past anything a plan can cost, and their
+    sweep in one process."""
+    from allocator.whatif.sweep import run_sweep
+
+    inst = load_instance(city)
+    elig = compute_eligibility(inst)
+    most = float(elig.triples.groupby("demand")["cost"].max().sum())
+    lb = least_budget(inst, elig, get_backend("auto"), 60, 1).value
+    budgets = [round(lb * f, 2) for f in (1.0, 1.15, 1.3, 1.45)] + [math.ceil(2 * most)]
+    return budgets, run_sweep(inst, budgets, jobs=1, time_limit=60)
+
+
+@pytest.mark.parametrize("least_first", [True, False])
+def test_the_lowest_chain_runs_while_the_largest_budget_is_solved(city, one_process,
+                                                                   least_first):
+    """With two slots the least budget's slot solves the lowest chain's budgets until the
+    largest budget's solve ends: all of them when it is still running (least budget first),
+    none when it has ended; the chains after leave those budgets out, start from the plan
+    just below, and the frontier is the one-process sweep's."""
+    from allocator.whatif.sweep import early_budgets, run_sweep
+
+    inst = load_instance(city)
+    budgets, one = one_process
+    early = early_budgets(inst, budgets, 2)
+    assert early and early == budgets[:len(early)] and budgets[-1] not in early
+    ex = _OrderedHere(least_first)
+    seen: list[float] = []
+    got = run_sweep(inst, budgets, jobs=2, time_limit=60, executor=ex,
+                    progress=lambda e: seen.append(e["budget"]))
+    later = sorted(b for run in ex.runs[1:] for task in run for b in task.budgets)
+    assert sorted(seen) == sorted(budgets)  # every point told once
+    if least_first:
+        assert not set(early) & set(later)
+        below = max(early)
+        first_later = ex.runs[1][0]
+        assert first_later.budgets[0] > below and first_later.start is not None
+        pd.testing.assert_frame_equal(
+            first_later.start.reset_index(drop=True),
+            got.points[below].assignments[["enterprise_id", "service_id", "agency_id"]]
+            .reset_index(drop=True), check_dtype=False)
+    else:
+        assert set(early) <= set(later)
+    cols = ["budget", "status", "coverage", "coverage_status"]
+    pd.testing.assert_frame_equal(got.frontier[cols], one.frontier[cols])

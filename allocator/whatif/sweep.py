@@ -50,13 +50,20 @@ from allocator.pipeline.tables import plan_tables
 from allocator.pipeline.threads import default_threads
 from allocator.solvers import Status, get_backend
 from allocator.solvers.base import relative_gap
-from allocator.whatif.pool import Executor, LocalPool, emit, run_all, task_threads
+from allocator.whatif.pool import Executor, LocalPool, Signal, emit, run_all, task_threads
 
 #: the largest budget's plan stands for smaller budgets only when its served weight is within
 #: this (relative) of its proven bound: under load its 60 s once ended on the least-cost plan
 #: (1,568 of a 6,618 bound on k_city), which a whole flat frontier then reused
 #: (docs/frontier.md); 1e-3 keeps reusing k_city's 6,615 of 6,618, which no solve improves
 REUSE_MAX_GAP = 1e-3
+#: a sweep's least budget (its figure, the points it proves infeasible, the chains' first
+#: start) gets this share of the time limit, at least LEAST_MIN_SECONDS: othergen
+#: hidden-2000-s12's least-cost search ends unproven whatever its time (LP bound 3,103,109;
+#: 3,120,426 in 4.3 s, 3,114,817 in 15 s, 3,114,709 in 60 s), and its slot's early chain
+#: waits for it (docs/frontier.md)
+LEAST_SHARE = 0.25
+LEAST_MIN_SECONDS = 10.0
 #: marginal value is the extra served weight per this much extra budget
 MARGINAL_STEP = 10_000.0
 FRONTIER_COLUMNS = ["budget", "status", "coverage", "coverage_ratio", "mandatory_served",
@@ -447,7 +454,9 @@ class ChainTask:
 class FirstTask:
     """One of a sweep's first solves, side by side on the pool: `least` (the least budget),
     `top` (the largest budget, from no start) or `serving_all` (budget_serving_all).
-    threads 0: as the worker gives a task."""
+    threads 0: as the worker gives a task. `early` (with `least`): budgets solved next, in
+    increasing order from the least budget's plan, until `until` is set (the largest
+    budget's solve has ended: the rest waits for what it settles)."""
 
     kind: str
     inst: Instance
@@ -457,11 +466,13 @@ class FirstTask:
     time_limit: float | None
     threads: int
     axis: Axis = Axis()
+    early: list[float] = field(default_factory=list)
+    until: Signal | None = None
 
 
 def run_first(task: FirstTask) -> Any:
-    """A FirstTask's answer: a LeastBudget, the largest budget's Point, or the budget serving
-    all's figure."""
+    """A FirstTask's answer: (a LeastBudget, the early points), the largest budget's Point,
+    or the budget serving all's figure."""
     threads = task.threads if task.threads > 0 else task_threads()
     if task.kind == "serving_all":
         return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads)
@@ -469,11 +480,34 @@ def run_first(task: FirstTask) -> Any:
         backend = get_backend(task.solver or task.inst.policy.solver_name)
         limit = float(task.time_limit if task.time_limit is not None
                       else task.inst.policy.time_limit)
-        return task.axis.least(task.inst, task.elig, backend, limit, threads)
+        lb = task.axis.least(task.inst, task.elig, backend, least_limit(limit), threads)
+        return lb, early_points(task, lb, threads)
     # the least budget is not known yet: no budget reason here (added when it is)
     return solve_point(task.inst, task.elig, task.budgets[-1], None,
                        LeastBudget("not_computed"), task.solver, task.time_limit, threads,
                        task.axis)
+
+
+def least_limit(limit: float) -> float:
+    """Seconds for a sweep's least budget (LEAST_SHARE)."""
+    return min(limit, max(LEAST_SHARE * limit, LEAST_MIN_SECONDS))
+
+
+def early_points(task: FirstTask, lb: LeastBudget, threads: int) -> list[Point]:
+    """The early budgets (FirstTask) as a chain from the least budget's plan, each started
+    only while `until` is unset; those the least budget proves infeasible are left to the
+    sweep (below_least)."""
+    if task.until is None or lb.status == "infeasible":
+        return []
+    skip = set(below_least(lb, task.early))
+    budgets = [b for b in task.early if b not in skip]
+    if not budgets or task.until.is_set():
+        return []
+    start = lb.plan if lb.value is not None and budgets[0] >= lb.value else None
+    chain = ChainTask(task.inst, task.elig, budgets, start, dataclasses.replace(lb, plan=None),
+                      task.solver, task.time_limit, threads, task.axis)
+    runner = open_parametric(task.inst, task.elig, task.solver, threads, task.axis)
+    return chain_points(chain, runner, emit, task.until)
 
 
 def below_least(lb: LeastBudget, budgets: list[float]) -> list[float]:
@@ -557,11 +591,15 @@ def run_chain(task: ChainTask) -> list[Point]:
 
 
 def chain_points(task: ChainTask, runner: ParametricSolve | None,
-                 tell: Callable[[dict[str, Any]], None]) -> list[Point]:
-    """run_chain with a given session (None: a model per point) and event sink."""
+                 tell: Callable[[dict[str, Any]], None],
+                 until: Signal | None = None) -> list[Point]:
+    """run_chain with a given session (None: a model per point) and event sink; with
+    `until`, no point is started once it is set (the points solved so far are returned)."""
     start = task.start
     points: list[Point] = []
     for budget in task.budgets:
+        if until is not None and until.is_set():
+            break
         prev = points[-1] if points else None
         if (task.cap is not None and prev is not None and coverage_only(task.inst)
                 and prev.result.status.has_solution
@@ -658,6 +696,27 @@ def slower_at_the_top(inst: Instance, stop: float | None) -> bool:
     budget, unless the largest budget's search ended unproven (a `stop`): then the points
     just below it are as hard (k_city: 28.9 M, 22 s against 0.5-2.2 s for the others)."""
     return not coverage_only(inst) or stop is not None
+
+
+def early_budgets(inst: Instance, budgets: list[float], slots: int) -> list[float]:
+    """The budgets a sweep solves while its largest budget's solve runs (FirstTask.early):
+    the lowest of the chains the others would make, none when fewer than two are left. Not
+    more: the points near the largest budget need what it settles (reuse, stop, cap)."""
+    rest = list(budgets[:-1])
+    if len(rest) < 2:
+        return []
+    return split_chains(rest, max(2, slots), by_rank=slower_at_the_top(inst, None))[0]
+
+
+def start_below(points: dict[float, Point], budget: float, lb: LeastBudget
+                ) -> pd.DataFrame | None:
+    """A chain's start at `budget`: the plan of the largest budget below it solved already
+    (feasible at any larger budget), else the least budget's plan where that is feasible."""
+    below = [b for b in points if b < budget and points[b].result.status.has_solution
+             and not points[b].result.assignments.empty]
+    if below:
+        return plan_rows(points[max(below)].result.assignments)
+    return lb.plan if lb.value is not None and budget >= lb.value else None
 
 
 def split_chains(budgets: list[float], k: int, by_rank: bool = True) -> list[list[float]]:
@@ -818,24 +877,6 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
     serving_all = axis.kind == "budget" and not has_funding(inst)
     top_point: Point | None = None
     full: dict[str, Any] | None = None
-    if slots >= 2:
-        # the first solves side by side (docs/frontier.md): the least budget, the largest
-        # budget (from no start: the least-cost plan would be a poor one there) and the
-        # budget serving all, a figure of the summary that needs neither; the least budget
-        # last, on the first slot free: it is the short one (hidden-1000-s1: 2.0 s against
-        # 1.0 s and 4.6 s), and behind the shortest of the others the round ends with the
-        # longest of them, not with the budget serving all behind the largest budget
-        kinds = ["top"] + (["serving_all"] if serving_all else []) + ["least"]
-        each = 0 if remote else max(1, cores // min(len(kinds), slots))
-        got = dict(zip(kinds, run_all(run_first, [
-            FirstTask(kind, inst, elig, budgets, solver, time_limit, each, axis)
-            for kind in kinds], jobs, executor=run_on), strict=True))
-        lb, full = got["least"], got.get("serving_all")
-        top_b = budgets[-1]
-        top_point = dataclasses.replace(got["top"], result=with_budget_reason(
-            axis.at(inst, top_b, cores), got["top"].result, lb, axis, top_b))
-    else:
-        lb = axis.least(inst, elig, backend, limit, cores)
     points: dict[float, Point] = {}
     count = [0]
 
@@ -848,6 +889,38 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         points[p.budget] = p
         tell({"budget": p.budget, "status": p.result.status.value, "how": p.how})
 
+    if slots >= 2:
+        assert run_on is not None  # slots >= 2: the caller's executor or our own pool
+        # the first solves side by side (docs/frontier.md): the least budget, the largest
+        # budget (from no start: the least-cost plan would be a poor one there) and the
+        # budget serving all, a figure of the summary that needs neither; the least budget
+        # last, on the first slot free: it is the short one (hidden-1000-s1: 2.0 s against
+        # 1.0 s and 4.6 s), and behind the shortest of the others the round ends with the
+        # longest of them, not with the budget serving all behind the largest budget. The
+        # least budget's slot then solves the lowest chain's budgets until the largest
+        # budget's solve ends (early_points): hidden-2000-s12's took 64 s, its points 1-3 s
+        kinds = ["top"] + (["serving_all"] if serving_all else []) + ["least"]
+        each = 0 if remote else max(1, cores // min(len(kinds), slots))
+        early = early_budgets(inst, budgets, slots)
+        until = run_on.signal() if early else None
+
+        def ended(k: int, _result: Any) -> None:
+            if kinds[k] == "top" and until is not None:
+                until.set()
+
+        got = dict(zip(kinds, run_all(run_first, [
+            FirstTask(kind, inst, elig, budgets, solver, time_limit, each, axis,
+                      early if kind == "least" else [], until if kind == "least" else None)
+            for kind in kinds], jobs, on_result=ended, on_event=tell, executor=run_on),
+            strict=True))
+        (lb, early_done), full = got["least"], got.get("serving_all")
+        points.update({p.budget: p for p in early_done})  # each told as it ended
+        top_b = budgets[-1]
+        top_point = dataclasses.replace(got["top"], result=with_budget_reason(
+            axis.at(inst, top_b, cores), got["top"].result, lb, axis, top_b))
+    else:
+        lb = axis.least(inst, elig, backend, least_limit(limit), cores)
+
     # 1. points proved infeasible by the least-budget solve
     skip = below_least(lb, budgets)
     no_plan = None
@@ -859,7 +932,7 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         res = below_least_result(axis.at(inst, b, cores), elig, lb, solver, time_limit,
                                  cores, no_plan, axis, b)
         done(Point(b, res, "below_least_budget", time.perf_counter() - t0))
-    todo = [b for b in budgets if b not in set(skip)]
+    todo = [b for b in budgets if b not in set(skip) and b not in points]
     start0 = lb.plan
 
     # 2. the largest budget first: its plan serves every budget between its cost and it
@@ -896,9 +969,8 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         k = max(1, min(slots, len(todo)))
         threads = 0 if remote else max(1, cores // k)  # 0: the worker decides
         light = dataclasses.replace(lb, plan=None)
-        tasks = [ChainTask(inst, elig, chain,
-                           start0 if lb.value is not None and chain[0] >= lb.value else None,
-                           light, solver, time_limit, threads, axis, cap, stop)
+        tasks = [ChainTask(inst, elig, chain, start_below(points, chain[0], lb), light, solver,
+                           time_limit, threads, axis, cap, stop)
                  for chain in split_chains(todo, k, by_rank=slower_at_the_top(inst, stop))]
         if k == 1 and runner is not None:
             chains = [chain_points(tasks[0], runner, tell)]
