@@ -93,6 +93,11 @@ def test_budget_label_and_chains():
     assert split_chains(list(range(19)), 2, by_rank=False) == [list(range(10)),
                                                               list(range(10, 19))]
     assert split_chains(list(range(9)), 3, by_rank=False) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    # what is left after the early chain (k_city's ten of twenty, from the sixth up) is
+    # weighed by its ranks among all the budgets: 6 and 4, not 7 and 3
+    assert split_chains(list(range(10)), 2, first_rank=6) == [list(range(6)),
+                                                              list(range(6, 10))]
+    assert split_chains(list(range(10)), 2) == [list(range(7)), list(range(7, 10))]
     for k in range(1, 8):  # every budget once, in order, no chain empty
         parts = split_chains(list(range(7)), k)
         assert sum(parts, []) == list(range(7)) and all(parts) and len(parts) == k
@@ -557,12 +562,16 @@ def one_process(city):
     sweep in one process."""
     from allocator.whatif.sweep import run_sweep
 
-    inst = load_instance(city)
+    inst = served_weight_alone(city)
     elig = compute_eligibility(inst)
     most = float(elig.triples.groupby("demand")["cost"].max().sum())
     lb = least_budget(inst, elig, get_backend("auto"), 60, 1).value
     budgets = [round(lb * f, 2) for f in (1.0, 1.15, 1.3, 1.45)] + [math.ceil(2 * most)]
     return budgets, run_sweep(inst, budgets, jobs=1, time_limit=60)
+
+
+def served_weight_alone(city: Path):
+    return load_instance(city, overrides={"solver": {"levels": "coverage"}})
 
 
 @pytest.mark.parametrize("least_first", [True, False])
@@ -571,13 +580,15 @@ def test_the_lowest_chain_runs_while_the_largest_budget_is_solved(city, one_proc
     """With two slots the least budget's slot solves the lowest chain's budgets until the
     largest budget's solve ends: all of them when it is still running (least budget first),
     none when it has ended; the chains after leave those budgets out, start from the plan
-    just below, and the frontier is the one-process sweep's."""
+    just below, and the frontier is the one-process sweep's. Only where served weight alone
+    is swept (with every level a point may hold its slot a minute past that end)."""
     from allocator.whatif.sweep import early_budgets, run_sweep
 
-    inst = load_instance(city)
+    inst = served_weight_alone(city)
     budgets, one = one_process
     early = early_budgets(inst, budgets, 2)
     assert early and early == budgets[:len(early)] and budgets[-1] not in early
+    assert early_budgets(load_instance(city), budgets, 2) == []
     ex = _OrderedHere(least_first)
     seen: list[float] = []
     got = run_sweep(inst, budgets, jobs=2, time_limit=60, executor=ex,
@@ -597,3 +608,35 @@ def test_the_lowest_chain_runs_while_the_largest_budget_is_solved(city, one_proc
         assert set(early) <= set(later)
     cols = ["budget", "status", "coverage", "coverage_status"]
     pd.testing.assert_frame_equal(got.frontier[cols], one.frontier[cols])
+
+
+def test_the_side_solves_get_a_quarter_of_the_time_limit(city, monkeypatch):
+    """A sweep's least budget and budget serving all are figures beside the points: each gets
+    SIDE_SHARE of the time limit (at least SIDE_MIN_SECONDS), the points the whole limit."""
+    from allocator.whatif import sweep as sweep_mod
+
+    asked: dict[str, list[float]] = {"least": [], "serving_all": [], "point": []}
+    real_least, real_all, real_point = (sweep_mod.Axis.least, sweep_mod.budget_serving_all,
+                                        sweep_mod.solve_point)
+
+    def least(self, inst, elig, backend, limit, threads):
+        asked["least"].append(limit)
+        return real_least(self, inst, elig, backend, limit, threads)
+
+    def serving_all(inst, elig, solver, time_limit, threads, start=None):
+        asked["serving_all"].append(time_limit)
+        return real_all(inst, elig, solver, time_limit, threads, start)
+
+    def point(inst, elig, budget, start, lb, solver, time_limit, *args, **kwargs):
+        asked["point"].append(time_limit)
+        return real_point(inst, elig, budget, start, lb, solver, time_limit, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_mod.Axis, "least", least)
+    monkeypatch.setattr(sweep_mod, "budget_serving_all", serving_all)
+    monkeypatch.setattr(sweep_mod, "solve_point", point)
+    inst = load_instance(city)
+    budget = float(inst.policy.budget_total)
+    sweep_mod.run_sweep(inst, [budget, 2 * budget], jobs=1, time_limit=60)
+    assert asked["least"] == [15.0] and asked["serving_all"] == [15.0]
+    assert asked["point"] and set(asked["point"]) == {60}
+    assert sweep_mod.side_limit(20) == 10.0 and sweep_mod.side_limit(5) == 5.0

@@ -11,7 +11,9 @@ Speed comes from what the budget does not change, proved rather than guessed:
   a plan cut short far from its bound (a loaded machine) is not an answer for them;
 - the other points run in increasing budget along K contiguous chains (K = jobs processes;
   fewer points in the chains of larger budgets, which take longer), each warm-started from
-  the plan of the point below, since a plan feasible at B is feasible at any larger budget.
+  the plan of the point below, since a plan feasible at B is feasible at any larger budget;
+  with two or more processes the lowest chain starts while the largest budget is solved,
+  behind the least budget on its process, and stops when that solve ends (early_points).
 What is swept (`Axis`): budget.total; with funding.csv and `source`, one source's amount, the
 others and budget.total held; with funding.csv and no source, the year's total: every source's
 amount scaled in proportion so they add up to the point's value, and budget.total (when given)
@@ -57,13 +59,14 @@ from allocator.whatif.pool import Executor, LocalPool, Signal, emit, run_all, ta
 #: (1,568 of a 6,618 bound on k_city), which a whole flat frontier then reused
 #: (docs/frontier.md); 1e-3 keeps reusing k_city's 6,615 of 6,618, which no solve improves
 REUSE_MAX_GAP = 1e-3
-#: a sweep's least budget (its figure, the points it proves infeasible, the chains' first
-#: start) gets this share of the time limit, at least LEAST_MIN_SECONDS: othergen
-#: hidden-2000-s12's least-cost search ends unproven whatever its time (LP bound 3,103,109;
-#: 3,120,426 in 4.3 s, 3,114,817 in 15 s, 3,114,709 in 60 s), and its slot's early chain
-#: waits for it (docs/frontier.md)
-LEAST_SHARE = 0.25
-LEAST_MIN_SECONDS = 10.0
+#: a sweep's side solves, the least budget (its figure, the points it proves infeasible, the
+#: chains' first start) and the budget serving all (a figure), get this share of the time
+#: limit, at least SIDE_MIN_SECONDS; the early chain waits behind them (docs/frontier.md).
+#: Where they end unproven more time bought little: othergen hidden-2000-s12's least budget
+#: 3,114,817 in 15 s, 3,114,709 in 60 s (LP bound 3,103,109); k_city's budget serving all
+#: 29,299,753 in 15 s, 29,323,075 in 60 s (both serving 6,617)
+SIDE_SHARE = 0.25
+SIDE_MIN_SECONDS = 10.0
 #: marginal value is the extra served weight per this much extra budget
 MARGINAL_STEP = 10_000.0
 FRONTIER_COLUMNS = ["budget", "status", "coverage", "coverage_ratio", "mandatory_served",
@@ -474,13 +477,13 @@ def run_first(task: FirstTask) -> Any:
     """A FirstTask's answer: (a LeastBudget, the early points), the largest budget's Point,
     or the budget serving all's figure."""
     threads = task.threads if task.threads > 0 else task_threads()
+    limit = float(task.time_limit if task.time_limit is not None
+                  else task.inst.policy.time_limit)
     if task.kind == "serving_all":
-        return budget_serving_all(task.inst, task.elig, task.solver, task.time_limit, threads)
+        return budget_serving_all(task.inst, task.elig, task.solver, side_limit(limit), threads)
     if task.kind == "least":
         backend = get_backend(task.solver or task.inst.policy.solver_name)
-        limit = float(task.time_limit if task.time_limit is not None
-                      else task.inst.policy.time_limit)
-        lb = task.axis.least(task.inst, task.elig, backend, least_limit(limit), threads)
+        lb = task.axis.least(task.inst, task.elig, backend, side_limit(limit), threads)
         return lb, early_points(task, lb, threads)
     # the least budget is not known yet: no budget reason here (added when it is)
     return solve_point(task.inst, task.elig, task.budgets[-1], None,
@@ -488,9 +491,9 @@ def run_first(task: FirstTask) -> Any:
                        task.axis)
 
 
-def least_limit(limit: float) -> float:
-    """Seconds for a sweep's least budget (LEAST_SHARE)."""
-    return min(limit, max(LEAST_SHARE * limit, LEAST_MIN_SECONDS))
+def side_limit(limit: float) -> float:
+    """Seconds for a sweep's least budget or budget serving all (SIDE_SHARE)."""
+    return min(limit, max(SIDE_SHARE * limit, SIDE_MIN_SECONDS))
 
 
 def early_points(task: FirstTask, lb: LeastBudget, threads: int) -> list[Point]:
@@ -701,9 +704,13 @@ def slower_at_the_top(inst: Instance, stop: float | None) -> bool:
 def early_budgets(inst: Instance, budgets: list[float], slots: int) -> list[float]:
     """The budgets a sweep solves while its largest budget's solve runs (FirstTask.early):
     the lowest of the chains the others would make, none when fewer than two are left. Not
-    more: the points near the largest budget need what it settles (reuse, stop, cap)."""
+    more: the points near the largest budget need what it settles (reuse, stop, cap).
+    Served weight alone only: a point started just before that solve ends keeps its slot
+    until it ends, while the other slot waits, and with every level points take 5-60 s
+    (hidden-1000-s1's full sweep 259.1 s against 243.6 s without; k_city's 357.4 s against
+    346.9 s), where served weight alone takes 0.3-3 s a point (docs/frontier.md)."""
     rest = list(budgets[:-1])
-    if len(rest) < 2:
+    if len(rest) < 2 or not coverage_only(inst):
         return []
     return split_chains(rest, max(2, slots), by_rank=slower_at_the_top(inst, None))[0]
 
@@ -719,9 +726,12 @@ def start_below(points: dict[float, Point], budget: float, lb: LeastBudget
     return lb.plan if lb.value is not None and budget >= lb.value else None
 
 
-def split_chains(budgets: list[float], k: int, by_rank: bool = True) -> list[list[float]]:
+def split_chains(budgets: list[float], k: int, by_rank: bool = True,
+                 first_rank: int = 1) -> list[list[float]]:
     """k contiguous runs of the sorted budgets (none empty), each point weighted by its rank
-    (`by_rank`, else all alike): with every level, larger budgets take longer (more is
+    among all the sweep's budgets (`by_rank`: the first is number `first_rank`; else all
+    alike; ranks within what is left gave k_city's chains after the early ones 7 points of
+    23-56 s and 3 of 55-62 s): with every level, larger budgets take longer (more is
     served, every level is harder: hidden-1000-s1's full sweep, 4-12 s a point at the small
     end, 39-49 s at the large), so the runs at the large end hold fewer points; served weight
     alone is proven in about the same time at every budget (hidden-1000-s1: 0.3-1.6 s), where
@@ -730,7 +740,8 @@ def split_chains(budgets: list[float], k: int, by_rank: bool = True) -> list[lis
     weakened the starts: k_city's 28.9 M ended at 6,595 instead of 6,617)."""
     n = len(budgets)
     k = max(1, min(k, n))
-    cum = np.cumsum(np.arange(1, n + 1, dtype=float) if by_rank else np.ones(n))
+    cum = np.cumsum(np.arange(first_rank, first_rank + n, dtype=float) if by_rank
+                    else np.ones(n))
     cuts: list[int] = []
     for j in range(1, k):
         # the run ends after the point whose cumulative weight is nearest j/k of the total
@@ -919,7 +930,7 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         top_point = dataclasses.replace(got["top"], result=with_budget_reason(
             axis.at(inst, top_b, cores), got["top"].result, lb, axis, top_b))
     else:
-        lb = axis.least(inst, elig, backend, least_limit(limit), cores)
+        lb = axis.least(inst, elig, backend, side_limit(limit), cores)
 
     # 1. points proved infeasible by the least-budget solve
     skip = below_least(lb, budgets)
@@ -971,7 +982,8 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         light = dataclasses.replace(lb, plan=None)
         tasks = [ChainTask(inst, elig, chain, start_below(points, chain[0], lb), light, solver,
                            time_limit, threads, axis, cap, stop)
-                 for chain in split_chains(todo, k, by_rank=slower_at_the_top(inst, stop))]
+                 for chain in split_chains(todo, k, by_rank=slower_at_the_top(inst, stop),
+                                           first_rank=budgets.index(todo[0]) + 1)]
         if k == 1 and runner is not None:
             chains = [chain_points(tasks[0], runner, tell)]
         else:
@@ -986,7 +998,7 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         full = {"value": None, "status": "infeasible" if lb.status == "infeasible"
                 else "not_computed"}
     elif full is None:
-        full = budget_serving_all(inst, elig, solver, time_limit, cores, top_plan)
+        full = budget_serving_all(inst, elig, solver, side_limit(limit), cores, top_plan)
     monotone_repair(points, inst, elig, axis)
     bracket_proofs(points, inst)
     frontier = frontier_frame([points[b].row for b in sorted(points)])
