@@ -520,13 +520,16 @@ class _Flag:
 class _OrderedHere:
     """An executor of two slots that runs a run's tasks here, one after the other, the
     first run's in a given order (least budget first: the largest budget's solve has not
-    ended while the early chain runs; or largest first), recording every run's tasks."""
+    ended while the early chain runs; or largest first), recording every run's tasks.
+    `ends_after`: the signals are set as this many points have been told (the largest
+    budget's solve ending while the early chain runs)."""
 
     name, remote, slots = "ordered", False, 2
 
-    def __init__(self, least_first: bool) -> None:
-        self.least_first = least_first
+    def __init__(self, least_first: bool, ends_after: int | None = None) -> None:
+        self.least_first, self.ends_after = least_first, ends_after
         self.runs: list[list] = []
+        self.flags: list[_Flag] = []
 
     def run(self, fn, tasks, on_result=None, on_event=None, on_start=None, on_error=None):
         from allocator.whatif import pool
@@ -535,7 +538,17 @@ class _OrderedHere:
         if not self.runs and self.least_first:
             order.reverse()
         self.runs.append(list(tasks))
-        saved, pool._SINK = pool._SINK, on_event
+        told = [0]
+
+        def sink(event):
+            told[0] += 1
+            if told[0] == self.ends_after:
+                for flag in self.flags:
+                    flag.set()
+            if on_event is not None:
+                on_event(event)
+
+        saved, pool._SINK = pool._SINK, sink
         try:
             out = {}
             for k in order:
@@ -547,7 +560,8 @@ class _OrderedHere:
         return [out[k] for k in range(len(tasks))]
 
     def signal(self) -> _Flag:
-        return _Flag()
+        self.flags.append(_Flag())
+        return self.flags[-1]
 
     def describe(self) -> dict:
         return {"executor": self.name}
@@ -574,27 +588,31 @@ def served_weight_alone(city: Path):
     return load_instance(city, overrides={"solver": {"levels": "coverage"}})
 
 
-@pytest.mark.parametrize("least_first", [True, False])
+@pytest.mark.parametrize("least_first, ends_after", [(True, None), (True, 1), (False, None)])
 def test_the_lowest_chain_runs_while_the_largest_budget_is_solved(city, one_process,
-                                                                   least_first):
+                                                                   least_first, ends_after):
     """With two slots the least budget's slot solves the lowest chain's budgets until the
     largest budget's solve ends: all of them when it is still running (least budget first),
-    none when it has ended; the chains after leave those budgets out, start from the plan
-    just below, and the frontier is the one-process sweep's. Only where served weight alone
-    is swept (with every level a point may hold its slot a minute past that end)."""
+    the first alone when it ends after that point, none when it has ended; the chains after
+    leave those budgets out, start from the plan just below, and the frontier is the
+    one-process sweep's. Only where served weight alone is swept (with every level a point
+    may hold its slot a minute past that end)."""
     from allocator.whatif.sweep import early_budgets, run_sweep
 
     inst = served_weight_alone(city)
     budgets, one = one_process
     early = early_budgets(inst, budgets, 2)
-    assert early and early == budgets[:len(early)] and budgets[-1] not in early
+    assert len(early) >= 2 and early == budgets[:len(early)] and budgets[-1] not in early
     assert early_budgets(load_instance(city), budgets, 2) == []
-    ex = _OrderedHere(least_first)
+    ex = _OrderedHere(least_first, ends_after)
     seen: list[float] = []
     got = run_sweep(inst, budgets, jobs=2, time_limit=60, executor=ex,
                     progress=lambda e: seen.append(e["budget"]))
     later = sorted(b for run in ex.runs[1:] for task in run for b in task.budgets)
     assert sorted(seen) == sorted(budgets)  # every point told once
+    if ends_after is not None:
+        early = early[:ends_after]  # no point started after the end
+        assert set(early_budgets(inst, budgets, 2)[ends_after:]) <= set(later)
     if least_first:
         assert not set(early) & set(later)
         below = max(early)
