@@ -12,8 +12,9 @@ Speed comes from what the budget does not change, proved rather than guessed:
 - the other points run in increasing budget along K contiguous chains (K = jobs processes;
   fewer points in the chains of larger budgets, which take longer), each warm-started from
   the plan of the point below, since a plan feasible at B is feasible at any larger budget;
-  with two or more processes the lowest chain starts while the largest budget is solved,
-  behind the least budget on its process, and stops when that solve ends (early_points).
+  sweeping served weight alone on two or more processes, the lowest chain starts while the
+  largest budget is solved, behind the least budget on its process, and stops when that
+  solve ends (early_points).
 What is swept (`Axis`): budget.total; with funding.csv and `source`, one source's amount, the
 others and budget.total held; with funding.csv and no source, the year's total: every source's
 amount scaled in proportion so they add up to the point's value, and budget.total (when given)
@@ -712,7 +713,7 @@ def early_budgets(inst: Instance, budgets: list[float], slots: int) -> list[floa
     rest = list(budgets[:-1])
     if len(rest) < 2 or not coverage_only(inst):
         return []
-    return split_chains(rest, max(2, slots), by_rank=slower_at_the_top(inst, None))[0]
+    return split_chains(rest, max(2, slots), by_rank=False)[0]  # as slower_at_the_top
 
 
 def start_below(points: dict[float, Point], budget: float, lb: LeastBudget
@@ -729,9 +730,9 @@ def start_below(points: dict[float, Point], budget: float, lb: LeastBudget
 def split_chains(budgets: list[float], k: int, by_rank: bool = True,
                  first_rank: int = 1) -> list[list[float]]:
     """k contiguous runs of the sorted budgets (none empty), each point weighted by its rank
-    among all the sweep's budgets (`by_rank`: the first is number `first_rank`; else all
-    alike; ranks within what is left gave k_city's chains after the early ones 7 points of
-    23-56 s and 3 of 55-62 s): with every level, larger budgets take longer (more is
+    among all the sweep's budgets (`by_rank`: the first is number `first_rank`, not 1 when
+    points below were solved already; else all alike): with every level, larger budgets
+    take longer (more is
     served, every level is harder: hidden-1000-s1's full sweep, 4-12 s a point at the small
     end, 39-49 s at the large), so the runs at the large end hold fewer points; served weight
     alone is proven in about the same time at every budget (hidden-1000-s1: 0.3-1.6 s), where
@@ -907,9 +908,10 @@ def _sweep(inst: Instance, budgets: list[float], jobs: int, solver: str | None,
         # budget serving all, a figure of the summary that needs neither; the least budget
         # last, on the first slot free: it is the short one (hidden-1000-s1: 2.0 s against
         # 1.0 s and 4.6 s), and behind the shortest of the others the round ends with the
-        # longest of them, not with the budget serving all behind the largest budget. The
-        # least budget's slot then solves the lowest chain's budgets until the largest
-        # budget's solve ends (early_points): hidden-2000-s12's took 64 s, its points 1-3 s
+        # longest of them, not with the budget serving all behind the largest budget. With
+        # served weight alone the least budget's slot then solves the lowest chain's budgets
+        # until the largest budget's solve ends (early_points): hidden-2000-s12's took 64 s,
+        # its points 1-3 s
         kinds = ["top"] + (["serving_all"] if serving_all else []) + ["least"]
         each = 0 if remote else max(1, cores // min(len(kinds), slots))
         early = early_budgets(inst, budgets, slots)
