@@ -390,6 +390,33 @@ def test_sweep_and_compare_on_a_dask_cluster(manifest, dask_client, tmp_path):
     pd.testing.assert_frame_equal(a[cols], b[cols])
 
 
+def _signal_seen(sig) -> bool:
+    """A task: whether the signal it was sent is set, read on the worker."""
+    return sig.is_set()
+
+
+def test_a_signal_on_a_dask_cluster_is_read_on_its_workers(manifest, dask_client):
+    """A Dask executor's signal, set by the client, reads as set in a task on a worker (a
+    fresh one as unset), and a served-weight sweep, whose early chain stops on it, gives the
+    local pool's frontier."""
+    from allocator.whatif.cluster import DaskExecutor
+
+    ex = DaskExecutor(dask_client)
+    sig = ex.signal()
+    assert not sig.is_set()
+    assert dask_client.submit(_signal_seen, sig, pure=False).result() is False
+    sig.set()
+    assert sig.is_set()
+    assert dask_client.submit(_signal_seen, sig, pure=False).result() is True
+    assert not ex.signal().is_set()
+    north = allocator.load_instance(manifest.parent / "cities" / "north",
+                                    overrides={"solver": {"levels": "coverage"}})
+    here = allocator.sweep(north, "20000:200000:6", jobs=2)
+    there = allocator.sweep(north, "20000:200000:6", scheduler=dask_client)
+    cols = ["budget", "status", "coverage", "coverage_status"]
+    pd.testing.assert_frame_equal(here.frontier[cols], there.frontier[cols])
+
+
 def test_a_worker_killed_mid_run_has_its_task_retried(manifest, local_batch, dask_client,
                                                       tmp_path):
     """The first point that finishes names its worker: that worker's process is killed while
