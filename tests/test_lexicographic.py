@@ -8,7 +8,9 @@ levels (not a rule) is what decides.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from bruteforce import brute_force, evaluate
 from instance_builder import (
@@ -23,6 +25,8 @@ from instance_builder import (
     variant,
     write_instance,
 )
+
+from allocator.pipeline.lexicographic import level_bound
 
 
 def solved(path: Path, work: Path, expected: frozenset) -> Outcome:
@@ -185,3 +189,18 @@ def test_levels_option_on_the_command_line(tmp_path):
     frontier = pd.read_csv(out / "frontier.csv", encoding="utf-8-sig")
     assert set(frontier["levels"]) == {"coverage+cost"}
     assert frontier["coverage_status"].isin(["optimal", "infeasible"]).all()
+
+
+def test_a_known_bound_is_reported_on_the_levels_grid() -> None:
+    """A bound proven elsewhere (the pair MIP's 7,859.9) is reported on the level's grid
+    when the level has one (7,859: no plan serves a fraction), up for a minimised level,
+    and as given where the level has no grid."""
+    model = SimpleNamespace(lp=SimpleNamespace(integer=np.array([True, True, False])))
+    served = SimpleNamespace(coefs=np.array([1.0, 2.0, 0.0]), sense="max")
+    assert level_bound(model, served, 7_863.0, 0.0, 7_859.897) == 7_859.0
+    assert level_bound(model, served, 7_858.0, 0.0, 7_859.897) == 7_858.0
+    assert level_bound(model, served, None, 0.0, 7_859.0000001) == 7_859.0
+    cost = SimpleNamespace(coefs=np.array([1.0, 2.0, 0.0]), sense="min")
+    assert level_bound(model, cost, 10.0, 0.0, 10.2) == 11.0
+    fractional = SimpleNamespace(coefs=np.array([1.0, 2.0, 0.5]), sense="max")
+    assert level_bound(model, fractional, None, 0.0, 7_859.897) == 7_859.897

@@ -371,11 +371,18 @@ def level_target(model: AllocationModel, level, known: float | None,
 def level_bound(model: AllocationModel, level, bound: float | None, weight: float,
                 known: float | None) -> float | None:
     """A level's proven bound: the solver's (with a tie-break, the sum's bound, which bounds
-    the level too, rounded down to its grid), or the known bound where that is better."""
+    the level too, rounded down to its grid), or the known bound where that is better (on
+    the grid too where the level has one: no plan lies between its steps)."""
     if bound is not None and weight:
         grid = objective_grid(level.coefs, model.lp.integer)
         assert grid is not None  # tie_break_weight gives a weight only with a grid
         bound = float(np.floor(bound / grid + 1e-6) * grid)
+    if known is not None and np.isfinite(known):
+        grid = objective_grid(level.coefs, model.lp.integer)
+        if grid is not None:
+            steps = known / grid
+            known = float((np.floor(steps + 1e-6) if level.sense == "max"
+                           else np.ceil(steps - 1e-6)) * grid)
     if known is None:
         return bound
     if bound is None:
