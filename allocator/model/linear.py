@@ -157,6 +157,21 @@ class LinearModel:
         return pd.DataFrame({"name": [self.row_name(int(k)) for k in bad], "activity": act[bad],
                              "lo": lo[bad], "hi": hi[bad]})
 
+    def relaxed(self, keep: np.ndarray | None = None) -> LinearModel:
+        """The same model with every column continuous (its LP relaxation) but the integer
+        ones among `keep` (column numbers); rows, bounds and matrix are copies, so changing
+        one model's row bounds leaves the other alone."""
+        integer = np.zeros(self.n_vars, dtype=bool)
+        if keep is not None:
+            integer[keep] = self.integer[keep]
+        return LinearModel(list(self.var_blocks), list(self.row_blocks),
+                           [a.copy() for a in self._lb], [a.copy() for a in self._ub],
+                           [integer],
+                           [a.copy() for a in self._rlo], [a.copy() for a in self._rhi],
+                           list(self._r), list(self._c), list(self._v), self.n_vars,
+                           self.n_rows, None,
+                           None if self.column_groups is None else self.column_groups.copy())
+
     def set_row_bounds(self, rows: np.ndarray, lo: float | np.ndarray | None = None,
                        hi: float | np.ndarray | None = None) -> None:
         """Change the bounds of existing rows (global numbers); None leaves a side as it is."""

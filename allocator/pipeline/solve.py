@@ -88,12 +88,17 @@ def solve_instance(instance: Instance, solver: str | None = None,
     kept = (unsupported_rules(instance, elig) if backend.province_scale
             and len(elig.triples) >= LARGE_TRIPLES else [])
     label = "the given plan"
+    known: dict[str, float] | None = None  # level bounds proven before the model is built
     if start is None and has_incumbents(instance):
         start, label = incumbent_start(instance), "last year's plan (incumbents.csv, pins)"
     if start is None and len(elig.triples) >= PAIRS_MIN_TRIPLES and cap_binds(instance, elig):
         t = time.perf_counter()
         say("districts per agency: choosing each agency's districts first, then a plan on them")
-        start = pairs_start(instance, elig, backend, PAIRS_SHARE * limit, threads)
+        chosen = pairs_start(instance, elig, backend, PAIRS_SHARE * limit, threads)
+        start = chosen.plan
+        if chosen.bound is not None:  # the pair MIP's: tighter than the level's own LP
+            known = {"coverage": chosen.bound}
+            say(f"districts per agency: served weight is at most {chosen.bound:,.2f}")
         timings["first_plan"] = time.perf_counter() - t
         label = "a plan on the districts chosen first (max_districts_per_agency)"
         if start is None:
@@ -115,7 +120,8 @@ def solve_instance(instance: Instance, solver: str | None = None,
     lp = model.lp
     say(f"build: {lp.n_vars:,} variables, {lp.n_rows:,} constraints in {timings['build']:.2f} s")
     return solve_model(instance, elig, model, backend, limit, threads, t0, timings, say, start,
-                       kept=kept + broken, label=label, classes=classes, stop_at=stop_at)
+                       kept=kept + broken, label=label, classes=classes, stop_at=stop_at,
+                       known_bounds=known)
 
 
 def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
@@ -123,10 +129,12 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
                 timings: dict[str, float], say: Progress, start: pd.DataFrame | None,
                 session: Session | None = None, kept: list[str] | None = None,
                 label: str = "the given plan", classes: ClassPlan | None = None,
-                stop_at: dict[str, float] | None = None) -> RunResult:
+                stop_at: dict[str, float] | None = None,
+                known_bounds: dict[str, float] | None = None) -> RunResult:
     """solve_instance once the model is built: the lexicographic solve (in `session` when
     the model is already open there), the tables and the summary. `classes`: the model is
-    that class model, whose counts are handed to the classes' members."""
+    that class model, whose counts are handed to the classes' members. `known_bounds`
+    (level name -> value): bounds proven before, see solve_lexicographic."""
     lp = model.lp
     pol = instance.policy
     if model.unservable_mandatory is not None and len(model.unservable_mandatory):
@@ -151,7 +159,8 @@ def solve_model(instance: Instance, elig: Eligibility, model: AllocationModel,
         lex = solve_lexicographic(model, backend, remaining, pol.mip_gap, threads, pol.seed,
                                   progress=say, start=point, levels=pol.levels,
                                   session=session, tie_break=classes is not None,
-                                  plain_share=FIRST_LEVEL_PLAIN_SHARE, stop_at=stop_at)
+                                  plain_share=FIRST_LEVEL_PLAIN_SHARE, stop_at=stop_at,
+                                  known_bounds=known_bounds)
     timings["solve"] = lex.seconds
 
     t = time.perf_counter()

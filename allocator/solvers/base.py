@@ -70,6 +70,9 @@ class SteeredSession(Session, Protocol):
 
     target: float | None
     effort: float | None
+    #: False: each solve is the solver's own MIP search alone, without the LP-guided steps
+    #: (a small integer part, e.g. pipeline/district_pairs.pair_mip)
+    lp_guided: bool
 
 
 class Backend(Protocol):
