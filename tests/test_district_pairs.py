@@ -307,3 +307,30 @@ def test_the_pairs_bound_is_handed_to_the_coverage_level(capped: Path) -> None:
             mock.patch.object(solve, "solve_lexicographic", recording):
         solve.solve_instance(inst, time_limit=5.0)
     assert seen == [{"coverage": 12_345.0}]
+
+
+@pytest.mark.parametrize("serves_more", [True, False])
+def test_the_pair_mips_pairs_replace_the_dives_only_where_they_serve_as_much(
+        capped: Path, serves_more: bool) -> None:
+    """dive_pairs keeps the pair MIP's pairs where its plan (assignments fractional) serves
+    at least the dive's last LP, else the dive's own; the bound is never above the LP's."""
+    inst = load_instance(capped)
+    elig = compute_eligibility(inst)
+    backend = get_backend("highs")
+    with mock.patch.object(district_pairs, "pair_mip", lambda *args: (None, None, None)):
+        dive = dive_pairs(inst, elig, backend, 20.0, 1)  # the dive's own pairs
+    assert dive is not None and len(dive.pairs) >= 2
+
+    def one_pair(model, *args):
+        mask = np.zeros(len(model.active), dtype=bool)
+        mask[0] = True
+        return mask, (1e12 if serves_more else -1.0), 1e12
+
+    with mock.patch.object(district_pairs, "pair_mip", one_pair):
+        chosen = dive_pairs(inst, elig, backend, 20.0, 1)
+    assert chosen is not None
+    if serves_more:
+        assert len(chosen.pairs) == 1
+    else:
+        pd.testing.assert_frame_equal(chosen.pairs, dive.pairs)
+    assert chosen.bound is not None and chosen.bound < 1e12  # the LP's, not 1e12
