@@ -141,14 +141,14 @@ def dive_pairs(instance: Instance, elig: Eligibility, backend: Backend, seconds:
     rounds each hold open (a row `dive[a,d]`: active >= 1) the most active district not yet
     held of the most decided share of the agencies with that many held, and solve the LP
     again (pair_scores: activity and served weight); then cap rounds hold what the LP still
-    uses of agencies with room. Pairs the LP cannot keep held with the rest (own2k with the
-    cap at 2: the last batch made it infeasible) are taken back by halves and barred
-    (`hold`), so the LP, cap included, has a point with every pair held. An agency the LP
-    never uses gets no pair. That point, whose activity is whole, starts the pair MIP
-    (pair_mip) for the time left, whose plan gives the pairs instead where it serves at
-    least as much as the dive's last LP.
-    None where the model has no activity columns, the backend takes integer columns only or
-    cannot delete rows, or the first LP has no point."""
+    uses of agencies with room. Pairs the LP cannot keep held with the rest (an `allocator
+    generate` city of 2,000 with the cap at 2: its last batch made it infeasible) are taken
+    back by halves and barred (`hold`), so the LP, cap included, has a point with every pair
+    held. An agency the LP never uses gets no pair. That point, whose activity is whole,
+    starts the pair MIP (pair_mip) for the time left, whose plan gives the pairs instead
+    where it serves at least as much as the dive's last LP. None where the model has no
+    activity columns, the backend takes integer columns only or cannot delete rows, or the
+    first LP has no point."""
     t0 = time.perf_counter()
     cap = instance.policy.max_districts_per_agency
     if cap is None or backend.integer_columns_only or not backend.parametric_rows:
@@ -168,7 +168,7 @@ def dive_pairs(instance: Instance, elig: Eligibility, backend: Backend, seconds:
     res = lp()
     if res.x is None:
         return None
-    first = res.objective  # the LP's: a bound over every plan
+    lp_bound = res.objective  # a bound over every plan
     cols = model.active["col"].to_numpy()
     agency = model.active["agency_id"].astype(str).to_numpy()
     district = model.active["district_id"].astype(str).to_numpy()
@@ -191,8 +191,8 @@ def dive_pairs(instance: Instance, elig: Eligibility, backend: Backend, seconds:
         if len(batch) == 1 or time.perf_counter() - t0 >= seconds:
             barred[batch] = True
             return None
-        first = hold(batch[:len(batch) // 2])
-        return hold(batch[len(batch) // 2:]) or first
+        halved = hold(batch[:len(batch) // 2])
+        return hold(batch[len(batch) // 2:]) or halved
 
     pair_of = pair_index(model)
     activity = pair_scores(model, pair_of, res.x)
@@ -221,8 +221,8 @@ def dive_pairs(instance: Instance, elig: Eligibility, backend: Backend, seconds:
         # its pairs, with the assignments fractional, serve at least what the dive's do;
         # a pair MIP stopped early without a start (the dive's point broke a row) may not
         held = found
-    if bound is None or (first is not None and first < bound):  # a MIP stopped early may
-        bound = first  # report a weaker bound than the LP (29,419 against 25,057 at 5,000)
+    if bound is None or (lp_bound is not None and lp_bound < bound):  # a MIP stopped early
+        bound = lp_bound  # may report a weaker one (29,419 against the LP's 25,057 at 5,000)
     pairs = model.active.loc[held, ["agency_id", "district_id"]].astype(str)
     return Pairs(pairs.reset_index(drop=True), bound)
 
@@ -233,9 +233,9 @@ def pair_mip(model: AllocationModel, backend: Backend, start: np.ndarray, second
     """The served-weight model with only which agency works where (activity, open
     districts) whole and the assignments fractional, from `start` where it keeps every row:
     the pairs its plan holds (a mask over model.active; None without a plan), that plan's
-    served weight, and its bound, a bound over every plan
-    of the real model, far below the LP's where few agencies share a district (othergen
-    1,500 with 18 agencies, the cap at 2: 7,438 proven in 9.4 s, the LP 7,830)."""
+    served weight, and its bound, a bound over every plan of the real model, far below the
+    LP's where few agencies share a district (othergen 1,500 with 18 agencies, the cap at 2:
+    7,438 proven in 9.4 s, the LP 7,830)."""
     assert model.active is not None
     cols = model.active["col"].to_numpy()
     whole = cols if model.open is None else np.concatenate([cols, model.open.to_numpy()])

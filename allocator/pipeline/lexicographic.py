@@ -356,9 +356,7 @@ def level_target(model: AllocationModel, level, known: float | None,
     if known is None or not np.isfinite(known):
         return None
     grid = objective_grid(level.coefs, model.lp.integer)
-    if grid is not None:  # no plan lies between grid steps
-        known = float((np.floor(known / grid + 1e-6) if level.sense == "max"
-                       else np.ceil(known / grid - 1e-6)) * grid)
+    known = bound_on_grid(level, grid, known)
     tol = mip_gap * max(1.0, abs(known))
     target = known - tol if level.sense == "max" else known + tol
     if grid is not None:
@@ -366,6 +364,16 @@ def level_target(model: AllocationModel, level, known: float | None,
         target = (np.ceil(steps - 1e-9) if level.sense == "max"
                   else np.floor(steps + 1e-9)) * grid
     return float(target)
+
+
+def bound_on_grid(level, grid: float | None, bound: float) -> float:
+    """A bound of a level moved to the objective's grid, where there is one (down when
+    maximising, up when minimising): no plan lies between grid steps."""
+    if grid is None:
+        return bound
+    steps = bound / grid
+    return float((np.floor(steps + 1e-6) if level.sense == "max"
+                  else np.ceil(steps - 1e-6)) * grid)
 
 
 def level_bound(model: AllocationModel, level, bound: float | None, weight: float,
@@ -378,11 +386,7 @@ def level_bound(model: AllocationModel, level, bound: float | None, weight: floa
         assert grid is not None  # tie_break_weight gives a weight only with a grid
         bound = float(np.floor(bound / grid + 1e-6) * grid)
     if known is not None and np.isfinite(known):
-        grid = objective_grid(level.coefs, model.lp.integer)
-        if grid is not None:
-            steps = known / grid
-            known = float((np.floor(steps + 1e-6) if level.sense == "max"
-                           else np.ceil(steps - 1e-6)) * grid)
+        known = bound_on_grid(level, objective_grid(level.coefs, model.lp.integer), known)
     if known is None:
         return bound
     if bound is None:
