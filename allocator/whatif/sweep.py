@@ -732,13 +732,13 @@ def split_chains(budgets: list[float], k: int, by_rank: bool = True,
     """k contiguous runs of the sorted budgets (none empty), each point weighted by its rank
     among all the sweep's budgets (`by_rank`: the first is number `first_rank`, not 1 when
     points below were solved already; else all alike): with every level, larger budgets
-    take longer (more is
-    served, every level is harder: hidden-1000-s1's full sweep, 4-12 s a point at the small
-    end, 39-49 s at the large), so the runs at the large end hold fewer points; served weight
-    alone is proven in about the same time at every budget (hidden-1000-s1: 0.3-1.6 s), where
-    rank weights left one chain 6.7 s and the other 4.4 s. Contiguous, each point starts
-    from the plan of the budget just below (dealing budgets in turn balanced the work but
-    weakened the starts: k_city's 28.9 M ended at 6,595 instead of 6,617)."""
+    take longer (more is served, every level is harder: hidden-1000-s1's full sweep, 4-12 s
+    a point at the small end, 39-49 s at the large), so the runs at the large end hold fewer
+    points; served weight alone is proven in about the same time at every budget
+    (hidden-1000-s1: 0.3-1.6 s), where rank weights left one chain 6.7 s and the other
+    4.4 s. Contiguous, each point starts from the plan of the budget just below (dealing
+    budgets in turn balanced the work but weakened the starts: k_city's 28.9 M ended at
+    6,595 instead of 6,617)."""
     n = len(budgets)
     k = max(1, min(k, n))
     cum = np.cumsum(np.arange(first_rank, first_rank + n, dtype=float) if by_rank
