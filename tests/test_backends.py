@@ -767,6 +767,34 @@ def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
     assert res.x.tolist() == start.tolist() and "not started" in res.solver_status
 
 
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_large_cold_lp_runs_in_a_child_and_its_basis_is_kept(monkeypatch):
+    """A cold LP (no saved basis) of GUARD_LP_MIN_COLUMNS columns or more runs in a child
+    killed at the deadline, with the in-process answer; its basis comes back, so the next LP
+    at that row count starts from it in-process."""
+    from allocator.solvers import highs_child
+    from allocator.solvers.highs import HighsSession
+
+    reference = HighsSession(_knapsack(), 1, 0)
+    reference.set_objective(OBJ, "max")
+    ref_obj, ref_x, ref_dual = reference.relaxation(5.0)
+    started = []
+    real = highs_child.await_child
+    monkeypatch.setattr(highs_child, "await_child",
+                        lambda *a, **k: started.append(1) or real(*a, **k))
+    monkeypatch.setattr(highs_child, "GUARD_LP_MIN_COLUMNS", 3)
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    obj, x, dual = session.relaxation(5.0)
+    assert started == [1]
+    assert obj == pytest.approx(ref_obj) == pytest.approx(8.0 + 4.0 / 3.0)
+    assert x == pytest.approx(ref_x) and dual == pytest.approx(ref_dual)
+    again = session.relaxation(5.0)
+    assert started == [1]  # the child's basis was saved: this LP ran in-process
+    assert again[0] == pytest.approx(obj)
+    assert session.h.getInfo().simplex_iteration_count == 0  # it started at the optimum
+
+
 @pytest.mark.skipif("cbc" not in BACKENDS or "highs" not in BACKENDS,
                     reason="CBC and HiGHS needed")
 def test_cbc_with_two_threads_solves_the_quality_level_its_parallel_search_crashed_on(

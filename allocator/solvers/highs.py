@@ -7,8 +7,9 @@ import time
 import numpy as np
 
 from allocator.model.linear import LinearModel
+from allocator.solvers import highs_child
 from allocator.solvers.base import SolveResult, Status, relative_gap, settle_status
-from allocator.solvers.highs_child import run_guarded
+from allocator.solvers.highs_child import relax_guarded, run_guarded
 from allocator.solvers.highs_core import (
     INTERRUPT_GRACE,
     HighsModel,
@@ -27,6 +28,16 @@ SUB_MIP_SHARE_BEFORE_SEARCH = 0.15
 #: those of smallest |reduced cost| first, this many times at most (docs/tuning-log.md,
 #: "Widening the neighbourhood")
 WIDEN_ROUNDS = 4
+
+
+def basis_from_codes(cols: np.ndarray, rows: np.ndarray):
+    """A HiGHS basis from column and row status codes (a child's LP basis)."""
+    basis = highspy.HighsBasis()
+    status = highspy.HighsBasisStatus
+    basis.col_status = [status(int(v)) for v in cols]
+    basis.row_status = [status(int(v)) for v in rows]
+    basis.valid = True
+    return basis
 
 
 class HighsSession(HighsModel):
@@ -77,6 +88,14 @@ class HighsSession(HighsModel):
         rows = int(self.h.getNumRow())
         try:
             saved = self.bases.get(rows)
+            if saved is None and self.n >= highs_child.GUARD_LP_MIN_COLUMNS:
+                # a large cold LP: in a child killed at the deadline (GUARD_LP_MIN_COLUMNS)
+                res, dual, codes = relax_guarded(self, time_limit)
+                if res.status is not Status.OPTIMAL or res.objective is None or \
+                        res.x is None or dual is None or codes is None:
+                    return None
+                self.bases[rows] = basis_from_codes(*codes)
+                return res.objective, res.x, dual
             if saved is not None:
                 self.h.setBasis(saved)  # a basis HiGHS cannot use is refused, not fatal
             res = self.run(time_limit, 0.0, None)

@@ -32,6 +32,13 @@ GUARD_GRACE = 2.0
 #: starting one costs 1-2.5 s on a loaded 2-core machine, so a 0.1 s run took 2.5 s and
 #: found nothing (k_city's quality level after a long coverage level)
 GUARD_MIN_RUN = 1.0
+#: a cold LP (no saved basis) of at least this many columns runs in a child too: HiGHS's
+#: dual simplex spent 21 s in its first iteration's ratio test (chooseFinalWorkGroupQuad)
+#: on a 10,000-enterprise capped city's LP (250,440 columns), looking at no clock, so
+#: a 6 s LP took 23 s and the solve ended 17 s past its limit (docs/tuning-log.md, "LPs
+#: past their limit"); a child costs 1-2.5 s, so smaller LPs (k_city's 35,416 columns
+#: solve in under a second) stay in-process
+GUARD_LP_MIN_COLUMNS = 150_000
 
 
 def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
@@ -69,6 +76,23 @@ def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
     gap = relative_gap(obj, bound)
     return SolveResult(settle_status(Status(status), gap, mip_gap), x, obj, bound, gap,
                        seconds, text)
+
+
+def relax_guarded(session: HighsModel, time_limit: float
+                  ) -> tuple[SolveResult, np.ndarray | None, tuple | None]:
+    """The LP of the session's current model (its integrality off) in a child killed at the
+    deadline: (result, reduced costs, basis as (column, row) status codes), the last two
+    None unless the LP was solved."""
+    payload = session.payload()
+    payload.update(integer=np.zeros(session.n, dtype=bool), time_limit=time_limit)
+    out, _, seconds = await_child(_child_relax, payload, time_limit + GUARD_GRACE)
+    if out is None:
+        return (SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
+                            "stopped at the deadline"), None, None)
+    status, x, obj, dual, basis, text = out
+    res = SolveResult(Status(status), x, obj, obj if status == Status.OPTIMAL.value else None,
+                      None, seconds, text)
+    return res, dual, basis
 
 
 def await_child(target, payload: dict, wait: float) -> tuple:
@@ -140,4 +164,21 @@ def _child_solve(payload: dict, conn) -> None:
     res = session.run(payload["time_limit"], payload["mip_gap"], payload["start"],
                        payload["full"])
     conn.send(("done", res.status.value, res.x, res.objective, res.bound, res.solver_status))
+    conn.close()
+
+
+def _child_relax(payload: dict, conn) -> None:
+    """Solve one LP in a child process and send back (status, x, obj, reduced costs,
+    basis status codes, text); the last three None unless it was solved."""
+    die_with_parent(payload.get("parent_pid"))
+    session = HighsModel.from_payload(payload)
+    res = session.run(payload["time_limit"], 0.0, None)
+    dual = basis = None
+    if res.status is Status.OPTIMAL:
+        b = session.h.getBasis()
+        dual = np.array(session.h.getSolution().col_dual)
+        basis = (np.array([int(v) for v in b.col_status], dtype=np.int8),
+                 np.array([int(v) for v in b.row_status], dtype=np.int8))
+    conn.send(("done", res.status.value, res.x, res.objective, dual, basis,
+               res.solver_status))
     conn.close()
