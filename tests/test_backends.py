@@ -790,9 +790,19 @@ def test_highs_large_cold_lp_runs_in_a_child_and_its_basis_is_kept(monkeypatch):
     assert obj == pytest.approx(ref_obj) == pytest.approx(8.0 + 4.0 / 3.0)
     assert x == pytest.approx(ref_x) and dual == pytest.approx(ref_dual)
     again = session.relaxation(5.0)
-    assert started == [1]  # the child's basis was saved: this LP ran in-process
+    assert started == [1]  # the child's basis was kept: this LP ran in-process
     assert again[0] == pytest.approx(obj)
     assert session.h.getInfo().simplex_iteration_count == 0  # it started at the optimum
+    session.set_integrality(True)
+    assert session.run(5.0, 1e-6, None).objective == pytest.approx(8.0)  # drops the basis
+    assert session.relaxation(5.0)[0] == pytest.approx(obj)
+    assert started == [1]  # the basis saved at this row count, in-process again
+    assert session.h.getInfo().simplex_iteration_count == 0
+    # a pure LP (no integer columns) of that size runs its cold LP in a child too
+    pure = HighsSession(_knapsack().relaxed(), 1, 0)
+    pure.set_objective(OBJ, "max")
+    assert pure.solve(5.0, 1e-6, None).objective == pytest.approx(obj)
+    assert started == [1, 1]
 
 
 @pytest.mark.skipif("cbc" not in BACKENDS or "highs" not in BACKENDS,

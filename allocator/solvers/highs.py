@@ -79,32 +79,42 @@ class HighsSession(HighsModel):
         return len(np.unique(self.groups[self.groups >= 0]))
 
     def relaxation(self, time_limit: float) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """LP optimum value, point and reduced costs; None if the LP did not solve.
-
-        The LP starts from the last optimal basis of an LP with as many rows: a MIP run in
-        between discards HiGHS's own, and a sweep point's LP then took 3,600-4,600 simplex
-        iterations from scratch instead of 200-400 (docs/tuning-log.md, "LP bases")."""
+        """LP optimum value, point and reduced costs; None if the LP did not solve."""
         self.set_integrality(False)
-        rows = int(self.h.getNumRow())
         try:
-            saved = self.bases.get(rows)
-            if saved is None and self.n >= highs_child.GUARD_LP_MIN_COLUMNS:
-                # a large cold LP: in a child killed at the deadline (GUARD_LP_MIN_COLUMNS)
-                res, dual, codes = relax_guarded(self, time_limit)
-                if res.status is not Status.OPTIMAL or res.objective is None or \
-                        res.x is None or dual is None or codes is None:
-                    return None
-                self.bases[rows] = basis_from_codes(*codes)
-                return res.objective, res.x, dual
-            if saved is not None:
-                self.h.setBasis(saved)  # a basis HiGHS cannot use is refused, not fatal
-            res = self.run(time_limit, 0.0, None)
-            if res.status is not Status.OPTIMAL or res.objective is None or res.x is None:
-                return None
-            self.bases[rows] = self.h.getBasis()
-            return res.objective, res.x, np.array(self.h.getSolution().col_dual)
+            res, dual = self.solve_lp(time_limit)
         finally:
             self.set_integrality(True)
+        if res.status is not Status.OPTIMAL or res.objective is None or res.x is None or \
+                dual is None:
+            return None
+        return res.objective, res.x, dual
+
+    def solve_lp(self, time_limit: float) -> tuple[SolveResult, np.ndarray | None]:
+        """The current model solved as an LP (integrality off): the result and, if solved,
+        the reduced costs.
+
+        It starts from HiGHS's own basis or else the last optimal basis of an LP with as many
+        rows: a MIP run in between discards HiGHS's own, and a sweep point's LP then took
+        3,600-4,600 simplex iterations from scratch instead of 200-400 (docs/tuning-log.md,
+        "LP bases"). A large LP with neither runs in a child killed at the deadline
+        (GUARD_LP_MIN_COLUMNS), whose basis comes back."""
+        rows = self.row_count()
+        own = self.h.getBasis().valid
+        saved = None if own else self.bases.get(rows)
+        if saved is not None:
+            self.h.setBasis(saved)  # a basis HiGHS cannot use is refused, not fatal
+        elif not own and self.n >= highs_child.GUARD_LP_MIN_COLUMNS:
+            res, dual, codes = relax_guarded(self, time_limit)
+            if res.status is Status.OPTIMAL and codes is not None:
+                self.bases[rows] = basis_from_codes(*codes)
+                self.h.setBasis(self.bases[rows])  # the next LP here starts from it
+            return res, dual
+        res = self.run(time_limit, 0.0, None)
+        if res.status is not Status.OPTIMAL or res.x is None:
+            return res, None
+        self.bases[rows] = self.h.getBasis()
+        return res, np.array(self.h.getSolution().col_dual)
 
     def sub_mip(self, stuck: np.ndarray, dual: np.ndarray, share: float, time_limit: float,
                 t0: float, mip_gap: float, start: np.ndarray | None) -> SolveResult:
@@ -160,7 +170,9 @@ class HighsSession(HighsModel):
 
     def _solve(self, t0: float, time_limit: float, mip_gap: float,
                start: np.ndarray | None) -> SolveResult:
-        if not self.lp_guided or not self.integer.any():
+        if not self.integer.any():
+            return self.solve_lp(time_limit)[0]
+        if not self.lp_guided:
             return self.run(time_limit, mip_gap, start, full=True)
         relax = self.relaxation(time_limit)
         if relax is None:  # infeasible LP or trouble: let the plain MIP say what it is
