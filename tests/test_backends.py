@@ -769,9 +769,9 @@ def test_highs_child_only_for_many_free_columns_and_enough_time(monkeypatch):
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_large_cold_lp_runs_in_a_child_and_its_basis_is_kept(monkeypatch):
-    """A cold LP (no saved basis) of GUARD_LP_MIN_COLUMNS columns or more runs in a child
-    killed at the deadline, with the in-process answer; its basis comes back, so the next LP
-    at that row count starts from it in-process."""
+    """An LP of GUARD_LP_MIN_COLUMNS columns or more with no basis to start from runs in a
+    child killed at the deadline, with the in-process answer; its basis comes back, so the
+    next LPs start from it in-process."""
     from allocator.solvers import highs_child
     from allocator.solvers.highs import HighsSession
 
@@ -801,7 +801,9 @@ def test_highs_large_cold_lp_runs_in_a_child_and_its_basis_is_kept(monkeypatch):
     # a pure LP (no integer columns) of that size runs its cold LP in a child too
     pure = HighsSession(_knapsack().relaxed(), 1, 0)
     pure.set_objective(OBJ, "max")
-    assert pure.solve(5.0, 1e-6, None).objective == pytest.approx(obj)
+    res = pure.solve(5.0, 1e-6, None)
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(obj)
+    assert res.gap == pytest.approx(0.0)
     assert started == [1, 1]
 
 

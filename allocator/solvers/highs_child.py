@@ -32,7 +32,7 @@ GUARD_GRACE = 2.0
 #: starting one costs 1-2.5 s on a loaded 2-core machine, so a 0.1 s run took 2.5 s and
 #: found nothing (k_city's quality level after a long coverage level)
 GUARD_MIN_RUN = 1.0
-#: a cold LP (no saved basis) of at least this many columns runs in a child too: HiGHS's
+#: an LP of at least this many columns with no basis to start from runs in a child: HiGHS's
 #: dual simplex spent 21 s in its first iteration's ratio test (chooseFinalWorkGroupQuad)
 #: on a 10,000-enterprise capped city's LP (250,440 columns), looking at no clock, so
 #: a 6 s LP took 23 s and the solve ended 17 s past its limit (docs/tuning-log.md, "LPs
@@ -90,8 +90,8 @@ def relax_guarded(session: HighsModel, time_limit: float
         return (SolveResult(Status.NO_SOLUTION, None, None, None, None, seconds,
                             "stopped at the deadline"), None, None)
     status, x, obj, dual, basis, text = out
-    res = SolveResult(Status(status), x, obj, obj if status == Status.OPTIMAL.value else None,
-                      None, seconds, text)
+    bound = obj if status == Status.OPTIMAL.value else None  # an LP's optimum is its bound
+    res = SolveResult(Status(status), x, obj, bound, relative_gap(obj, bound), seconds, text)
     return res, dual, basis
 
 
