@@ -383,6 +383,47 @@ def test_highs_level_solve_never_ends_below_its_start(quality_start):
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_rins_fixes_the_columns_where_the_lp_and_the_start_agree():
+    """max 5a + 4b + 3c, 2a + 3b + c <= 4 (optimum a, c: 8). From the start b, c (7): with an
+    LP point agreeing on b the neighbourhood keeps b and cannot do better than 7; agreeing
+    on c alone, a is free and the optimum 8 is found; agreeing everywhere, nothing to do."""
+    from allocator.solvers.highs import HighsSession
+
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    start = np.array([0.0, 1.0, 1.0, 0.01])
+    t0 = time.perf_counter()
+    held_b = session.rins(np.array([0.5, 1.0, 0.5, 0.0]), start, 1.0, 10.0, t0, 1e-6)
+    assert held_b.objective == pytest.approx(7.0) and held_b.x[1] == pytest.approx(1.0)
+    held_c = session.rins(np.array([1.0, 1 / 3, 1.0, 12.34]), start, 1.0, 10.0, t0, 1e-6)
+    assert held_c.objective == pytest.approx(8.0)
+    assert np.round(held_c.x[:3]).tolist() == [1, 0, 1]
+    assert session.rins(start, start, 1.0, 10.0, t0, 1e-6) is None
+    assert session.h.getLp().col_upper_[1] == 1.0  # the model's own bounds are back
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_rins_only_at_a_held_level(monkeypatch):
+    """RINS runs where a hold row was added to the model and a start is given (a later
+    level); a first level, with or without a start, goes straight to the sub-MIP."""
+    from allocator.solvers.highs import HighsSession
+
+    calls = []
+    real = HighsSession.rins
+    monkeypatch.setattr(HighsSession, "rins",
+                        lambda self, *a: calls.append(self.row_count()) or real(self, *a))
+    session = HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    start = np.array([0.0, 1.0, 1.0, 0.01])
+    assert session.solve(10.0, 1e-6, start).objective == pytest.approx(8.0)
+    assert session.solve(10.0, 1e-6, None).objective == pytest.approx(8.0)
+    assert calls == []
+    session.add_row("hold_x", np.array([2]), np.array([1.0]), 1.0, np.inf)  # c held at 1
+    assert session.solve(10.0, 1e-6, start).objective == pytest.approx(8.0)
+    assert calls == [session.model_rows + 1]
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_rounds_bounds_to_the_objectives_decimal_grid():
     """Costs in tenths on integer columns: every plan's objective is a multiple of 0.1, so a
     bound rounds to that grid (towards the plans); costs off every 10**-p grid leave it as is."""

@@ -137,6 +137,7 @@ class HighsModel:
         """Hold a HiGHS object that already has the model, with the model's own bounds."""
         self.h = h
         self.n = len(lb)
+        self.model_rows = int(h.getNumRow())  # rows added later hold earlier levels
         self.idx = np.arange(self.n, dtype=np.int32)
         self.lb, self.ub, self.integer = lb, ub, integer
         self.costs = np.zeros(self.n)
