@@ -403,6 +403,38 @@ def test_highs_rins_fixes_the_columns_where_the_lp_and_the_start_agree():
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
+def test_highs_rins_runs_highs_own_sub_mips_only_in_a_child(monkeypatch):
+    """In-process (a small model) the RINS run has HiGHS's own sub-MIP heuristics off (one
+    such run sat 5 minutes in a nested presolve); on a model of GUARD_MIN_COLUMNS or more it
+    runs in a child killed at the deadline, with them on. Later runs have them on again."""
+    from allocator.solvers import highs as highs_mod
+    from allocator.solvers import highs_child
+
+    seen = []
+    real = highs_mod.run_guarded
+    monkeypatch.setattr(highs_mod, "run_guarded", lambda session, *a, **k: seen.append(
+        session.sub_mips) or real(session, *a, **k))
+    started = []
+    real_await = highs_child.await_child
+    monkeypatch.setattr(highs_child, "await_child",
+                        lambda *a, **k: started.append(1) or real_await(*a, **k))
+    session = highs_mod.HighsSession(_knapsack(), 1, 0)
+    session.set_objective(OBJ, "max")
+    start = np.array([0.0, 1.0, 1.0, 0.01])
+    lp_point = np.array([1.0, 1 / 3, 1.0, 12.34])
+    t0 = time.perf_counter()
+    assert session.rins(lp_point, start, 1.0, 10.0, t0, 1e-6).objective == pytest.approx(8.0)
+    assert seen == [False] and started == []
+    assert session.h.getOptionValue("mip_heuristic_run_rens")[1] is False  # that run's
+    assert session.sub_mips is True
+    session.run(5.0, 1e-6, None)
+    assert session.h.getOptionValue("mip_heuristic_run_rens")[1] is True
+    monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
+    assert session.rins(lp_point, start, 1.0, 10.0, t0, 1e-6).objective == pytest.approx(8.0)
+    assert seen == [False, True] and started == [1]
+
+
+@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_rins_only_at_a_held_level(monkeypatch):
     """RINS runs where a hold row was added to the model and a start is given (a later
     level); a first level, with or without a start, goes straight to the sub-MIP."""
@@ -568,7 +600,8 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
                                                                              monkeypatch):
     """On a held level with districts the LP-support sub-MIP may take at most
     SUB_MIP_SHARE_BEFORE_SEARCH of the level's time; the search gets the rest (on c99 the
-    uncapped sub-MIP took 17 s of 46 and left the search nothing to gain from)."""
+    uncapped sub-MIP took 17 s of 46 and left the search nothing to gain from). The RINS
+    run before them (guarded by size) takes at most RINS_SHARE."""
     from allocator.solvers import highs
 
     model, plan = district_start
@@ -576,8 +609,10 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
     limits, searched = [], []
     real_run, real_search = highs.run_guarded, highs.district_search
 
+    rins = []
+
     def run(session, time_limit, *args, **kwargs):
-        limits.append(time_limit)
+        (rins if kwargs.get("by_size") else limits).append(time_limit)
         return real_run(session, time_limit, *args, **kwargs)
 
     def search(session, x, obj, x_lp, dual, limit, mip_gap):
@@ -588,6 +623,7 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
     monkeypatch.setattr(highs, "district_search", search)
     res = session.solve(20.0, 1e-4, plan)
     assert res.status.has_solution
+    assert len(rins) == 1 and rins[0] <= highs.RINS_SHARE * 20.0 + 1e-9
     assert limits[0] <= highs.SUB_MIP_SHARE_BEFORE_SEARCH * 20.0 + 1e-9
     assert searched and searched[0] > 0.5 * 20.0  # the search has most of the level
 

@@ -43,13 +43,14 @@ GUARD_LP_MIN_COLUMNS = 150_000
 
 def run_guarded(session: HighsModel, time_limit: float, mip_gap: float,
                 start: np.ndarray | None, child_limit: float | None = None,
-                full: bool = False) -> SolveResult:
-    """session.run, but a large MIP runs in a child process killed at the deadline.
+                full: bool = False, by_size: bool = False) -> SolveResult:
+    """session.run, but a large MIP runs in a child process killed at the deadline: by the
+    model's size for a full MIP or with `by_size`, else by the integer columns left free.
 
     `child_limit` (tests only) gives the child a longer limit than the deadline.
     """
     small = session.n < GUARD_MIN_COLUMNS or (
-        not full and session.free_integers < GUARD_MIN_FREE)
+        not (full or by_size) and session.free_integers < GUARD_MIN_FREE)
     if small or not session.mip_active:
         return session.run(time_limit, mip_gap, start, full)
     if start is not None and time_limit < GUARD_MIN_RUN:
