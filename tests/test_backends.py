@@ -437,7 +437,9 @@ def test_highs_rins_runs_highs_own_sub_mips_only_in_a_child(monkeypatch):
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_rins_only_at_a_held_level(monkeypatch):
     """RINS runs where a hold row was added to the model and a start is given (a later
-    level); a first level, with or without a start, goes straight to the sub-MIP."""
+    level) on a model of GUARD_MIN_COLUMNS or more; a first level, with or without a
+    start, goes straight to the sub-MIP, and so does a smaller model."""
+    from allocator.solvers import highs_child
     from allocator.solvers.highs import HighsSession
 
     calls = []
@@ -451,6 +453,9 @@ def test_highs_rins_only_at_a_held_level(monkeypatch):
     assert session.solve(10.0, 1e-6, None).objective == pytest.approx(8.0)
     assert calls == []
     session.add_row("hold_x", np.array([2]), np.array([1.0]), 1.0, np.inf)  # c held at 1
+    assert session.solve(10.0, 1e-6, start).objective == pytest.approx(8.0)
+    assert calls == []  # a small model
+    monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
     assert session.solve(10.0, 1e-6, start).objective == pytest.approx(8.0)
     assert calls == [session.model_rows + 1]
 
@@ -623,7 +628,10 @@ def test_support_sub_mip_leaves_most_of_a_held_level_to_the_district_search(dist
     monkeypatch.setattr(highs, "district_search", search)
     res = session.solve(20.0, 1e-4, plan)
     assert res.status.has_solution
-    assert len(rins) == 1 and rins[0] <= highs.RINS_SHARE * 20.0 + 1e-9
+    from allocator.solvers import highs_child
+
+    assert len(rins) == int(session.n >= highs_child.GUARD_MIN_COLUMNS)
+    assert all(limit <= highs.RINS_SHARE * 20.0 + 1e-9 for limit in rins)
     assert limits[0] <= highs.SUB_MIP_SHARE_BEFORE_SEARCH * 20.0 + 1e-9
     assert searched and searched[0] > 0.5 * 20.0  # the search has most of the level
 
