@@ -403,38 +403,6 @@ def test_highs_rins_fixes_the_columns_where_the_lp_and_the_start_agree():
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
-def test_highs_rins_runs_highs_own_sub_mips_only_in_a_child(monkeypatch):
-    """In-process (a small model) the RINS run has HiGHS's own sub-MIP heuristics off (one
-    such run sat 5 minutes in a nested presolve); on a model of GUARD_MIN_COLUMNS or more it
-    runs in a child killed at the deadline, with them on. Later runs have them on again."""
-    from allocator.solvers import highs as highs_mod
-    from allocator.solvers import highs_child
-
-    seen = []
-    real = highs_mod.run_guarded
-    monkeypatch.setattr(highs_mod, "run_guarded", lambda session, *a, **k: seen.append(
-        session.sub_mips) or real(session, *a, **k))
-    started = []
-    real_await = highs_child.await_child
-    monkeypatch.setattr(highs_child, "await_child",
-                        lambda *a, **k: started.append(1) or real_await(*a, **k))
-    session = highs_mod.HighsSession(_knapsack(), 1, 0)
-    session.set_objective(OBJ, "max")
-    start = np.array([0.0, 1.0, 1.0, 0.01])
-    lp_point = np.array([1.0, 1 / 3, 1.0, 12.34])
-    t0 = time.perf_counter()
-    assert session.rins(lp_point, start, 1.0, 10.0, t0, 1e-6).objective == pytest.approx(8.0)
-    assert seen == [False] and started == []
-    assert session.h.getOptionValue("mip_heuristic_run_rens")[1] is False  # that run's
-    assert session.sub_mips is True
-    session.run(5.0, 1e-6, None)
-    assert session.h.getOptionValue("mip_heuristic_run_rens")[1] is True
-    monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
-    assert session.rins(lp_point, start, 1.0, 10.0, t0, 1e-6).objective == pytest.approx(8.0)
-    assert seen == [False, True] and started == [1]
-
-
-@pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")
 def test_highs_rins_only_at_a_held_level(monkeypatch):
     """RINS runs where a hold row was added to the model and a start is given (a later
     level) on a model of GUARD_MIN_COLUMNS or more; a first level, with or without a
@@ -442,10 +410,19 @@ def test_highs_rins_only_at_a_held_level(monkeypatch):
     from allocator.solvers import highs_child
     from allocator.solvers.highs import HighsSession
 
-    calls = []
+    calls, started = [], []
     real = HighsSession.rins
-    monkeypatch.setattr(HighsSession, "rins",
-                        lambda self, *a: calls.append(self.row_count()) or real(self, *a))
+    real_await = highs_child.await_child
+    monkeypatch.setattr(highs_child, "await_child",
+                        lambda *a, **k: started.append(1) or real_await(*a, **k))
+
+    def rins(self, *args):
+        before = len(started)
+        out = real(self, *args)
+        calls.append((self.row_count(), len(started) - before))  # rows, children started
+        return out
+
+    monkeypatch.setattr(HighsSession, "rins", rins)
     session = HighsSession(_knapsack(), 1, 0)
     session.set_objective(OBJ, "max")
     start = np.array([0.0, 1.0, 1.0, 0.01])
@@ -457,7 +434,8 @@ def test_highs_rins_only_at_a_held_level(monkeypatch):
     assert calls == []  # a small model
     monkeypatch.setattr(highs_child, "GUARD_MIN_COLUMNS", 3)
     assert session.solve(10.0, 1e-6, start).objective == pytest.approx(8.0)
-    assert calls == [session.model_rows + 1]
+    # once, after the hold row, in a child killed at the deadline
+    assert calls == [(session.model_rows + 1, 1)]
 
 
 @pytest.mark.skipif("highs" not in BACKENDS, reason="HiGHS not available")

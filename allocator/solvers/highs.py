@@ -33,8 +33,8 @@ WIDEN_ROUNDS = 4
 #: hidden-10k-s301's quality level: 9.4e-3 -> 8.2e-4 at 60 s, where the support
 #: neighbourhood found nothing and HiGHS's own MIP spent 17 s in root cuts first; on a
 #: first level it changed the coverage plan and lost that; below GUARD_MIN_COLUMNS it made
-#: a 1,000-enterprise sweep 21 % slower for the same values. HiGHS's own sub-MIPs run inside
-#: it only in a child (`rins`; docs/tuning-log.md, "RINS at held levels only")
+#: a 1,000-enterprise sweep 21 % slower for the same values; large models run it in the
+#: killable child (`rins`; docs/tuning-log.md, "RINS at held levels only")
 RINS_SHARE = 0.25
 
 
@@ -137,15 +137,13 @@ class HighsSession(HighsModel):
         lb[agree] = ub[agree] = np.round(start[agree])
         self.set_bounds(lb, ub)
         left = time_limit - (time.perf_counter() - t0)
-        # HiGHS's own sub-MIPs inside it only in a child killed at the deadline (a large
-        # model): a 400-enterprise city's RINS run, in-process, sat 5 minutes and more in a
-        # RENS sub-MIP's presolve (strengthenInequalities) nested in a root-reduced-cost
-        # sub-MIP, looking at no clock; without them hidden-10k-s301's RINS found nothing
-        self.sub_mips = self.n >= highs_child.GUARD_MIN_COLUMNS
+        # _solve calls it on large models only, so it runs in a child killed at the deadline:
+        # a 400-enterprise city's RINS run, in-process, sat 5 minutes and more in a RENS
+        # sub-MIP's presolve (strengthenInequalities) nested in a root-reduced-cost sub-MIP,
+        # looking at no clock; without those sub-MIPs hidden-10k-s301's RINS found nothing
         try:
             return run_guarded(self, max(share * left, 0.05), mip_gap, start, by_size=True)
         finally:
-            self.sub_mips = True
             self.set_bounds(self.lb, self.ub)
 
     def sub_mip(self, stuck: np.ndarray, dual: np.ndarray, share: float, time_limit: float,

@@ -155,8 +155,6 @@ class HighsModel:
         # SteeredSession: stop a MIP at this objective; HiGHS's heuristic effort (None: its own)
         self.target: float | None = None
         self.effort: float | None = None
-        # HiGHS's own sub-MIP heuristics (RENS, RINS, root reduced cost) on or off for runs
-        self.sub_mips = True
         for hook in ("cbMipInterrupt", "cbSimplexInterrupt", "cbIpmInterrupt"):
             getattr(h, hook).subscribe(self._interrupt_if_late)
 
@@ -174,7 +172,6 @@ class HighsModel:
         session.costs = np.asarray(payload["cost"], dtype=float)
         session.sense = "max" if payload["sense_max"] else "min"
         session.target, session.effort = payload["target"], payload["effort"]
-        session.sub_mips = payload.get("sub_mips", True)
         return session
 
     def _interrupt_if_late(self, event) -> None:
@@ -242,8 +239,6 @@ class HighsModel:
                          else FEASIBILITY_JUMP_WITHOUT_START)
         h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT_DEFAULT
                          if self.effort is None else float(self.effort))
-        for heuristic in ("rens", "rins", "root_reduced_cost"):  # set both ways: options persist
-            h.setOptionValue(f"mip_heuristic_run_{heuristic}", self.sub_mips)
         # HiGHS stops once a plan reaches the target (at least it when maximising, at most
         # when minimising); its default -inf means no target in either sense
         h.setOptionValue("objective_target", -highspy.kHighsInf if self.target is None
@@ -296,7 +291,7 @@ class HighsModel:
             "index": np.asarray(lp.a_matrix_.index_), "value": np.asarray(lp.a_matrix_.value_),
             "colwise": lp.a_matrix_.format_ == highspy.MatrixFormat.kColwise,
             "integer": self.integer, "threads": self.threads, "seed": self.seed,
-            "target": self.target, "effort": self.effort, "sub_mips": self.sub_mips,
+            "target": self.target, "effort": self.effort,
         }
 
     def objective_grid(self) -> float | None:
